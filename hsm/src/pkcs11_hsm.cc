@@ -579,6 +579,18 @@ Result<std::unique_ptr<Pkcs11Hsm>> Pkcs11Hsm::Open(const HsmOptions& options) {
   IJAZAT_RETURN_IF_ERROR(impl->Connect());
   std::unique_ptr<Pkcs11Hsm> hsm(new Pkcs11Hsm(std::move(impl)));
   IJAZAT_RETURN_IF_ERROR(hsm->impl_->Scan());
+  if (options.require_conforming_keys) {
+    IJAZAT_ASSIGN_OR_RETURN(const auto deviations, hsm->AuditKeys());
+    if (!deviations.empty()) {
+      const Deviation& d = deviations.front();
+      return Error(ErrorCode::kFailedPrecondition,
+                   std::to_string(deviations.size()) +
+                       " key attribute(s) deviate from the templates, e.g. " + d.key + ": " +
+                       d.attribute + " is " + d.found + ", expected " + d.expected +
+                       "; run ijazat-provision check",
+                   "key_template_mismatch");
+    }
+  }
   if (options.self_test) IJAZAT_RETURN_IF_ERROR(hsm->SelfTest());
   return hsm;
 }

@@ -138,6 +138,28 @@ std::string ObjectBlock(const std::string& listing, const std::string& kind,
   return "";
 }
 
+TEST_F(Pkcs11HsmTest, Open_FailsClosed_WhenAKeyWithWeakAttributesIsPlanted) {
+  ASSERT_NE(Provisioned(), nullptr);
+  // pkcs11-tool's defaults: modifiable, copyable, derive, no allowed-mechanism list.
+  const auto planted = RunCommand(
+      token_.Pkcs11Tool("--keypairgen --key-type EC:prime256v1 --label receipt/v2 --id 02"));
+  ASSERT_EQ(planted.exit_code, 0) << planted.output;
+  const auto hsm = Pkcs11Hsm::Open(Options());
+  EXPECT_THAT(hsm, HasReason("key_template_mismatch"));
+  EXPECT_THAT(hsm.error().message(), HasSubstr("receipt/v2"));
+  HsmOptions lenient = Options();
+  lenient.require_conforming_keys = false;
+  auto inspector = Pkcs11Hsm::Open(lenient);
+  ASSERT_THAT(inspector, IsOk());
+  const auto deviations = (*inspector)->AuditKeys();
+  ASSERT_THAT(deviations, IsOk());
+  EXPECT_THAT(*deviations,
+              ::testing::Contains(AllOf(Field(&Deviation::key, "receipt/v2 (private key)"),
+                                        Field(&Deviation::attribute, "CKA_MODIFIABLE"),
+                                        Field(&Deviation::expected, "false"),
+                                        Field(&Deviation::found, "true"))));
+}
+
 TEST_F(Pkcs11HsmTest, GeneratedKeys_HaveTheTemplateAttributes_AsPkcs11ToolReadsThem) {
   auto hsm = Provisioned();
   ASSERT_NE(hsm, nullptr);

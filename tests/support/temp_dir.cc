@@ -48,7 +48,13 @@ std::string ReadFileOrDie(const std::filesystem::path& path) {
 
 std::filesystem::path TestDataPath(std::string_view relative) {
   const char* root = std::getenv("IJAZAT_TEST_DATA");
-  return std::filesystem::path(root != nullptr ? root : "tests/data") / relative;
+  return std::filesystem::path(root != nullptr ? root : IJAZAT_TEST_DATA_DIR) / relative;
+}
+
+std::string BinaryPath(std::string_view program) {
+  const char* root = std::getenv("IJAZAT_BINARY_DIR");
+  return (std::filesystem::path(root != nullptr ? root : IJAZAT_BUILD_DIR) / "bin" / program)
+      .string();
 }
 
 CommandResult RunCommand(const std::string& command) {

@@ -32,6 +32,9 @@ std::string ReadFileOrDie(const std::filesystem::path& path);
 // Path of a file in tests/data.
 std::filesystem::path TestDataPath(std::string_view relative);
 
+// Path of a program built by this project ("ijazat-provision" -> <build>/bin/ijazat-provision).
+std::string BinaryPath(std::string_view program);
+
 // Runs a shell command, returning its exit status and everything it wrote to stdout and stderr.
 struct CommandResult {
   int exit_code = -1;

@@ -37,6 +37,10 @@ struct HsmOptions {
   int max_attempts = 3;
   // Sign-and-verify and HMAC known-answer tests when opening.
   bool self_test = true;
+  // Refuse to open ("key_template_mismatch") when any key on the token deviates from its
+  // template, as a key planted with weaker attributes would. The provisioning tool turns this
+  // off so that it can report the deviations.
+  bool require_conforming_keys = true;
   // Tests only: route every PKCS#11 call through this injector.
   std::shared_ptr<FaultInjector> faults;
 };
