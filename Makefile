@@ -1,0 +1,48 @@
+# Ijazat: the two commands a newcomer needs are `make run` and `make test`.
+#
+#   make run     install what is missing, build, provision the local SoftHSM token, show it
+#   make test    install what is missing, build, run every test
+#   make bench   release build, then the benchmarks
+#   make format  clang-format every C++ file;  make lint  clang-tidy over the sources
+#
+# PRESET selects a CMake preset from CMakePresets.json (dev, ci, release, asan, tsan).
+
+MAKEFLAGS += --no-print-directory
+
+PRESET ?= dev
+BUILD_DIR := build/$(PRESET)
+JOBS ?= $(shell nproc)
+CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+
+.PHONY: all deps configure build test run bench format lint clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@ctest --preset $(PRESET) -j $(JOBS)
+
+run: build
+	@scripts/local-token.sh $(BUILD_DIR)
+
+bench:
+	@$(MAKE) --no-print-directory build PRESET=release
+	@build/release/bin/hsm_bench --seconds 3 --json build/release/hsm_bench.json
+
+format:
+	@clang-format -i $(CXX_SOURCES)
+
+lint: configure
+	@run-clang-tidy -quiet -p $(BUILD_DIR) '^$(CURDIR)/(common|hsm|policy|provisioning|appliance)/' >/dev/null 2>&1 \
+	  || run-clang-tidy -p $(BUILD_DIR) '^$(CURDIR)/(common|hsm|policy|provisioning|appliance)/'
+
+clean:
+	@rm -rf build
