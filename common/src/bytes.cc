@@ -16,11 +16,14 @@ int HexValue(char c) {
   return -1;
 }
 
-constexpr std::array<std::int8_t, 256> MakeBase64UrlTable() {
-  std::array<std::int8_t, 256> table{};
-  for (auto& entry : table) entry = -1;
-  for (int i = 0; i < 64; ++i)
-    table[static_cast<unsigned char>(kBase64Url[i])] = static_cast<std::int8_t>(i);
+constexpr std::uint8_t kNotBase64Url = 0xff;
+
+constexpr std::array<std::uint8_t, 256> MakeBase64UrlTable() {
+  std::array<std::uint8_t, 256> table{};
+  for (auto& entry : table) entry = kNotBase64Url;
+  for (int i = 0; i < 64; ++i) {
+    table[static_cast<unsigned char>(kBase64Url[i])] = static_cast<std::uint8_t>(i);
+  }
   return table;
 }
 constexpr auto kBase64UrlTable = MakeBase64UrlTable();
@@ -82,9 +85,9 @@ std::optional<Bytes> Base64UrlDecode(std::string_view text) {
   std::uint32_t buffer = 0;
   int bits = 0;
   for (const char c : text) {
-    const int v = kBase64UrlTable[static_cast<unsigned char>(c)];
-    if (v < 0) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(v);
+    const std::uint8_t v = kBase64UrlTable[static_cast<unsigned char>(c)];
+    if (v == kNotBase64Url) return std::nullopt;
+    buffer = (buffer << 6) | v;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;

@@ -5,27 +5,26 @@
 namespace ijazat::hsm {
 namespace {
 
-// DER-encoded OIDs: prime256v1 (1.2.840.10045.3.1.7) and id-Ed25519 (1.3.101.112).
-const Bytes kP256Oid = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-const Bytes kEd25519Oid = {0x06, 0x03, 0x2b, 0x65, 0x70};
-const Bytes kEd25519Name = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'};
-
 #define IJAZAT_ATTR(type, value) \
   BoolAttribute { type, #type, value }
 
-const std::vector<BoolAttribute> kSecretCommon = {
-    IJAZAT_ATTR(CKA_TOKEN, true),       IJAZAT_ATTR(CKA_PRIVATE, true),
-    IJAZAT_ATTR(CKA_SENSITIVE, true),   IJAZAT_ATTR(CKA_EXTRACTABLE, false),
-    IJAZAT_ATTR(CKA_MODIFIABLE, false), IJAZAT_ATTR(CKA_COPYABLE, false),
-    IJAZAT_ATTR(CKA_WRAP, false),       IJAZAT_ATTR(CKA_UNWRAP, false),
-    IJAZAT_ATTR(CKA_DERIVE, false),
-};
+std::vector<BoolAttribute> SecretCommon() {
+  return {
+      IJAZAT_ATTR(CKA_TOKEN, true),       IJAZAT_ATTR(CKA_PRIVATE, true),
+      IJAZAT_ATTR(CKA_SENSITIVE, true),   IJAZAT_ATTR(CKA_EXTRACTABLE, false),
+      IJAZAT_ATTR(CKA_MODIFIABLE, false), IJAZAT_ATTR(CKA_COPYABLE, false),
+      IJAZAT_ATTR(CKA_WRAP, false),       IJAZAT_ATTR(CKA_UNWRAP, false),
+      IJAZAT_ATTR(CKA_DERIVE, false),
+  };
+}
 
-const std::vector<BoolAttribute> kGeneratedInside = {
-    IJAZAT_ATTR(CKA_LOCAL, true),
-    IJAZAT_ATTR(CKA_ALWAYS_SENSITIVE, true),
-    IJAZAT_ATTR(CKA_NEVER_EXTRACTABLE, true),
-};
+std::vector<BoolAttribute> GeneratedInside() {
+  return {
+      IJAZAT_ATTR(CKA_LOCAL, true),
+      IJAZAT_ATTR(CKA_ALWAYS_SENSITIVE, true),
+      IJAZAT_ATTR(CKA_NEVER_EXTRACTABLE, true),
+  };
+}
 
 std::vector<BoolAttribute> Join(std::vector<BoolAttribute> a, const std::vector<BoolAttribute>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -34,16 +33,16 @@ std::vector<BoolAttribute> Join(std::vector<BoolAttribute> a, const std::vector<
 
 ObjectTemplate HmacSecret() {
   return {CKO_SECRET_KEY,
-          Join(kSecretCommon, {IJAZAT_ATTR(CKA_SIGN, true), IJAZAT_ATTR(CKA_VERIFY, false),
-                               IJAZAT_ATTR(CKA_ENCRYPT, false), IJAZAT_ATTR(CKA_DECRYPT, false)}),
-          kGeneratedInside};
+          Join(SecretCommon(), {IJAZAT_ATTR(CKA_SIGN, true), IJAZAT_ATTR(CKA_VERIFY, false),
+                                IJAZAT_ATTR(CKA_ENCRYPT, false), IJAZAT_ATTR(CKA_DECRYPT, false)}),
+          GeneratedInside()};
 }
 
 ObjectTemplate AesSecret() {
   return {CKO_SECRET_KEY,
-          Join(kSecretCommon, {IJAZAT_ATTR(CKA_SIGN, false), IJAZAT_ATTR(CKA_VERIFY, false),
-                               IJAZAT_ATTR(CKA_ENCRYPT, true), IJAZAT_ATTR(CKA_DECRYPT, true)}),
-          kGeneratedInside};
+          Join(SecretCommon(), {IJAZAT_ATTR(CKA_SIGN, false), IJAZAT_ATTR(CKA_VERIFY, false),
+                                IJAZAT_ATTR(CKA_ENCRYPT, true), IJAZAT_ATTR(CKA_DECRYPT, true)}),
+          GeneratedInside()};
 }
 
 ObjectTemplate SigningPublic() {
@@ -64,12 +63,17 @@ ObjectTemplate SigningPrivate() {
            IJAZAT_ATTR(CKA_SIGN, true), IJAZAT_ATTR(CKA_SIGN_RECOVER, false),
            IJAZAT_ATTR(CKA_DECRYPT, false), IJAZAT_ATTR(CKA_UNWRAP, false),
            IJAZAT_ATTR(CKA_DERIVE, false)},
-          kGeneratedInside};
+          GeneratedInside()};
 }
 
 #undef IJAZAT_ATTR
 
 std::vector<KeyTemplate> MakeTemplates() {
+  // DER-encoded OIDs: prime256v1 (1.2.840.10045.3.1.7) and id-Ed25519 (1.3.101.112).
+  const Bytes kP256Oid = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  const Bytes kEd25519Oid = {0x06, 0x03, 0x2b, 0x65, 0x70};
+  const Bytes kEd25519Name = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
+                              'd',  's',  '2', '5', '5', '1', '9'};
   return {
       {KeyKind::kOtp,
        CKK_GENERIC_SECRET,

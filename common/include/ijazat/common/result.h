@@ -155,7 +155,9 @@ inline Status OkStatus() { return {}; }
 // `IJAZAT_ASSIGN_OR_RETURN(auto x, F());` declares x from F()'s value or returns its error.
 #define IJAZAT_ASSIGN_OR_RETURN(lhs, expr) \
   IJAZAT_ASSIGN_OR_RETURN_IMPL(IJAZAT_CONCAT(ijazat_result_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` may be a declaration such as `auto x`.
 #define IJAZAT_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return tmp.error();                 \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
