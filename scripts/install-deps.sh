@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libssl-dev libpoco-dev libyaml-cpp-dev libsqlite3-dev
+  libssl-dev libpoco-dev libyaml-cpp-dev libsqlite3-dev nlohmann-json3-dev
   libp11-kit-dev softhsm2 opensc
   libgtest-dev libgmock-dev
   python3 python3-jwcrypto
