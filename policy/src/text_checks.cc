@@ -1,0 +1,225 @@
+#include "text_checks.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+
+namespace ijazat::policy::internal {
+namespace {
+
+constexpr char32_t kInvalid = 0xFFFFFFFF;
+
+// Decodes one UTF-8 sequence at text[i]; returns kInvalid for malformed, overlong, surrogate
+// or out-of-range sequences. `length` receives the bytes consumed (1 for invalid input).
+char32_t DecodeUtf8(std::string_view text, std::size_t i, std::size_t& length) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const unsigned char lead = byte(0);
+  length = 1;
+  if (lead < 0x80) return lead;
+  std::size_t extra = 0;
+  char32_t code = 0;
+  char32_t minimum = 0;
+  if ((lead & 0xE0) == 0xC0) {
+    extra = 1;
+    code = lead & 0x1Fu;
+    minimum = 0x80;
+  } else if ((lead & 0xF0) == 0xE0) {
+    extra = 2;
+    code = lead & 0x0Fu;
+    minimum = 0x800;
+  } else if ((lead & 0xF8) == 0xF0) {
+    extra = 3;
+    code = lead & 0x07u;
+    minimum = 0x10000;
+  } else {
+    return kInvalid;
+  }
+  if (i + extra >= text.size()) return kInvalid;
+  for (std::size_t k = 1; k <= extra; ++k) {
+    if ((byte(k) & 0xC0) != 0x80) return kInvalid;
+    code = (code << 6) | (byte(k) & 0x3Fu);
+  }
+  if (code < minimum || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return kInvalid;
+  length = extra + 1;
+  return code;
+}
+
+bool IsInvisibleFormatting(char32_t c) {
+  return c == 0x061C || c == 0x200B || c == 0x200C || c == 0x200D || c == 0x200E || c == 0x200F ||
+         (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF ||
+         c == 0x2028 || c == 0x2029;
+}
+
+std::string CodePoint(char32_t c) {
+  std::array<char, 16> buffer{};
+  std::snprintf(buffer.data(), buffer.size(), "U+%04X", static_cast<unsigned>(c));
+  return buffer.data();
+}
+
+// GSM 03.38 basic character set, without LF, CR and ESC.
+constexpr std::u32string_view kGsmBasic =
+    U"@\u00A3$\u00A5\u00E8\u00E9\u00F9\u00EC\u00F2\u00C7\u00D8\u00F8\u00C5\u00E5"
+    U"\u0394_\u03A6\u0393\u039B\u03A9\u03A0\u03A8\u03A3\u0398\u039E\u00C6\u00E6\u00DF\u00C9"
+    U" !\"#\u00A4%&'()*+,-./0123456789:;<=>?"
+    U"\u00A1ABCDEFGHIJKLMNOPQRSTUVWXYZ\u00C4\u00D6\u00D1\u00DC\u00A7"
+    U"\u00BFabcdefghijklmnopqrstuvwxyz\u00E4\u00F6\u00F1\u00FC\u00E0";
+
+}  // namespace
+
+std::vector<TextProblem> ScreenText(std::string_view text, std::size_t max_problems) {
+  std::vector<TextProblem> problems;
+  int line = 1;
+  int column = 1;
+  std::size_t i = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") i = 3;
+  const auto report = [&](std::string message) {
+    if (problems.size() < max_problems) problems.push_back({line, column, std::move(message)});
+  };
+  while (i < text.size()) {
+    std::size_t length = 1;
+    const char32_t c = DecodeUtf8(text, i, length);
+    if (c == kInvalid) {
+      std::array<char, 8> hex{};
+      std::snprintf(hex.data(), hex.size(), "0x%02X", static_cast<unsigned char>(text[i]));
+      report(std::string("the file is not valid UTF-8 (byte ") + hex.data() +
+             "); save it as UTF-8");
+      return problems;
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+      i += length;
+      continue;
+    }
+    if (c == '\t') {
+      report("tab character; YAML indentation and policy values must use spaces only");
+    } else if (c == '\r') {
+      if (i + 1 >= text.size() || text[i + 1] != '\n') {
+        // Positions after a bare CR would be wrong in every editor; one report is enough.
+        report("carriage return without a line feed; use Unix (LF) or Windows (CRLF) line ends");
+        return problems;
+      }
+    } else if (c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F)) {
+      report("control character " + CodePoint(c) + " is not allowed in a policy file");
+    } else if (IsInvisibleFormatting(c)) {
+      report("invisible formatting character " + CodePoint(c) +
+             " is not allowed: it can make the file read differently from what it is");
+    }
+    ++column;
+    i += length;
+  }
+  return problems;
+}
+
+bool IsSlug(std::string_view text) {
+  if (text.empty() || text.size() > 64) return false;
+  if (text.front() < 'a' || text.front() > 'z') return false;
+  if (text.back() == '-') return false;
+  char previous = 0;
+  for (char c : text) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok || (c == '-' && previous == '-')) return false;
+    previous = c;
+  }
+  return true;
+}
+
+std::optional<std::string> CheckSmsText(std::string_view text, std::size_t max_chars) {
+  if (text.empty()) return "is empty";
+  std::size_t count = 0;
+  std::size_t i = 0;
+  char32_t previous = 0;
+  while (i < text.size()) {
+    std::size_t length = 1;
+    const char32_t c = DecodeUtf8(text, i, length);
+    if (c == kInvalid) return "is not valid UTF-8";
+    if (c == '\n' || c == '\r') return "contains a line break; it must be one line";
+    if (kGsmBasic.find(c) == std::u32string_view::npos) {
+      return "contains " +
+             (c < 0x80 && c >= 0x20 ? std::string("the character '") + static_cast<char>(c) + "'"
+                                    : "the character " + CodePoint(c)) +
+             ", which is outside the GSM-7 basic character set that every phone displays";
+    }
+    if (c == ' ' && previous == ' ') return "contains two spaces in a row";
+    previous = c;
+    ++count;
+    i += length;
+  }
+  if (text.front() == ' ' || text.back() == ' ') return "starts or ends with a space";
+  if (count > max_chars) {
+    return "is " + std::to_string(count) + " characters long";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> NormaliseSha256Hex(std::string_view text) {
+  std::string hex;
+  if (text.size() == 95) {  // "AB:CD:..." 32 pairs and 31 colons
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (i % 3 == 2) {
+        if (text[i] != ':') return std::nullopt;
+      } else {
+        hex += text[i];
+      }
+    }
+  } else if (text.size() == 64) {
+    hex = std::string(text);
+  } else {
+    return std::nullopt;
+  }
+  for (char& c : hex) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  }
+  return hex;
+}
+
+std::string Quote(std::string_view value, std::size_t max_chars) {
+  std::string out = "'";
+  std::size_t count = 0;
+  std::size_t i = 0;
+  while (i < value.size()) {
+    if (count == max_chars) {
+      out += "...";
+      break;
+    }
+    std::size_t length = 1;
+    const char32_t c = DecodeUtf8(value, i, length);
+    std::array<char, 16> buffer{};
+    if (c == kInvalid) {
+      std::snprintf(buffer.data(), buffer.size(), "\\x{%02x}",
+                    static_cast<unsigned char>(value[i]));
+      out += buffer.data();
+    } else if (c >= 0x20 && c < 0x7F && c != '\\' && c != '\'') {
+      out += static_cast<char>(c);
+    } else {
+      std::snprintf(buffer.data(), buffer.size(), "\\u{%x}", static_cast<unsigned>(c));
+      out += buffer.data();
+    }
+    ++count;
+    i += length;
+  }
+  out += "'";
+  return out;
+}
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  // Suggestions are for short keys; a hostile megabyte-long key must not cost quadratic time.
+  constexpr std::size_t kMaxLength = 64;
+  if (a.size() > kMaxLength || b.size() > kMaxLength) return std::max(a.size(), b.size());
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace ijazat::policy::internal
