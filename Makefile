@@ -1,6 +1,8 @@
 # Ijazat: the two commands a newcomer needs are `make run` and `make test`.
 #
-#   make run     install what is missing, build, provision the local SoftHSM token, show it
+#   make run     install what is missing, build, provision the local SoftHSM token, start the
+#                appliance on https://localhost:8443
+#   make demo    one whole consent flow against it, step by step
 #   make test    install what is missing, build, run every test
 #   make bench   release build, then the benchmarks
 #   make format  clang-format every C++ file;  make lint  clang-tidy over the sources
@@ -14,7 +16,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all deps configure build test run bench format lint clean
+.PHONY: all deps configure build test run demo bench format lint clean
 
 all: build
 
@@ -32,6 +34,11 @@ test: build
 
 run: build
 	@scripts/local-token.sh $(BUILD_DIR)
+	@scripts/local-appliance.sh $(BUILD_DIR)
+
+demo: build
+	@scripts/local-token.sh $(BUILD_DIR) >/dev/null
+	@scripts/demo.sh $(BUILD_DIR)
 
 bench:
 	@$(MAKE) --no-print-directory build PRESET=release

@@ -1,0 +1,201 @@
+#include "appliance.h"
+
+#include "citizen_crypto.h"
+#include "consent_service.h"
+#include "hsm_token_service.h"
+#include "ijazat/hsm/pkcs11_hsm.h"
+#include "ijazat/policy/policy_store.h"
+#include "ijazat/policy/rate_limiter.h"
+#include "log.h"
+#include "metrics.h"
+#include "registry.h"
+#include "server.h"
+#include "sms.h"
+#include "sms_inbox.h"
+#include "store.h"
+
+namespace ijazat::appliance {
+
+class Appliance::Impl {
+ public:
+  Config config;
+  SystemClock system_clock;
+  const Clock* clock = nullptr;
+  std::unique_ptr<Logger> logger;
+  Metrics metrics;
+  std::unique_ptr<policy::PolicyStore> policies;
+  std::unique_ptr<hsm::Pkcs11Hsm> hsm;
+  std::unique_ptr<ConsentStore> store;
+  std::unique_ptr<IdentityRegistry> registry;
+  std::unique_ptr<CitizenCrypto> crypto;
+  std::unique_ptr<HsmTokenService> tokens;
+  std::unique_ptr<SmsSender> sender;
+  std::unique_ptr<OutboxDispatcher> dispatcher;
+  std::unique_ptr<ConsentService> consents;
+  std::unique_ptr<SmsInbox> inbox;
+  std::unique_ptr<policy::ProviderRateLimiter> rate_limiter;
+  std::unique_ptr<ApplianceServer> server;
+  bool stopped = false;
+};
+
+namespace {
+
+Error Context(const Error& error, const std::string& what) { return error.WithContext(what); }
+
+}  // namespace
+
+Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
+                                                    const ApplianceOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  Impl& a = *impl;
+  a.config = config;
+  a.clock = options.clock != nullptr ? options.clock : &a.system_clock;
+  a.logger = std::make_unique<Logger>(config.log_file);
+
+  std::vector<policy::Diagnostic> diagnostics;
+  auto policies =
+      policy::PolicyStore::Open(config.policy_path, policy::PolicyLoader(), &diagnostics);
+  if (!policies.ok()) return Context(policies.error(), "loading the policy " + config.policy_path);
+  a.policies = std::move(policies).value();
+
+  hsm::HsmOptions hsm_options;
+  hsm_options.module_path = config.hsm.module;
+  hsm_options.token_label = config.hsm.token;
+  hsm_options.pin = config.hsm.pin_file.empty() ? hsm::PinSource::Environment(config.hsm.pin_env)
+                                                : hsm::PinSource::File(config.hsm.pin_file);
+  hsm_options.faults = options.hsm_faults;
+  auto opened = hsm::Pkcs11Hsm::Open(hsm_options);
+  if (!opened.ok()) return Context(opened.error(), "opening the HSM");
+  a.hsm = std::move(opened).value();
+  for (const hsm::KeyKind kind :
+       {hsm::KeyKind::kOtp, hsm::KeyKind::kReceipt, hsm::KeyKind::kIndex, hsm::KeyKind::kData}) {
+    if (auto active = a.hsm->ActiveKey(kind); !active.ok()) {
+      return Context(active.error(), "checking the HSM's keys");
+    }
+  }
+
+  auto store = OpenSqliteStore({config.store_path, 5000});
+  if (!store.ok()) return Context(store.error(), "opening the store " + config.store_path);
+  a.store = std::move(store).value();
+  auto registry = OpenSqliteRegistry(config.registry_path);
+  if (!registry.ok()) {
+    return Context(registry.error(), "opening the identity registry " + config.registry_path);
+  }
+  a.registry = std::move(registry).value();
+
+  auto inbound_secret = hsm::PinSource::File(config.sms.inbound_secret_file).Read();
+  if (!inbound_secret.ok()) {
+    return Context(inbound_secret.error(), "reading the SMS gateway secret");
+  }
+
+  a.crypto = std::make_unique<CitizenCrypto>(*a.hsm);
+  hsm::Pkcs11Hsm* hsm_ptr = a.hsm.get();
+  a.tokens = std::make_unique<HsmTokenService>(
+      *a.hsm,
+      ReceiptIssuer{config.issuer, config.receipt.controller_name,
+                    config.receipt.controller_contact, "PK", config.receipt.policy_url},
+      [hsm_ptr] { return hsm_ptr->Jwks(); });
+
+  if (config.sms.sender == "kannel") {
+    auto password = hsm::PinSource::File(config.sms.kannel_password_file).Read();
+    if (!password.ok()) return Context(password.error(), "reading the Kannel password");
+    KannelOptions kannel;
+    kannel.url = config.sms.kannel_url;
+    kannel.username = config.sms.kannel_username;
+    kannel.password = std::string(password->UnsafeView());
+    kannel.from = config.sms.short_code;
+    kannel.dlr_url = config.sms.kannel_dlr_url;
+    a.sender = std::make_unique<KannelSmsSender>(kannel);
+  } else {
+    a.sender = std::make_unique<FileSmsSender>(config.sms.file, *a.clock);
+  }
+  a.dispatcher =
+      std::make_unique<OutboxDispatcher>(*a.store, *a.crypto, *a.sender, SmsTemplates(), *a.clock);
+  OutboxDispatcher* dispatcher = a.dispatcher.get();
+  auto notify = [dispatcher] { dispatcher->Wake(); };
+  a.consents = std::make_unique<ConsentService>(*a.store, *a.crypto, *a.tokens, *a.registry,
+                                                *a.clock, notify);
+  a.inbox =
+      std::make_unique<SmsInbox>(*a.store, *a.crypto, *a.clock, config.sms.short_code, notify);
+  a.rate_limiter = std::make_unique<policy::ProviderRateLimiter>();
+  if (options.start_dispatcher) a.dispatcher->Start();
+
+  ServerOptions server_options;
+  server_options.listen = config.server.listen;
+  server_options.certificate_file = config.tls.certificate;
+  server_options.key_file = config.tls.key;
+  server_options.client_ca_file = config.tls.client_ca;
+  server_options.threads = config.server.threads;
+  server_options.max_queued = config.server.max_queued;
+  server_options.keep_alive_timeout_s = static_cast<int>(config.server.keep_alive_timeout.count());
+  server_options.request_timeout_s = static_cast<int>(config.server.request_timeout.count());
+  server_options.max_keep_alive_requests = config.server.max_keep_alive_requests;
+  ServerContext context;
+  context.policies = a.policies.get();
+  context.consents = a.consents.get();
+  context.inbox = a.inbox.get();
+  context.tokens = a.tokens.get();
+  context.hsm = a.hsm.get();
+  context.store = a.store.get();
+  context.registry = a.registry.get();
+  context.dispatcher = a.dispatcher.get();
+  context.rate_limiter = a.rate_limiter.get();
+  context.metrics = &a.metrics;
+  context.logger = a.logger.get();
+  context.inbound_secret = std::string(inbound_secret->UnsafeView());
+  auto server = ApplianceServer::Start(server_options, std::move(context));
+  if (!server.ok()) return server.error();
+  a.server = std::move(server).value();
+
+  const auto identity = a.policies->Current()->identity();
+  a.logger->Info(
+      "appliance.started",
+      {{"port", a.server->port()}, {"policy", identity.ToString()}, {"token", config.hsm.token}});
+  return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
+}
+
+Appliance::Appliance(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Appliance::~Appliance() { Stop(); }
+
+int Appliance::port() const { return impl_->server->port(); }
+
+Status Appliance::Reload() {
+  std::vector<policy::Diagnostic> diagnostics;
+  auto reloaded = impl_->policies->Reload(impl_->config.policy_path, &diagnostics);
+  Status status = OkStatus();
+  if (reloaded.ok()) {
+    impl_->logger->Info("policy.reloaded", {{"policy", reloaded->ToString()}});
+  } else {
+    impl_->metrics.CountEvent("policy_reload_failed");
+    impl_->logger->Warn("policy.reload_failed",
+                        {{"error", reloaded.error().message()},
+                         {"kept", impl_->policies->Current()->identity().ToString()}});
+    status = reloaded.error();
+  }
+  if (auto refreshed = impl_->hsm->Refresh(); !refreshed.ok()) {
+    impl_->logger->Warn("hsm.refresh_failed", {{"error", refreshed.error().message()}});
+  }
+  impl_->tokens->Refresh();
+  return status;
+}
+
+void Appliance::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->server->Stop(10000);
+  impl_->dispatcher->Stop();
+  impl_->logger->Info("appliance.stopped");
+}
+
+void Appliance::Sweep() {
+  if (auto expired = impl_->store->ExpireConsents(impl_->clock->Now()); !expired.ok()) {
+    impl_->logger->Warn("store.sweep_failed", {{"error", expired.error().message()}});
+  }
+}
+
+hsm::Pkcs11Hsm& Appliance::hsm() { return *impl_->hsm; }
+ConsentStore& Appliance::store() { return *impl_->store; }
+OutboxDispatcher& Appliance::dispatcher() { return *impl_->dispatcher; }
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,60 @@
+// The whole appliance in one object: the HSM, the store, the registry, the policy, the services,
+// the SMS dispatcher and the HTTPS server, wired from a Config. ijazatd is a thin main around
+// it; tests start it in-process on port 0 with an injected clock.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "clock.h"
+#include "config.h"
+#include "ijazat/common/result.h"
+#include "ijazat/hsm/fault_injection.h"
+
+namespace ijazat::hsm {
+class Pkcs11Hsm;
+}
+
+namespace ijazat::appliance {
+
+class ConsentStore;
+class OutboxDispatcher;
+
+struct ApplianceOptions {
+  const Clock* clock = nullptr;  // null: the system clock
+  bool start_dispatcher = true;  // tests may drive the outbox by hand
+  // Tests only: route the HSM's PKCS#11 calls through this injector.
+  std::shared_ptr<hsm::FaultInjector> hsm_faults;
+};
+
+class Appliance {
+ public:
+  // Opens everything and starts serving. Errors say which part failed and why (a missing key
+  // names the provisioning command to run).
+  static Result<std::unique_ptr<Appliance>> Start(const Config& config,
+                                                  const ApplianceOptions& options = {});
+  ~Appliance();
+  Appliance(const Appliance&) = delete;
+  Appliance& operator=(const Appliance&) = delete;
+
+  int port() const;
+  // SIGHUP: reloads the policy (an invalid file keeps the old one; the error is returned and
+  // logged) and re-reads the HSM's key versions.
+  Status Reload();
+  // SIGTERM: stops accepting, drains requests in flight, stops the dispatcher.
+  void Stop();
+  // Marks expired consents (run periodically).
+  void Sweep();
+
+  hsm::Pkcs11Hsm& hsm();
+  ConsentStore& store();
+  OutboxDispatcher& dispatcher();
+
+  class Impl;
+
+ private:
+  explicit Appliance(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,253 @@
+#include "config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <sstream>
+
+namespace ijazat::appliance {
+namespace {
+
+constexpr std::uintmax_t kMaxConfigBytes = 256 * 1024;
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  void Error(const YAML::Node& node, const std::string& path, const std::string& message) {
+    const YAML::Mark mark = node.Mark();
+    std::ostringstream line;
+    line << file_ << ':' << (mark.line + 1) << ':' << (mark.column + 1) << ": " << path << ": "
+         << message;
+    errors_.push_back(line.str());
+  }
+  void Error(const std::string& message) { errors_.push_back(file_ + ": " + message); }
+
+  // Reads a mapping: each key must be one of `handlers`; unknown keys are errors.
+  void Map(const YAML::Node& node, const std::string& path,
+           const std::map<std::string, std::function<void(const YAML::Node&, const std::string&)>>&
+               handlers) {
+    if (!node.IsMap()) {
+      Error(node, path.empty() ? "(top)" : path, "must be a mapping of keys to values");
+      return;
+    }
+    for (const auto& entry : node) {
+      const std::string key = entry.first.Scalar();
+      const std::string child = path.empty() ? key : path + "." + key;
+      const auto it = handlers.find(key);
+      if (it == handlers.end()) {
+        std::string allowed;
+        for (const auto& [name, unused] : handlers) allowed += (allowed.empty() ? "" : ", ") + name;
+        Error(entry.first, child, "unknown key; allowed here: " + allowed);
+        continue;
+      }
+      it->second(entry.second, child);
+    }
+  }
+
+  std::function<void(const YAML::Node&, const std::string&)> String(std::string* out) {
+    return [this, out](const YAML::Node& node, const std::string& path) {
+      if (!node.IsScalar() || node.Scalar().empty()) {
+        Error(node, path, "must be a non-empty string");
+        return;
+      }
+      *out = node.Scalar();
+    };
+  }
+
+  std::function<void(const YAML::Node&, const std::string&)> Int(int* out, int min, int max) {
+    return [this, out, min, max](const YAML::Node& node, const std::string& path) {
+      long value = 0;
+      if (!node.IsScalar() || !Parse(node.Scalar(), &value) || value < min || value > max) {
+        Error(node, path,
+              "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+        return;
+      }
+      *out = static_cast<int>(value);
+    };
+  }
+
+  std::function<void(const YAML::Node&, const std::string&)> Seconds(std::chrono::seconds* out,
+                                                                     int min, int max) {
+    return [this, out, min, max](const YAML::Node& node, const std::string& path) {
+      static const std::regex kDuration("^([0-9]{1,6})(s|m|h)$");
+      std::smatch match;
+      const std::string text = node.IsScalar() ? node.Scalar() : "";
+      long seconds = -1;
+      if (std::regex_match(text, match, kDuration)) {
+        seconds = std::stol(match[1]) * (match[2] == "h" ? 3600 : match[2] == "m" ? 60 : 1);
+      }
+      if (seconds < min || seconds > max) {
+        Error(node, path,
+              "must be a duration such as 5s, 2m or 1h, from " + std::to_string(min) + "s to " +
+                  std::to_string(max) + "s");
+        return;
+      }
+      *out = std::chrono::seconds(seconds);
+    };
+  }
+
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  static bool Parse(const std::string& text, long* value) {
+    if (text.empty() || text.size() > 9) return false;
+    for (const char c : text) {
+      if (c < '0' || c > '9') return false;
+    }
+    *value = std::stol(text);
+    return true;
+  }
+
+  std::string file_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+Result<Config> LoadConfig(const std::string& path) {
+  auto invalid = [&](const std::string& message) {
+    return Error(ErrorCode::kInvalidArgument, message, "config_invalid");
+  };
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return invalid(path + ": cannot read the configuration file: " + ec.message());
+  if (size > kMaxConfigBytes)
+    return invalid(path + ": the configuration file is larger than 256 KiB");
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  if (text.find('\t') != std::string::npos) {
+    return invalid(path + ": tabs are not allowed in YAML indentation; use spaces");
+  }
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return invalid(path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                   std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (!root || root.IsNull()) return invalid(path + ": the configuration file is empty");
+
+  Config config;
+  config.source = path;
+  Reader r(path);
+  try {
+    r.Map(root, "",
+          {{"issuer", r.String(&config.issuer)},
+           {"receipt",
+            [&](const YAML::Node& node, const std::string& p) {
+              r.Map(node, p,
+                    {{"controller_name", r.String(&config.receipt.controller_name)},
+                     {"controller_contact", r.String(&config.receipt.controller_contact)},
+                     {"policy_url", r.String(&config.receipt.policy_url)}});
+            }},
+           {"server",
+            [&](const YAML::Node& node, const std::string& p) {
+              r.Map(node, p,
+                    {{"listen", r.String(&config.server.listen)},
+                     {"threads", r.Int(&config.server.threads, 2, 1024)},
+                     {"max_queued", r.Int(&config.server.max_queued, 1, 100000)},
+                     {"keep_alive_timeout", r.Seconds(&config.server.keep_alive_timeout, 1, 300)},
+                     {"request_timeout", r.Seconds(&config.server.request_timeout, 1, 300)},
+                     {"max_keep_alive_requests",
+                      r.Int(&config.server.max_keep_alive_requests, 1, 1000000)}});
+            }},
+           {"tls",
+            [&](const YAML::Node& node, const std::string& p) {
+              r.Map(node, p,
+                    {{"certificate", r.String(&config.tls.certificate)},
+                     {"key", r.String(&config.tls.key)},
+                     {"client_ca", r.String(&config.tls.client_ca)}});
+            }},
+           {"hsm",
+            [&](const YAML::Node& node, const std::string& p) {
+              r.Map(node, p,
+                    {{"module", r.String(&config.hsm.module)},
+                     {"token", r.String(&config.hsm.token)},
+                     {"pin_file", r.String(&config.hsm.pin_file)},
+                     {"pin_env", r.String(&config.hsm.pin_env)},
+                     {"pin", [&](const YAML::Node& n, const std::string& q) {
+                        r.Error(n, q,
+                                "a PIN never goes in the configuration; use pin_file or pin_env");
+                      }}});
+            }},
+           {"store",
+            [&](const YAML::Node& node, const std::string& p) {
+              r.Map(node, p, {{"path", r.String(&config.store_path)}});
+            }},
+           {"registry",
+            [&](const YAML::Node& node, const std::string& p) {
+              r.Map(node, p, {{"path", r.String(&config.registry_path)}});
+            }},
+           {"policy", r.String(&config.policy_path)},
+           {"sms",
+            [&](const YAML::Node& node, const std::string& p) {
+              r.Map(node, p,
+                    {{"short_code", r.String(&config.sms.short_code)},
+                     {"inbound_secret_file", r.String(&config.sms.inbound_secret_file)},
+                     {"sender", r.String(&config.sms.sender)},
+                     {"file", r.String(&config.sms.file)},
+                     {"kannel", [&](const YAML::Node& n, const std::string& q) {
+                        r.Map(n, q,
+                              {{"url", r.String(&config.sms.kannel_url)},
+                               {"username", r.String(&config.sms.kannel_username)},
+                               {"password_file", r.String(&config.sms.kannel_password_file)},
+                               {"dlr_url", r.String(&config.sms.kannel_dlr_url)}});
+                      }}});
+            }},
+           {"log", [&](const YAML::Node& node, const std::string& p) {
+              r.Map(node, p, {{"file", r.String(&config.log_file)}});
+            }}});
+  } catch (const YAML::Exception& e) {
+    return invalid(path + ": " + e.msg);
+  }
+
+  std::vector<std::string> errors = r.errors();
+  if (config.receipt.policy_url.empty()) config.receipt.policy_url = config.issuer + "/policy";
+  auto require = [&](const std::string& value, const std::string& key) {
+    if (value.empty()) errors.push_back(path + ": " + key + " is required");
+  };
+  require(config.tls.certificate, "tls.certificate");
+  require(config.tls.key, "tls.key");
+  require(config.hsm.token, "hsm.token");
+  require(config.store_path, "store.path");
+  require(config.registry_path, "registry.path");
+  require(config.policy_path, "policy");
+  require(config.sms.inbound_secret_file, "sms.inbound_secret_file");
+  if (config.hsm.pin_file.empty() == config.hsm.pin_env.empty()) {
+    errors.push_back(path + ": hsm: give exactly one of pin_file and pin_env");
+  }
+  if (config.sms.sender == "file") {
+    require(config.sms.file, "sms.file");
+  } else if (config.sms.sender == "kannel") {
+    require(config.sms.kannel_url, "sms.kannel.url");
+    require(config.sms.kannel_username, "sms.kannel.username");
+    require(config.sms.kannel_password_file, "sms.kannel.password_file");
+  } else {
+    errors.push_back(path + ": sms.sender must be \"file\" or \"kannel\"");
+  }
+  if (config.sms.short_code.size() > 15 ||
+      config.sms.short_code.find_first_not_of("0123456789") != std::string::npos) {
+    errors.push_back(path + ": sms.short_code must be digits");
+  }
+  static const std::regex kListen(R"(^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})$)");
+  std::smatch match;
+  if (!std::regex_match(config.server.listen, match, kListen) || std::stol(match[2]) > 65535) {
+    errors.push_back(path + ": server.listen must be HOST:PORT (port 0 picks a free port)");
+  }
+  if (!errors.empty()) {
+    std::string message;
+    for (const auto& e : errors) message += (message.empty() ? "" : "\n") + e;
+    return invalid(message);
+  }
+  return config;
+}
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,73 @@
+// ijazatd's configuration file (YAML), validated as strictly as policies: unknown keys and
+// out-of-range values are errors, each with file:line:column and the key's path, and every
+// error is reported, not only the first. The file names where secrets are (PIN file or
+// variable, TLS key, webhook secret file), never the secrets themselves.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ijazat/common/result.h"
+
+namespace ijazat::appliance {
+
+struct TlsConfig {
+  std::string certificate;  // PEM chain
+  std::string key;          // PEM private key
+  std::string client_ca;    // PEM CA for client certificates; empty: no client certificates
+};
+
+struct HsmConfig {
+  std::string module = "/usr/lib/softhsm/libsofthsm2.so";
+  std::string token;
+  std::string pin_file;  // exactly one of pin_file and pin_env
+  std::string pin_env;
+};
+
+struct SmsConfig {
+  std::string short_code = "8009";
+  std::string inbound_secret_file;  // the gateway's shared secret for the inbound webhook
+  std::string sender = "file";      // "file" or "kannel"
+  std::string file;                 // file sender: JSON lines
+  std::string kannel_url;
+  std::string kannel_username;
+  std::string kannel_password_file;
+  std::string kannel_dlr_url;
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8443";
+  int threads = 32;
+  int max_queued = 256;
+  std::chrono::seconds keep_alive_timeout{5};
+  std::chrono::seconds request_timeout{10};
+  int max_keep_alive_requests = 1000;
+};
+
+struct ReceiptConfig {
+  std::string controller_name = "Ijazat operator";  // piiController in receipts
+  std::string controller_contact = "see policy_url";
+  std::string policy_url;  // default: <issuer>/policy
+};
+
+struct Config {
+  std::string source;  // the file it was read from
+  std::string issuer = "https://ijazat.local";
+  ReceiptConfig receipt;
+  ServerConfig server;
+  TlsConfig tls;
+  HsmConfig hsm;
+  std::string store_path;
+  std::string registry_path;
+  std::string policy_path;
+  SmsConfig sms;
+  std::string log_file;  // empty: standard error
+};
+
+// Relative paths in the file are taken relative to `base_dir` (ijazatd uses the working
+// directory). Errors: kInvalidArgument ("config_invalid") with one line per problem.
+Result<Config> LoadConfig(const std::string& path);
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,326 @@
+#include "consent_service.h"
+
+#include <algorithm>
+#include <set>
+
+#include "identity.h"
+
+namespace ijazat::appliance {
+namespace {
+
+using policy::PolicySet;
+using policy::Provider;
+
+std::chrono::system_clock::time_point AsTimePoint(Timestamp t) {
+  return std::chrono::system_clock::time_point(std::chrono::seconds(t));
+}
+
+Error NotFound() {
+  return Error(ErrorCode::kNotFound, "no consent with this id for this provider",
+               "consent_not_found");
+}
+
+Error StateError(const Consent& consent, Timestamp now) {
+  switch (consent.state) {
+    case ConsentState::kPending:
+      if (consent.expires_at <= now) {
+        return Error(ErrorCode::kFailedPrecondition, "the code for this consent has expired",
+                     "consent_expired");
+      }
+      return Error(ErrorCode::kFailedPrecondition, "the consent has not been granted yet",
+                   "consent_not_granted");
+    case ConsentState::kExpired:
+      return Error(ErrorCode::kFailedPrecondition, "the consent has expired", "consent_expired");
+    case ConsentState::kFailed:
+      return Error(ErrorCode::kFailedPrecondition,
+                   "the consent failed: too many wrong codes; ask the citizen again",
+                   "consent_failed");
+    case ConsentState::kUsed:
+      return Error(ErrorCode::kFailedPrecondition, "the consent token has been used up",
+                   "consent_used");
+    case ConsentState::kRevoked:
+      return Error(ErrorCode::kFailedPrecondition, "the consent was revoked", "consent_revoked");
+    case ConsentState::kGranted:
+      break;
+  }
+  return Error(ErrorCode::kFailedPrecondition, "the consent was granted already",
+               "consent_not_pending");
+}
+
+bool AllDigits(const std::string& text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string JsonEscape(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) >= 0x20) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The scopes asked for, deduplicated, in the catalogue's order as the policy sorted them.
+std::vector<std::string> NormaliseScopes(const std::vector<std::string>& scopes) {
+  std::set<std::string> unique(scopes.begin(), scopes.end());
+  std::vector<std::string> ordered;
+  for (const char* attribute : kIdentityAttributes) {
+    if (unique.count(attribute) > 0) ordered.emplace_back(attribute);
+  }
+  return ordered;
+}
+
+}  // namespace
+
+ConsentService::ConsentService(ConsentStore& store, CitizenCrypto& crypto, TokenService& tokens,
+                               IdentityRegistry& registry, const Clock& clock,
+                               OutboxNotifier notify)
+    : store_(store),
+      crypto_(crypto),
+      tokens_(tokens),
+      registry_(registry),
+      clock_(clock),
+      notify_(std::move(notify)) {}
+
+AuditEvent ConsentService::Audit(std::string event, const std::string& provider_id,
+                                 const std::string& consent_id, std::string detail) const {
+  AuditEvent audit;
+  audit.at = clock_.Now();
+  audit.event = std::move(event);
+  audit.provider_id = provider_id;
+  audit.consent_id = consent_id;
+  audit.detail = detail.empty() ? "{}" : std::move(detail);
+  return audit;
+}
+
+Result<bool> ConsentService::Reachable(const PolicySet& policy, const Provider& provider,
+                                       const std::optional<Enrolment>& enrolment, Timestamp now) {
+  if (!enrolment || enrolment->locked) return false;
+  if (enrolment->hold_until != 0) {
+    // hold_until was set with the default cooling-off; a provider may have a longer one.
+    const auto extra = provider.limits.cnic.number_change_cooling_off -
+                       policy.defaults().cnic.number_change_cooling_off;
+    if (now < enrolment->hold_until + extra.count()) return false;
+  }
+  IJAZAT_ASSIGN_OR_RETURN(const bool blocked, store_.IsBlocked(enrolment->cnic, provider.id));
+  return !blocked;
+}
+
+Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
+                                                      const Provider& provider,
+                                                      const std::string& cnic_text,
+                                                      const std::string& purpose,
+                                                      const std::vector<std::string>& scopes) {
+  IJAZAT_ASSIGN_OR_RETURN(const std::string cnic, ParseCnic(cnic_text));
+  const Timestamp now = clock_.Now();
+  const policy::Decision decision = policy.Decide(provider.id, purpose, scopes, AsTimePoint(now));
+  if (!decision.allowed()) {
+    return Error(ErrorCode::kPermissionDenied, decision.message(),
+                 policy::ToString(decision.reason()));
+  }
+  const policy::Purpose* purpose_entry = provider.FindPurpose(purpose);
+  const policy::Limits& limits = provider.limits;
+
+  IJAZAT_ASSIGN_OR_RETURN(const BlindIndex cnic_index, crypto_.CnicIndex(cnic));
+  IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> enrolment,
+                          store_.FindEnrolment(cnic_index));
+  IJAZAT_ASSIGN_OR_RETURN(bool deliverable, Reachable(policy, provider, enrolment, now));
+  if (deliverable) {
+    IJAZAT_ASSIGN_OR_RETURN(const int recent, store_.CountMessagesForCnic(cnic_index, now - 3600));
+    deliverable = recent < limits.cnic.sms_per_hour;
+  }
+
+  Consent consent;
+  IJAZAT_ASSIGN_OR_RETURN(consent.id, crypto_.RandomId(16));
+  IJAZAT_ASSIGN_OR_RETURN(const hsm::KeyRef otp_key, crypto_.hsm().ActiveKey(hsm::KeyKind::kOtp));
+  consent.provider_id = provider.id;
+  consent.purpose = purpose;
+  consent.scopes = NormaliseScopes(scopes);
+  consent.cnic = cnic_index;
+  IJAZAT_ASSIGN_OR_RETURN(consent.cnic_sealed, crypto_.SealCnic(cnic, consent.id));
+  consent.deliverable = deliverable;
+  consent.state = ConsentState::kPending;
+  consent.created_at = now;
+  consent.expires_at = now + limits.otp.ttl.count();
+  consent.max_attempts = limits.otp.max_attempts;
+  consent.otp_key_version = otp_key.version;
+  consent.otp_digits = limits.otp.digits;
+  consent.policy_version = policy.identity().version;
+  consent.policy_hash = policy.identity().sha256_hex;
+  consent.max_uses = limits.token.max_uses;
+  consent.updated_at = now;
+
+  std::vector<OutboxMessage> messages;
+  if (deliverable) {
+    OutboxMessage otp;
+    otp.kind = OutboxKind::kOtp;
+    otp.consent_id = consent.id;
+    otp.cnic = cnic_index;
+    otp.recipient = enrolment->phone_sealed;
+    otp.params = R"({"provider":")" + JsonEscape(provider.display_name) + R"(","purpose":")" +
+                 JsonEscape(purpose_entry != nullptr ? purpose_entry->sms_text : purpose) +
+                 R"(","minutes":)" + std::to_string((limits.otp.ttl.count() + 59) / 60) + "}";
+    otp.created_at = now;
+    otp.next_attempt_at = now;
+    otp.not_after = consent.expires_at;
+    messages.push_back(std::move(otp));
+  }
+  IJAZAT_RETURN_IF_ERROR(
+      store_.InsertConsent(consent,
+                           Audit("consent.requested", provider.id, consent.id,
+                                 R"({"purpose":")" + JsonEscape(purpose) + R"(","sent":)" +
+                                     (deliverable ? "true" : "false") + "}"),
+                           messages));
+  if (!messages.empty() && notify_) notify_();
+
+  ConsentCreated created{consent.id, consent.expires_at, std::nullopt};
+  if (provider.reveal_enrolment_status) created.enrolled = enrolment.has_value();
+  return created;
+}
+
+Result<Consent> ConsentService::FindOwned(const Provider& provider, const std::string& consent_id) {
+  if (consent_id.empty() || consent_id.size() > 64) return NotFound();
+  IJAZAT_ASSIGN_OR_RETURN(const std::optional<Consent> consent, store_.FindConsent(consent_id));
+  // Another provider's consent is "not found": ids are not to be probed.
+  if (!consent || consent->provider_id != provider.id) return NotFound();
+  return *consent;
+}
+
+Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Provider& provider,
+                                               const std::string& consent_id,
+                                               const std::string& otp) {
+  IJAZAT_ASSIGN_OR_RETURN(Consent consent, FindOwned(provider, consent_id));
+  const Timestamp now = clock_.Now();
+  if (consent.state != ConsentState::kPending || consent.expires_at <= now) {
+    return StateError(consent, now);
+  }
+  if (!AllDigits(otp) || otp.size() != static_cast<std::size_t>(consent.otp_digits)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "the code must be exactly " + std::to_string(consent.otp_digits) + " digits",
+                 "invalid_otp_format");
+  }
+  IJAZAT_ASSIGN_OR_RETURN(const CnicFailures failures, store_.GetCnicFailures(consent.cnic, now));
+  if (failures.in_window >= provider.limits.cnic.failures_per_day ||
+      failures.consecutive >= kMaxConsecutiveFailures) {
+    return Error(ErrorCode::kResourceExhausted,
+                 "too many wrong codes for this citizen; try again later", "cnic_locked_out");
+  }
+
+  // The code is derived even when none was sent, so both cases take the same work.
+  IJAZAT_ASSIGN_OR_RETURN(const std::string expected, crypto_.DeriveOtp(consent));
+  const bool match = ConstantTimeEquals(AsBytes(expected), AsBytes(otp)) && consent.deliverable;
+
+  ConfirmOutcome outcome;
+  if (!match) {
+    IJAZAT_ASSIGN_OR_RETURN(const AttemptResult attempt,
+                            store_.RecordFailedAttempt(
+                                consent.id, now, Audit("otp.failed", provider.id, consent.id, "")));
+    outcome.accepted = false;
+    outcome.state = attempt.consent.state;
+    outcome.attempts_remaining =
+        std::max(0, attempt.consent.max_attempts - attempt.consent.attempts);
+    return outcome;
+  }
+
+  IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> enrolment,
+                          store_.FindEnrolment(consent.cnic));
+  const policy::Purpose* purpose = provider.FindPurpose(consent.purpose);
+  TokenContext context;
+  IJAZAT_ASSIGN_OR_RETURN(context.subject, crypto_.PairwiseSubject(provider.id, consent.cnic));
+  context.provider_name = provider.display_name;
+  context.purpose_text = purpose != nullptr ? purpose->sms_text : consent.purpose;
+  context.token_expires_at = now + provider.limits.token.ttl.count();
+
+  Consent granted = consent;
+  IJAZAT_ASSIGN_OR_RETURN(granted.reference, crypto_.RandomReference());
+  granted.granted_at = now;
+  granted.expires_at = context.token_expires_at;
+  granted.max_uses = provider.limits.token.max_uses;
+  IJAZAT_ASSIGN_OR_RETURN(IssuedTokens tokens, tokens_.Issue(granted, context, now));
+  granted.receipt = tokens.receipt;
+  granted.receipt_key_version = tokens.key_version;
+
+  std::vector<OutboxMessage> messages;
+  if (enrolment) {
+    OutboxMessage notice;
+    notice.kind = OutboxKind::kGranted;
+    notice.consent_id = consent.id;
+    notice.cnic = consent.cnic;
+    notice.recipient = enrolment->phone_sealed;
+    notice.params = R"({"provider":")" + JsonEscape(provider.display_name) + R"(","purpose":")" +
+                    JsonEscape(context.purpose_text) + R"(","reference":")" + granted.reference +
+                    R"("})";
+    notice.created_at = now;
+    notice.next_attempt_at = now;
+    messages.push_back(std::move(notice));
+  }
+  IJAZAT_ASSIGN_OR_RETURN(
+      const Consent stored,
+      store_.GrantConsent(consent.id, granted, now,
+                          Audit("consent.granted", provider.id, consent.id,
+                                R"({"reference":")" + granted.reference + R"(","policy":")" +
+                                    policy.identity().sha256_hex + R"("})"),
+                          messages));
+  if (!messages.empty() && notify_) notify_();
+  outcome.accepted = true;
+  outcome.state = stored.state;
+  outcome.tokens = std::move(tokens);
+  outcome.reference = stored.reference;
+  outcome.token_expires_at = stored.expires_at;
+  return outcome;
+}
+
+Result<Consent> ConsentService::Get(const Provider& provider, const std::string& consent_id) {
+  IJAZAT_ASSIGN_OR_RETURN(Consent consent, FindOwned(provider, consent_id));
+  const Timestamp now = clock_.Now();
+  if ((consent.state == ConsentState::kPending || consent.state == ConsentState::kGranted) &&
+      consent.expires_at <= now) {
+    consent.state = ConsentState::kExpired;  // the store catches up on its next sweep
+  }
+  return consent;
+}
+
+Result<Consent> ConsentService::Revoke(const Provider& provider, const std::string& consent_id) {
+  IJAZAT_ASSIGN_OR_RETURN(const Consent consent, FindOwned(provider, consent_id));
+  return store_.RevokeConsent(
+      consent.id, clock_.Now(),
+      Audit("consent.revoked", provider.id, consent.id, R"({"by":"provider"})"));
+}
+
+Result<VerificationResult> ConsentService::Verify(const PolicySet& policy, const Provider& provider,
+                                                  const std::string& token) {
+  const Timestamp now = clock_.Now();
+  IJAZAT_ASSIGN_OR_RETURN(const TokenClaims claims, tokens_.Verify(token, provider.id, now));
+  IJAZAT_ASSIGN_OR_RETURN(const Consent consent, FindOwned(provider, claims.consent_id));
+  IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> enrolment,
+                          store_.FindEnrolment(consent.cnic));
+  IJAZAT_ASSIGN_OR_RETURN(const bool reachable, Reachable(policy, provider, enrolment, now));
+  if (!reachable) {
+    return Error(ErrorCode::kPermissionDenied,
+                 "the citizen does not allow verification now (locked, blocked or number "
+                 "recently changed)",
+                 "citizen_unavailable");
+  }
+  IJAZAT_ASSIGN_OR_RETURN(const Consent used,
+                          store_.UseConsent(consent.id, provider.id, now,
+                                            Audit("consent.used", provider.id, consent.id, "")));
+  IJAZAT_ASSIGN_OR_RETURN(const std::string cnic, crypto_.OpenCnic(used.cnic_sealed, used.id));
+  IJAZAT_ASSIGN_OR_RETURN(const auto attributes, registry_.Lookup(cnic, used.scopes));
+  if (!attributes) {
+    return Error(ErrorCode::kNotFound, "the identity registry has no record for this citizen",
+                 "identity_not_found");
+  }
+  VerificationResult result;
+  result.consent_id = used.id;
+  result.subject = claims.subject;
+  result.attributes = *attributes;
+  result.uses_remaining = std::max(0, used.max_uses - used.uses);
+  return result;
+}
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,100 @@
+// The consent flow: a provider asks, the citizen's code is derived in the HSM and sent by SMS,
+// the provider relays the code, the appliance grants and signs, the provider verifies.
+//
+// Handlers call these methods with the provider they authenticated and the policy snapshot of
+// the request. Business rules (DESIGN.md "Flows") live here, not in the HTTP layer.
+// Thread safe: any number of requests at once; all shared state is in the store and the HSM.
+//
+// Errors (code / reason) the HTTP layer maps to statuses:
+//   kInvalidArgument: "invalid_cnic", "invalid_otp_format", "invalid_request"
+//   kPermissionDenied: the policy's deny reasons ("scope_not_allowed", "unknown_purpose",
+//     "provider_suspended", ...), "citizen_unavailable" (locked, blocked or held at
+//     verification)
+//   kNotFound: "consent_not_found" (also for another provider's consent)
+//   kFailedPrecondition: "consent_not_pending", "consent_expired", "consent_used",
+//     "consent_revoked", "consent_not_granted", "consent_not_revocable"
+//   kResourceExhausted: "cnic_locked_out" (too many wrong codes for the citizen)
+//   kUnavailable: "hsm_unavailable", "store_unavailable"
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "citizen_crypto.h"
+#include "clock.h"
+#include "ijazat/policy/policy_set.h"
+#include "registry.h"
+#include "store.h"
+#include "token_service.h"
+
+namespace ijazat::appliance {
+
+struct ConsentCreated {
+  std::string consent_id;
+  Timestamp expires_at = 0;
+  std::optional<bool> enrolled;  // only for providers whose policy may know it
+};
+
+struct ConfirmOutcome {
+  bool accepted = false;
+  int attempts_remaining = 0;  // when not accepted
+  ConsentState state = ConsentState::kPending;
+  IssuedTokens tokens;  // when accepted
+  std::string reference;
+  Timestamp token_expires_at = 0;
+};
+
+struct ConsentStatus {
+  Consent consent;
+};
+
+struct VerificationResult {
+  std::string consent_id;
+  std::string subject;
+  std::map<std::string, std::string> attributes;
+  int uses_remaining = 0;
+};
+
+// Receives a wake-up when messages were queued, so the dispatcher sends them at once.
+using OutboxNotifier = std::function<void()>;
+
+class ConsentService {
+ public:
+  ConsentService(ConsentStore& store, CitizenCrypto& crypto, TokenService& tokens,
+                 IdentityRegistry& registry, const Clock& clock, OutboxNotifier notify);
+
+  Result<ConsentCreated> RequestConsent(const policy::PolicySet& policy,
+                                        const policy::Provider& provider, const std::string& cnic,
+                                        const std::string& purpose,
+                                        const std::vector<std::string>& scopes);
+  Result<ConfirmOutcome> Confirm(const policy::PolicySet& policy, const policy::Provider& provider,
+                                 const std::string& consent_id, const std::string& otp);
+  Result<Consent> Get(const policy::Provider& provider, const std::string& consent_id);
+  Result<Consent> Revoke(const policy::Provider& provider, const std::string& consent_id);
+  Result<VerificationResult> Verify(const policy::PolicySet& policy,
+                                    const policy::Provider& provider, const std::string& token);
+
+ private:
+  Result<Consent> FindOwned(const policy::Provider& provider, const std::string& consent_id);
+  // Locked, blocked or held citizens: whether this provider may reach them now.
+  Result<bool> Reachable(const policy::PolicySet& policy, const policy::Provider& provider,
+                         const std::optional<Enrolment>& enrolment, Timestamp now);
+  AuditEvent Audit(std::string event, const std::string& provider_id, const std::string& consent_id,
+                   std::string detail) const;
+
+  ConsentStore& store_;
+  CitizenCrypto& crypto_;
+  TokenService& tokens_;
+  IdentityRegistry& registry_;
+  const Clock& clock_;
+  OutboxNotifier notify_;
+};
+
+// NIST SP 800-63B §5.2.2: never more than this many consecutive failed codes per CNIC.
+inline constexpr int kMaxConsecutiveFailures = 100;
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,29 @@
+// Citizen identifiers as people write them: CNICs and Pakistani mobile numbers.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ijazat/common/result.h"
+
+namespace ijazat::appliance {
+
+// A 13-digit CNIC from "3520212345671", "35202-1234567-1" or with spaces; the only other
+// characters allowed are one dash in each of the two usual places. Errors: "invalid_cnic".
+Result<std::string> ParseCnic(std::string_view text);
+
+// The CNIC in an SMS body, if the body holds one and nothing else but spaces and the word
+// "CNIC" (so "CNIC 35202-1234567-1" enrols, "REVOKE 1234" does not).
+std::optional<std::string> FindCnicInSms(std::string_view text);
+
+// A Pakistani mobile number in E.164 ("+923001234567") from the forms people and gateways
+// write: 03001234567, 3001234567, 923001234567, +92 300 1234567, 0092-300-1234567.
+// Only mobile ranges (+92 3xx) are accepted. Errors: "invalid_msisdn".
+Result<std::string> NormalizeMsisdn(std::string_view text);
+
+// For logs: "35202-*******-1" and "+92300*****67".
+std::string MaskCnic(std::string_view cnic);
+std::string MaskMsisdn(std::string_view e164);
+
+}  // namespace ijazat::appliance

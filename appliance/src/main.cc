@@ -1,0 +1,103 @@
+// ijazatd: the Ijazat consent appliance.
+//
+//   ijazatd --config FILE [--port-file FILE]
+//   ijazatd --check-config FILE
+//
+// SIGHUP reloads the policy (an invalid file keeps the old one, and the log says why) and
+// re-reads the HSM's key versions; SIGTERM or SIGINT drains requests in flight and exits.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "appliance.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ijazatd --config FILE [--port-file FILE]\n"
+    "       ijazatd --check-config FILE\n"
+    "\n"
+    "  --config FILE       the appliance's configuration (YAML)\n"
+    "  --port-file FILE    write the port it listens on (useful with port 0)\n"
+    "  --check-config FILE validate the configuration and exit\n";
+
+void HardenProcess() {
+  // No core dumps: they would hold the PIN and key handles' session state.
+  rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  std::string port_file;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if ((arg == "--config" || arg == "--check-config") && i + 1 < argc) {
+      config_path = argv[++i];
+      check_only = arg == "--check-config";
+    } else if (arg == "--port-file" && i + 1 < argc) {
+      port_file = argv[++i];
+    } else if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "ijazatd: unexpected argument \"" << arg << "\"\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  auto config = ijazat::appliance::LoadConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "ijazatd: invalid configuration:\n" << config.error().message() << '\n';
+    return 2;
+  }
+  if (check_only) {
+    std::cout << "ijazatd: " << config_path << " is valid\n";
+    return 0;
+  }
+  HardenProcess();
+
+  // Signals are taken synchronously by this thread; every thread started after inherits the
+  // mask, so none of them is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto appliance = ijazat::appliance::Appliance::Start(*config);
+  if (!appliance.ok()) {
+    std::cerr << "ijazatd: cannot start: " << appliance.error().message() << '\n';
+    return 1;
+  }
+  if (!port_file.empty()) {
+    std::ofstream(port_file) << (*appliance)->port() << '\n';
+  }
+  timespec tick{60, 0};
+  for (;;) {
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGHUP) {
+      (void)(*appliance)->Reload();
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      break;
+    } else {
+      (*appliance)->Sweep();
+    }
+  }
+  (*appliance)->Stop();
+  return 0;
+}

@@ -1,0 +1,739 @@
+#include "server.h"
+
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SSLManager.h>
+#include <Poco/Net/SecureServerSocket.h>
+#include <Poco/Net/SecureStreamSocket.h>
+#include <Poco/Net/X509Certificate.h>
+#include <Poco/ThreadPool.h>
+#include <Poco/URI.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "http_util.h"
+#include "identity.h"
+
+namespace ijazat::appliance {
+namespace {
+
+using nlohmann::json;
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+// Mozilla "intermediate" (TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults).
+constexpr char kCipherList[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+std::once_flag ssl_once;
+
+std::string NewRequestId() {
+  static std::atomic<std::uint64_t> counter{0};
+  static const std::uint64_t start =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%08llx%08llx",
+                static_cast<unsigned long long>(start & 0xffffffff),
+                static_cast<unsigned long long>(++counter));
+  return buffer;
+}
+
+bool ValidConsentId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  std::string current;
+  for (const char c : path) {
+    if (c == '/') {
+      if (!current.empty()) parts.push_back(current);
+      current.clear();
+    } else {
+      current.push_back(c);
+    }
+  }
+  if (!current.empty()) parts.push_back(current);
+  return parts;
+}
+
+std::map<std::string, std::string> ParseForm(const std::string& text) {
+  std::map<std::string, std::string> fields;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto end = std::min(text.find('&', start), text.size());
+    const std::string pair = text.substr(start, end - start);
+    if (!pair.empty()) {
+      const auto eq = pair.find('=');
+      std::string key;
+      std::string value;
+      std::string raw_key = pair.substr(0, eq);
+      std::string raw_value = eq == std::string::npos ? "" : pair.substr(eq + 1);
+      for (auto* raw : {&raw_key, &raw_value}) {
+        for (char& c : *raw) {
+          if (c == '+') c = ' ';
+        }
+      }
+      try {
+        Poco::URI::decode(raw_key, key);
+        Poco::URI::decode(raw_value, value);
+      } catch (const Poco::Exception&) {
+        continue;
+      }
+      fields.emplace(key, value);
+    }
+    start = end + 1;
+  }
+  return fields;
+}
+
+Result<std::string> JsonString(const json& body, const char* field, std::size_t max_length) {
+  const auto it = body.find(field);
+  if (it == body.end() || !it->is_string()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 std::string("the body needs \"") + field + "\" as a string", "invalid_request");
+  }
+  std::string value = it->get<std::string>();
+  if (value.size() > max_length) {
+    return Error(ErrorCode::kInvalidArgument,
+                 std::string("\"") + field + "\" is longer than " + std::to_string(max_length),
+                 "invalid_request");
+  }
+  return value;
+}
+
+Status OnlyFields(const json& body, std::initializer_list<const char*> allowed) {
+  for (const auto& [key, value] : body.items()) {
+    bool known = false;
+    for (const char* name : allowed) known = known || key == name;
+    if (!known) {
+      return Error(ErrorCode::kInvalidArgument, "unknown field \"" + key + "\" in the body",
+                   "invalid_request");
+    }
+  }
+  return OkStatus();
+}
+
+std::string Iso8601(Timestamp t) {
+  const std::time_t seconds = static_cast<std::time_t>(t);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+// One response in the making.
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  int retry_after = 0;
+  bool www_authenticate = false;
+};
+
+}  // namespace
+
+class ApplianceServer::Impl {
+ public:
+  Impl(ServerOptions options, ServerContext context)
+      : options_(std::move(options)), context_(std::move(context)) {}
+
+  Status Start();
+  void Stop(int grace_ms);
+  int port() const { return port_; }
+
+  void Handle(HTTPServerRequest& request, HTTPServerResponse& response);
+
+ private:
+  Reply Route(HTTPServerRequest& request, const std::string& request_id, std::string* route,
+              std::string* provider_id);
+  Result<const policy::Provider*> Authenticate(HTTPServerRequest& request,
+                                               const policy::PolicySet& policy);
+  Reply Problem(const Error& error, const std::string& request_id,
+                const json& extensions = json::object());
+  Reply Json(int status, const json& body);
+
+  Reply RequestConsent(HTTPServerRequest& request, const policy::PolicySet& policy,
+                       const policy::Provider& provider, const std::string& request_id);
+  Reply Confirm(HTTPServerRequest& request, const policy::PolicySet& policy,
+                const policy::Provider& provider, const std::string& id,
+                const std::string& request_id);
+  Reply Verify(HTTPServerRequest& request, const policy::PolicySet& policy,
+               const policy::Provider& provider, const std::string& request_id);
+  Reply InboundSms(HTTPServerRequest& request, const std::string& request_id);
+  Reply Ready(const std::string& request_id);
+  Reply MetricsText();
+
+  Result<json> JsonBody(HTTPServerRequest& request);
+
+  ServerOptions options_;
+  ServerContext context_;
+  std::unique_ptr<Poco::ThreadPool> pool_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  int port_ = 0;
+};
+
+namespace {
+
+class Handler final : public Poco::Net::HTTPRequestHandler {
+ public:
+  explicit Handler(ApplianceServer::Impl& impl) : impl_(impl) {}
+  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
+    impl_.Handle(request, response);
+  }
+
+ private:
+  ApplianceServer::Impl& impl_;
+};
+
+class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  explicit Factory(ApplianceServer::Impl& impl) : impl_(impl) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
+    return new Handler(impl_);
+  }
+
+ private:
+  ApplianceServer::Impl& impl_;
+};
+
+}  // namespace
+
+Status ApplianceServer::Impl::Start() {
+  try {
+    std::call_once(ssl_once, [] { Poco::Net::initializeSSL(); });
+    Poco::Net::Context::Params params;
+    params.privateKeyFile = options_.key_file;
+    params.certificateFile = options_.certificate_file;
+    params.loadDefaultCAs = false;
+    params.cipherList = kCipherList;
+    params.verificationDepth = 9;
+    if (!options_.client_ca_file.empty()) {
+      params.caLocation = options_.client_ca_file;
+      // Ask for a client certificate; verify it when one is presented.
+      params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;
+    } else {
+      params.verificationMode = Poco::Net::Context::VERIFY_NONE;
+    }
+    Poco::Net::Context::Ptr tls =
+        new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
+    tls->disableProtocols(Poco::Net::Context::PROTO_SSLV2 | Poco::Net::Context::PROTO_SSLV3 |
+                          Poco::Net::Context::PROTO_TLSV1 | Poco::Net::Context::PROTO_TLSV1_1);
+    tls->preferServerCiphers();
+    tls->enableSessionCache(true, "ijazat");
+
+    Poco::Net::SecureServerSocket socket(Poco::Net::SocketAddress(options_.listen), 128, tls);
+    port_ = socket.address().port();
+
+    auto* server_params = new Poco::Net::HTTPServerParams();
+    server_params->setMaxThreads(options_.threads);
+    server_params->setMaxQueued(options_.max_queued);
+    server_params->setKeepAlive(true);
+    server_params->setKeepAliveTimeout(Poco::Timespan(options_.keep_alive_timeout_s, 0));
+    server_params->setTimeout(Poco::Timespan(options_.request_timeout_s, 0));
+    server_params->setMaxKeepAliveRequests(options_.max_keep_alive_requests);
+    server_params->setServerName("ijazat");
+    pool_ = std::make_unique<Poco::ThreadPool>(2, options_.threads);
+    server_ =
+        std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, server_params);
+    server_->start();
+    return OkStatus();
+  } catch (const Poco::Exception& e) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 "cannot start the HTTPS server on " + options_.listen + ": " + e.displayText(),
+                 "server_start_failed");
+  }
+}
+
+void ApplianceServer::Impl::Stop(int grace_ms) {
+  if (!server_) return;
+  server_->stop();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  while (server_->currentConnections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  server_->stopAll(true);
+  pool_->joinAll();
+  server_.reset();
+}
+
+Reply ApplianceServer::Impl::Json(int status, const json& body) {
+  Reply reply;
+  reply.status = status;
+  reply.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return reply;
+}
+
+Reply ApplianceServer::Impl::Problem(const Error& error, const std::string& request_id,
+                                     const json& extensions) {
+  Reply reply;
+  reply.status = HttpStatusFor(error);
+  reply.content_type = "application/problem+json";
+  reply.body = ProblemJson(reply.status, error, request_id, extensions);
+  if (reply.status == 503) reply.retry_after = 5;
+  if (reply.status == 401) reply.www_authenticate = true;
+  if (error.code() == ErrorCode::kUnavailable && context_.metrics != nullptr) {
+    context_.metrics->CountHsmFailure(std::string(error.reason()));
+  }
+  return reply;
+}
+
+Result<json> ApplianceServer::Impl::JsonBody(HTTPServerRequest& request) {
+  const std::string type = request.getContentType();
+  if (type.rfind("application/json", 0) != 0) {
+    return Error(ErrorCode::kInvalidArgument, "the body must be application/json",
+                 "unsupported_media_type");
+  }
+  IJAZAT_ASSIGN_OR_RETURN(const std::string body,
+                          ReadBody(request.stream(), request.getContentLength64()));
+  return ParseJsonObject(body);
+}
+
+Result<const policy::Provider*> ApplianceServer::Impl::Authenticate(
+    HTTPServerRequest& request, const policy::PolicySet& policy) {
+  const policy::Provider* by_key = nullptr;
+  const policy::Provider* by_certificate = nullptr;
+  bool key_given = false;
+  if (request.has("Authorization")) {
+    const std::string& header = request.get("Authorization");
+    if (header.rfind("Bearer ", 0) != 0 || header.size() > 512) {
+      return Error(ErrorCode::kUnauthenticated, "use Authorization: Bearer <API key>",
+                   "unauthenticated");
+    }
+    key_given = true;
+    by_key = policy.FindProviderByApiKey(std::string_view(header).substr(7));
+  }
+  if (auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request); impl != nullptr) {
+    try {
+      Poco::Net::SecureStreamSocket secure(impl->socket());
+      if (secure.havePeerCertificate()) {
+        const Poco::Net::X509Certificate certificate = secure.peerCertificate();
+        unsigned char* der = nullptr;
+        const int length = i2d_X509(const_cast<X509*>(certificate.certificate()), &der);
+        if (length > 0) {
+          unsigned char digest[SHA256_DIGEST_LENGTH];
+          SHA256(der, static_cast<std::size_t>(length), digest);
+          by_certificate = policy.FindProviderByCertFingerprint(ByteView(digest, sizeof digest));
+        }
+        OPENSSL_free(der);
+      }
+    } catch (const Poco::Exception&) {
+      // Not a TLS socket, or no certificate: authenticate by key alone.
+    }
+  }
+  if (by_key != nullptr && by_certificate != nullptr && by_key != by_certificate) {
+    return Error(ErrorCode::kUnauthenticated,
+                 "the API key and the client certificate belong to different providers",
+                 "unauthenticated");
+  }
+  const policy::Provider* provider = by_key != nullptr ? by_key : by_certificate;
+  if (provider == nullptr || (key_given && by_key == nullptr)) {
+    return Error(ErrorCode::kUnauthenticated, "unknown provider credentials", "unauthenticated");
+  }
+  if (provider->status == policy::ProviderStatus::kSuspended) {
+    return Error(ErrorCode::kPermissionDenied, "the provider is suspended", "provider_suspended");
+  }
+  return provider;
+}
+
+void ApplianceServer::Impl::Handle(HTTPServerRequest& request, HTTPServerResponse& response) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string request_id = NewRequestId();
+  std::string route = "unmatched";
+  std::string provider_id;
+  Reply reply;
+  try {
+    reply = Route(request, request_id, &route, &provider_id);
+  } catch (const std::exception&) {
+    reply = Problem(Error(ErrorCode::kInternal, "unexpected error", "internal"), request_id);
+  }
+
+  // Whatever the handler did not read of the body must not be taken for the next request on
+  // this connection: drain a little, and close the connection if more remains.
+  bool drained = true;
+  try {
+    std::istream& rest = request.stream();
+    rest.ignore(static_cast<std::streamsize>(4 * kMaxBodyBytes));
+    drained = rest.eof();
+  } catch (const Poco::Exception&) {
+    drained = false;
+  }
+  if (!drained) response.setKeepAlive(false);
+
+  response.setStatus(static_cast<HTTPResponse::HTTPStatus>(reply.status));
+  response.setContentType(reply.content_type);
+  response.set("X-Request-Id", request_id);
+  response.set("Cache-Control", "no-store");
+  response.set("Strict-Transport-Security", "max-age=63072000");
+  response.set("X-Content-Type-Options", "nosniff");
+  response.set("X-Frame-Options", "DENY");
+  response.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+  response.set("Referrer-Policy", "no-referrer");
+  if (reply.retry_after > 0) response.set("Retry-After", std::to_string(reply.retry_after));
+  if (reply.www_authenticate) response.set("WWW-Authenticate", "Bearer realm=\"ijazat\"");
+  // Fairness: when connections wait for a thread, close this one after its response so that
+  // a waiting client gets the thread instead of an idle keep-alive holding it.
+  if (server_ && server_->queuedConnections() > 0) response.setKeepAlive(false);
+  response.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+  try {
+    response.send() << reply.body;
+  } catch (const Poco::Exception&) {
+    // The client went away; nothing to do.
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (context_.metrics != nullptr) context_.metrics->ObserveRequest(route, reply.status, seconds);
+  if (context_.logger != nullptr) {
+    context_.logger->Info("http.request", {{"request_id", request_id},
+                                           {"route", route},
+                                           {"provider", provider_id},
+                                           {"status", reply.status},
+                                           {"ms", static_cast<int>(seconds * 1000)}});
+  }
+}
+
+Reply ApplianceServer::Impl::Route(HTTPServerRequest& request, const std::string& request_id,
+                                   std::string* route, std::string* provider_id) {
+  std::string path;
+  try {
+    path = Poco::URI(request.getURI()).getPath();
+  } catch (const Poco::Exception&) {
+    return Problem(Error(ErrorCode::kInvalidArgument, "malformed request URI", "invalid_uri"),
+                   request_id);
+  }
+  const std::string& method = request.getMethod();
+  const std::vector<std::string> parts = SplitPath(path);
+  auto method_not_allowed = [&](const char* allowed) {
+    Reply reply =
+        Problem(Error(ErrorCode::kInvalidArgument, std::string("use ") + allowed + " on this path",
+                      "method_not_allowed"),
+                request_id);
+    return reply;
+  };
+
+  if (path == "/healthz") {
+    *route = "healthz";
+    return Json(200, {{"status", "ok"}});
+  }
+  if (path == "/readyz") {
+    *route = "readyz";
+    return Ready(request_id);
+  }
+  if (path == "/metrics") {
+    *route = "metrics";
+    return MetricsText();
+  }
+  if (path == "/.well-known/jwks.json") {
+    *route = "jwks";
+    auto jwks = context_.tokens->Jwks();
+    if (!jwks.ok()) return Problem(jwks.error(), request_id);
+    Reply reply;
+    reply.body = *jwks;
+    reply.content_type = "application/jwk-set+json";
+    return reply;
+  }
+  if (path == "/v1/sms/inbound") {
+    *route = "sms_inbound";
+    if (method != "GET" && method != "POST") return method_not_allowed("GET or POST");
+    return InboundSms(request, request_id);
+  }
+
+  if (parts.empty() || parts[0] != "v1") {
+    return Problem(Error(ErrorCode::kNotFound, "no such endpoint", "not_found"), request_id);
+  }
+  // Provider API: authenticate, rate-limit, dispatch.
+  const std::shared_ptr<const policy::PolicySet> policy = context_.policies->Current();
+  const bool consents = parts.size() >= 2 && parts[1] == "consents";
+  const bool verifications = parts.size() == 2 && parts[1] == "verifications";
+  if (!consents && !verifications) {
+    return Problem(Error(ErrorCode::kNotFound, "no such endpoint", "not_found"), request_id);
+  }
+  *route = verifications       ? "verifications"
+           : parts.size() == 2 ? "consents"
+           : parts.size() == 3 ? "consent"
+                               : "consent_" + parts[3];
+  if (parts.size() > 4 || (parts.size() == 4 && parts[3] != "confirm" && parts[3] != "revoke")) {
+    *route = "unmatched";
+    return Problem(Error(ErrorCode::kNotFound, "no such endpoint", "not_found"), request_id);
+  }
+  auto provider = Authenticate(request, *policy);
+  if (!provider.ok()) return Problem(provider.error(), request_id);
+  *provider_id = (*provider)->id;
+  if (context_.rate_limiter != nullptr) {
+    const policy::RateDecision rate = context_.rate_limiter->TryAcquire(**provider);
+    if (!rate.allowed) {
+      Reply reply = Problem(Error(ErrorCode::kResourceExhausted,
+                                  "rate limit exceeded for this provider", "rate_limited"),
+                            request_id);
+      reply.retry_after = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::seconds>(rate.retry_after).count() + 1);
+      return reply;
+    }
+  }
+
+  if (verifications) {
+    if (method != "POST") return method_not_allowed("POST");
+    return Verify(request, *policy, **provider, request_id);
+  }
+  if (parts.size() == 2) {
+    if (method != "POST") return method_not_allowed("POST");
+    return RequestConsent(request, *policy, **provider, request_id);
+  }
+  const std::string& id = parts[2];
+  if (!ValidConsentId(id)) {
+    return Problem(Error(ErrorCode::kNotFound, "no consent with this id for this provider",
+                         "consent_not_found"),
+                   request_id);
+  }
+  if (parts.size() == 3) {
+    if (method != "GET") return method_not_allowed("GET");
+    auto consent = context_.consents->Get(**provider, id);
+    if (!consent.ok()) return Problem(consent.error(), request_id);
+    json body = {{"consent_id", consent->id},
+                 {"state", std::string(ConsentStateName(consent->state))},
+                 {"purpose", consent->purpose},
+                 {"scopes", consent->scopes},
+                 {"expires_at", Iso8601(consent->expires_at)}};
+    if (consent->state == ConsentState::kPending) {
+      body["attempts_remaining"] = std::max(0, consent->max_attempts - consent->attempts);
+    }
+    if (!consent->reference.empty()) {
+      body["reference"] = consent->reference;
+      body["uses_remaining"] = std::max(0, consent->max_uses - consent->uses);
+    }
+    return Json(200, body);
+  }
+  if (method != "POST") return method_not_allowed("POST");
+  if (parts[3] == "confirm") return Confirm(request, *policy, **provider, id, request_id);
+  auto revoked = context_.consents->Revoke(**provider, id);
+  if (!revoked.ok()) return Problem(revoked.error(), request_id);
+  return Json(
+      200, {{"consent_id", revoked->id}, {"state", std::string(ConsentStateName(revoked->state))}});
+}
+
+Reply ApplianceServer::Impl::RequestConsent(HTTPServerRequest& request,
+                                            const policy::PolicySet& policy,
+                                            const policy::Provider& provider,
+                                            const std::string& request_id) {
+  auto body = JsonBody(request);
+  if (!body.ok()) return Problem(body.error(), request_id);
+  if (auto only = OnlyFields(*body, {"cnic", "purpose", "scopes"}); !only.ok()) {
+    return Problem(only.error(), request_id);
+  }
+  auto cnic = JsonString(*body, "cnic", 32);
+  auto purpose = JsonString(*body, "purpose", 64);
+  if (!cnic.ok()) return Problem(cnic.error(), request_id);
+  if (!purpose.ok()) return Problem(purpose.error(), request_id);
+  const auto scopes_it = body->find("scopes");
+  if (scopes_it == body->end() || !scopes_it->is_array() || scopes_it->empty() ||
+      scopes_it->size() > 16) {
+    return Problem(Error(ErrorCode::kInvalidArgument,
+                         "the body needs \"scopes\" as an array of 1 to 16 attribute names",
+                         "invalid_request"),
+                   request_id);
+  }
+  std::vector<std::string> scopes;
+  for (const auto& scope : *scopes_it) {
+    if (!scope.is_string() || scope.get<std::string>().size() > 32) {
+      return Problem(Error(ErrorCode::kInvalidArgument, "each scope must be a short string",
+                           "invalid_request"),
+                     request_id);
+    }
+    scopes.push_back(scope.get<std::string>());
+  }
+  auto created = context_.consents->RequestConsent(policy, provider, *cnic, *purpose, scopes);
+  if (!created.ok()) return Problem(created.error(), request_id);
+  json reply = {{"consent_id", created->consent_id}, {"expires_at", Iso8601(created->expires_at)}};
+  if (created->enrolled.has_value()) reply["enrolled"] = *created->enrolled;
+  return Json(202, reply);
+}
+
+Reply ApplianceServer::Impl::Confirm(HTTPServerRequest& request, const policy::PolicySet& policy,
+                                     const policy::Provider& provider, const std::string& id,
+                                     const std::string& request_id) {
+  auto body = JsonBody(request);
+  if (!body.ok()) return Problem(body.error(), request_id);
+  if (auto only = OnlyFields(*body, {"otp"}); !only.ok()) return Problem(only.error(), request_id);
+  auto otp = JsonString(*body, "otp", 16);
+  if (!otp.ok()) return Problem(otp.error(), request_id);
+  auto outcome = context_.consents->Confirm(policy, provider, id, *otp);
+  if (!outcome.ok()) return Problem(outcome.error(), request_id);
+  if (!outcome->accepted) {
+    if (context_.metrics != nullptr) context_.metrics->CountOtpFailure();
+    const bool failed = outcome->state == ConsentState::kFailed;
+    return Problem(
+        Error(failed ? ErrorCode::kFailedPrecondition : ErrorCode::kPermissionDenied,
+              failed ? "wrong code; no attempts remain and the consent has failed" : "wrong code",
+              failed ? "consent_failed" : "otp_incorrect"),
+        request_id,
+        {{"attempts_remaining", outcome->attempts_remaining},
+         {"state", std::string(ConsentStateName(outcome->state))}});
+  }
+  return Json(200, {{"consent_id", id},
+                    {"state", "granted"},
+                    {"consent_token", outcome->tokens.consent_token},
+                    {"receipt", outcome->tokens.receipt},
+                    {"reference", outcome->reference},
+                    {"expires_at", Iso8601(outcome->token_expires_at)}});
+}
+
+Reply ApplianceServer::Impl::Verify(HTTPServerRequest& request, const policy::PolicySet& policy,
+                                    const policy::Provider& provider,
+                                    const std::string& request_id) {
+  auto body = JsonBody(request);
+  if (!body.ok()) return Problem(body.error(), request_id);
+  if (auto only = OnlyFields(*body, {"consent_token"}); !only.ok()) {
+    return Problem(only.error(), request_id);
+  }
+  auto token = JsonString(*body, "consent_token", 8192);
+  if (!token.ok()) return Problem(token.error(), request_id);
+  auto verified = context_.consents->Verify(policy, provider, *token);
+  if (!verified.ok()) return Problem(verified.error(), request_id);
+  return Json(200, {{"consent_id", verified->consent_id},
+                    {"sub", verified->subject},
+                    {"attributes", verified->attributes},
+                    {"uses_remaining", verified->uses_remaining}});
+}
+
+Reply ApplianceServer::Impl::InboundSms(HTTPServerRequest& request, const std::string& request_id) {
+  std::map<std::string, std::string> fields;
+  try {
+    fields = ParseForm(Poco::URI(request.getURI()).getRawQuery());
+  } catch (const Poco::Exception&) {
+    return Problem(Error(ErrorCode::kInvalidArgument, "malformed query", "invalid_request"),
+                   request_id);
+  }
+  if (request.getMethod() == "POST") {
+    auto body = ReadBody(request.stream(), request.getContentLength64());
+    if (!body.ok()) return Problem(body.error(), request_id);
+    const std::string type = request.getContentType();
+    if (type.rfind("application/x-www-form-urlencoded", 0) == 0) {
+      for (auto& [key, value] : ParseForm(*body)) fields[key] = value;
+    } else if (type.rfind("text/plain", 0) == 0) {
+      // Kannel's post-url: the text is the body, sender and receiver in headers.
+      fields["text"] = *body;
+      if (request.has("X-Kannel-From")) fields["from"] = request.get("X-Kannel-From");
+      if (request.has("X-Kannel-To")) fields["to"] = request.get("X-Kannel-To");
+    } else if (type.rfind("application/json", 0) == 0) {
+      auto parsed = ParseJsonObject(*body);
+      if (!parsed.ok()) return Problem(parsed.error(), request_id);
+      for (const auto& [key, value] : parsed->items()) {
+        if (value.is_string()) fields[key] = value.get<std::string>();
+      }
+    } else {
+      return Problem(
+          Error(ErrorCode::kInvalidArgument, "send form fields, JSON, or Kannel's text/plain post",
+                "unsupported_media_type"),
+          request_id);
+    }
+  }
+  std::string secret = fields.count("secret") > 0 ? fields["secret"] : "";
+  if (request.has("X-Ijazat-Gateway-Secret")) secret = request.get("X-Ijazat-Gateway-Secret");
+  if (context_.inbound_secret.empty() ||
+      !ConstantTimeEquals(AsBytes(secret), AsBytes(context_.inbound_secret))) {
+    return Problem(Error(ErrorCode::kUnauthenticated, "the gateway secret is missing or wrong",
+                         "unauthenticated"),
+                   request_id);
+  }
+  for (const char* field : {"from", "to", "text"}) {
+    if (fields.count(field) == 0) {
+      return Problem(
+          Error(ErrorCode::kInvalidArgument,
+                std::string("the inbound message needs \"") + field + "\"", "invalid_request"),
+          request_id);
+    }
+  }
+  const auto policy = context_.policies->Current();
+  auto outcome = context_.inbox->Handle(*policy, fields["from"], fields["to"], fields["text"]);
+  if (!outcome.ok()) return Problem(outcome.error(), request_id);
+  if (context_.logger != nullptr) {
+    context_.logger->Info("sms.inbound", {{"request_id", request_id},
+                                          {"outcome", std::string(InboundOutcomeName(*outcome))}});
+  }
+  // An empty body: Kannel would otherwise send the response text back as an SMS.
+  Reply reply;
+  reply.content_type = "text/plain";
+  return reply;
+}
+
+Reply ApplianceServer::Impl::Ready(const std::string& request_id) {
+  json checks = json::object();
+  bool ready = true;
+  const Status hsm = context_.hsm->CheckHealth();
+  checks["hsm"] = hsm.ok() ? "ok" : "unavailable";
+  ready = ready && hsm.ok();
+  const Status store = context_.store->CheckHealth();
+  checks["store"] = store.ok() ? "ok" : "unavailable";
+  ready = ready && store.ok();
+  const Status registry = context_.registry->CheckHealth();
+  checks["registry"] = registry.ok() ? "ok" : "unavailable";
+  ready = ready && registry.ok();
+  Reply reply = Json(ready ? 200 : 503, {{"ready", ready}, {"checks", checks}});
+  if (!ready) reply.retry_after = 5;
+  (void)request_id;
+  return reply;
+}
+
+Reply ApplianceServer::Impl::MetricsText() {
+  std::ostringstream extra;
+  if (context_.store != nullptr) {
+    if (auto counts = context_.store->CountMessagesByStatus(); counts.ok()) {
+      extra << "# HELP ijazat_sms_outbox_messages SMS outbox messages by status.\n"
+               "# TYPE ijazat_sms_outbox_messages gauge\n";
+      for (const auto& [status, count] : *counts) {
+        extra << "ijazat_sms_outbox_messages{status=\"" << OutboxStatusName(status) << "\"} "
+              << count << '\n';
+      }
+    }
+  }
+  if (context_.dispatcher != nullptr) {
+    const DispatcherMetrics& m = context_.dispatcher->metrics();
+    extra << "# HELP ijazat_sms_dispatch_total SMS send attempts by outcome.\n"
+             "# TYPE ijazat_sms_dispatch_total counter\n"
+          << "ijazat_sms_dispatch_total{outcome=\"sent\"} " << m.sent.load() << '\n'
+          << "ijazat_sms_dispatch_total{outcome=\"failed\"} " << m.failed.load() << '\n'
+          << "ijazat_sms_dispatch_total{outcome=\"dropped\"} " << m.dropped.load() << '\n'
+          << "ijazat_sms_dispatch_total{outcome=\"retried\"} " << m.retried.load() << '\n';
+  }
+  Reply reply;
+  reply.content_type = "text/plain; version=0.0.4";
+  reply.body = context_.metrics != nullptr ? context_.metrics->Render(extra.str()) : extra.str();
+  return reply;
+}
+
+ApplianceServer::ApplianceServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ApplianceServer::~ApplianceServer() { impl_->Stop(0); }
+
+Result<std::unique_ptr<ApplianceServer>> ApplianceServer::Start(const ServerOptions& options,
+                                                                ServerContext context) {
+  auto impl = std::make_unique<Impl>(options, std::move(context));
+  IJAZAT_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<ApplianceServer>(new ApplianceServer(std::move(impl)));
+}
+
+int ApplianceServer::port() const { return impl_->port(); }
+void ApplianceServer::Stop(int grace_ms) { impl_->Stop(grace_ms); }
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,67 @@
+// The HTTPS front of the appliance: POCO's HTTPServer on a TLS 1.2+ socket, one narrow
+// handler that routes, authenticates providers and maps results to HTTP. Business rules live
+// in ConsentService and SmsInbox.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "consent_service.h"
+#include "ijazat/hsm/hsm.h"
+#include "ijazat/policy/policy_store.h"
+#include "ijazat/policy/rate_limiter.h"
+#include "log.h"
+#include "metrics.h"
+#include "sms.h"
+#include "sms_inbox.h"
+
+namespace ijazat::appliance {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:0";
+  std::string certificate_file;
+  std::string key_file;
+  std::string client_ca_file;  // empty: client certificates are not requested
+  int threads = 32;
+  int max_queued = 256;
+  int keep_alive_timeout_s = 5;
+  int request_timeout_s = 10;
+  int max_keep_alive_requests = 1000;
+};
+
+// Everything the handlers use; owned by the caller and alive while the server runs.
+struct ServerContext {
+  policy::PolicyStore* policies = nullptr;
+  ConsentService* consents = nullptr;
+  SmsInbox* inbox = nullptr;
+  TokenService* tokens = nullptr;
+  hsm::Hsm* hsm = nullptr;
+  ConsentStore* store = nullptr;
+  IdentityRegistry* registry = nullptr;
+  OutboxDispatcher* dispatcher = nullptr;  // optional, for metrics
+  policy::ProviderRateLimiter* rate_limiter = nullptr;
+  Metrics* metrics = nullptr;
+  Logger* logger = nullptr;
+  std::string inbound_secret;  // the SMS gateway's shared secret
+};
+
+class ApplianceServer {
+ public:
+  static Result<std::unique_ptr<ApplianceServer>> Start(const ServerOptions& options,
+                                                        ServerContext context);
+  ~ApplianceServer();
+  ApplianceServer(const ApplianceServer&) = delete;
+  ApplianceServer& operator=(const ApplianceServer&) = delete;
+
+  int port() const;
+  // Stops accepting, lets requests in flight finish (up to `grace_ms`), then closes the rest.
+  void Stop(int grace_ms);
+
+  class Impl;
+
+ private:
+  explicit ApplianceServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,47 @@
+// Inbound SMS at the short code: enrolment by CNIC, and help for anything else.
+//
+// A text holding a CNIC enrols the sender's number for it and confirms by SMS. When the CNIC
+// already had another number, the change is recorded, the old number is told, and
+// verification for the CNIC is held for the cooling-off period (SIM-swap defence).
+// Thread safe.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "citizen_crypto.h"
+#include "clock.h"
+#include "ijazat/policy/policy_set.h"
+#include "store.h"
+
+namespace ijazat::appliance {
+
+enum class InboundOutcome { kEnrolled, kReconfirmed, kNumberChanged, kHelp, kIgnored };
+std::string_view InboundOutcomeName(InboundOutcome outcome);
+
+class SmsInbox {
+ public:
+  SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock, std::string short_code,
+           std::function<void()> notify);
+
+  // `sender` as the gateway gives it (any common written form), `short_code` the number it was
+  // sent to, `text` the body. Errors: kInvalidArgument ("invalid_msisdn", "wrong_short_code",
+  // "sms_too_long") for input the gateway should not have sent; nothing is stored then.
+  Result<InboundOutcome> Handle(const policy::PolicySet& policy, const std::string& sender,
+                                const std::string& short_code, const std::string& text);
+
+ private:
+  Status Queue(OutboxKind kind, const std::string& to_e164, const std::optional<BlindIndex>& cnic,
+               const Sealed* sealed);
+
+  ConsentStore& store_;
+  CitizenCrypto& crypto_;
+  const Clock& clock_;
+  std::string short_code_;
+  std::function<void()> notify_;
+};
+
+// The longest inbound text accepted (a concatenated SMS of 4 parts).
+inline constexpr std::size_t kMaxInboundSmsLength = 640;
+
+}  // namespace ijazat::appliance

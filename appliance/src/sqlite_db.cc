@@ -1,0 +1,188 @@
+#include "sqlite_db.h"
+
+#include <Poco/Data/DataException.h>
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/SQLite/SQLiteException.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+namespace ijazat::appliance::sqlite {
+namespace {
+
+namespace sq = Poco::Data::SQLite;
+
+// SQLite's name for the failure, from POCO's exception class.
+std::string_view SqliteErrorName(const Poco::Exception& e) {
+  if (dynamic_cast<const sq::DBLockedException*>(&e) != nullptr) return "SQLITE_BUSY";
+  if (dynamic_cast<const sq::TableLockedException*>(&e) != nullptr) return "SQLITE_LOCKED";
+  if (dynamic_cast<const sq::IOErrorException*>(&e) != nullptr) return "SQLITE_IOERR";
+  if (dynamic_cast<const sq::CantOpenDBFileException*>(&e) != nullptr) return "SQLITE_CANTOPEN";
+  if (dynamic_cast<const sq::DatabaseFullException*>(&e) != nullptr) return "SQLITE_FULL";
+  if (dynamic_cast<const sq::ReadOnlyException*>(&e) != nullptr) return "SQLITE_READONLY";
+  if (dynamic_cast<const sq::NoMemoryException*>(&e) != nullptr) return "SQLITE_NOMEM";
+  if (dynamic_cast<const sq::LockProtocolException*>(&e) != nullptr) return "SQLITE_PROTOCOL";
+  if (dynamic_cast<const sq::InterruptException*>(&e) != nullptr) return "SQLITE_INTERRUPT";
+  if (dynamic_cast<const sq::DBAccessDeniedException*>(&e) != nullptr) return "SQLITE_PERM";
+  if (dynamic_cast<const sq::CorruptImageException*>(&e) != nullptr) return "SQLITE_CORRUPT";
+  if (dynamic_cast<const sq::ConstraintViolationException*>(&e) != nullptr) {
+    return "SQLITE_CONSTRAINT";
+  }
+  if (dynamic_cast<const sq::SchemaDiffersException*>(&e) != nullptr) return "SQLITE_SCHEMA";
+  if (dynamic_cast<const sq::RowTooBigException*>(&e) != nullptr) return "SQLITE_TOOBIG";
+  if (dynamic_cast<const sq::DataTypeMismatchException*>(&e) != nullptr) return "SQLITE_MISMATCH";
+  if (dynamic_cast<const sq::InvalidSQLStatementException*>(&e) != nullptr) return "SQLITE_ERROR";
+  if (dynamic_cast<const Poco::Data::ConnectionFailedException*>(&e) != nullptr) {
+    return "connection failed";
+  }
+  return "unexpected error";
+}
+
+enum class Kind { kUnavailable, kCorrupt, kOther };
+
+Kind Classify(const Poco::Exception& e) {
+  if (dynamic_cast<const sq::CorruptImageException*>(&e) != nullptr) return Kind::kCorrupt;
+  if (dynamic_cast<const sq::DBLockedException*>(&e) != nullptr ||
+      dynamic_cast<const sq::TableLockedException*>(&e) != nullptr ||
+      dynamic_cast<const sq::IOErrorException*>(&e) != nullptr ||
+      dynamic_cast<const sq::CantOpenDBFileException*>(&e) != nullptr ||
+      dynamic_cast<const sq::DatabaseFullException*>(&e) != nullptr ||
+      dynamic_cast<const sq::ReadOnlyException*>(&e) != nullptr ||
+      dynamic_cast<const sq::NoMemoryException*>(&e) != nullptr ||
+      dynamic_cast<const sq::LockProtocolException*>(&e) != nullptr ||
+      dynamic_cast<const sq::InterruptException*>(&e) != nullptr ||
+      dynamic_cast<const sq::DBAccessDeniedException*>(&e) != nullptr ||
+      dynamic_cast<const Poco::Data::ConnectionFailedException*>(&e) != nullptr) {
+    return Kind::kUnavailable;
+  }
+  return Kind::kOther;
+}
+
+Error MapWithReasons(std::string_view operation, const Poco::Exception& e,
+                     std::string_view unavailable, std::string_view corrupt) {
+  std::string message = std::string(operation) + ": " + std::string(SqliteErrorName(e));
+  switch (Classify(e)) {
+    case Kind::kUnavailable:
+      return Error(ErrorCode::kUnavailable, message, unavailable);
+    case Kind::kCorrupt:
+      return Error(ErrorCode::kDataLoss, message, corrupt);
+    case Kind::kOther:
+      break;
+  }
+  return Error(ErrorCode::kInternal, message, "store_error");
+}
+
+bool IsUnreserved(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
+}
+
+}  // namespace
+
+Error MapException(std::string_view operation, const Poco::Exception& e) {
+  return MapWithReasons(operation, e, "store_unavailable", "store_corrupt");
+}
+
+Error MapUnknownException(std::string_view operation) {
+  return Error(ErrorCode::kInternal, std::string(operation) + ": unexpected error", "store_error");
+}
+
+bool IsConstraintViolation(const Poco::Exception& e) {
+  return dynamic_cast<const sq::ConstraintViolationException*>(&e) != nullptr;
+}
+
+std::string FileUri(const std::string& path, std::string_view query) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  // "file://" + empty authority + the path; a relative path stays relative ("file:x.db").
+  std::string uri = path.starts_with('/') ? "file://" : "file:";
+  for (const char c : path) {
+    if (IsUnreserved(c)) {
+      uri += c;
+    } else {
+      const auto byte = static_cast<unsigned char>(c);
+      uri += '%';
+      uri += kHex[byte >> 4];
+      uri += kHex[byte & 0x0f];
+    }
+  }
+  if (!query.empty()) {
+    uri += '?';
+    uri += query;
+  }
+  return uri;
+}
+
+Status CreatePrivateFile(const std::string& path, std::string_view reason) {
+  if (path.empty()) {
+    return Error(ErrorCode::kInvalidArgument, "database path is empty", "store_path_invalid");
+  }
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    return Error(ErrorCode::kUnavailable,
+                 "cannot create or open the database file (errno " + std::to_string(err) + ")",
+                 reason);
+  }
+  ::close(fd);
+  return OkStatus();
+}
+
+void RegisterConnector() {
+  static std::once_flag once;
+  std::call_once(once, [] { Poco::Data::SQLite::Connector::registerConnector(); });
+}
+
+ConnectionPool::Lease::~Lease() {
+  if (pool_ != nullptr && session_ != nullptr) pool_->Release(std::move(session_), discard_);
+}
+
+Error ConnectionPool::Map(std::string_view operation, const Poco::Exception& e) const {
+  return MapWithReasons(operation, e, options_.unavailable_reason, options_.corrupt_reason);
+}
+
+Result<ConnectionPool::Lease> ConnectionPool::Acquire() {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    available_.wait(lock, [&] { return !idle_.empty() || open_ < options_.max_connections; });
+    if (!idle_.empty()) {
+      auto session = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(session));
+    }
+    ++open_;  // reserved; opened below without holding the lock
+  }
+  try {
+    RegisterConnector();
+    auto session = std::make_unique<Poco::Data::Session>("SQLite", options_.uri);
+    using Poco::Data::Keywords::now;
+    *session << "PRAGMA busy_timeout = " + std::to_string(options_.busy_timeout_ms), now;
+    *session << "PRAGMA foreign_keys = ON", now;
+    *session << "PRAGMA synchronous = FULL", now;
+    *session << "PRAGMA trusted_schema = OFF", now;
+    if (options_.read_only) *session << "PRAGMA query_only = ON", now;
+    return Lease(this, std::move(session));
+  } catch (const Poco::Exception& e) {
+    Release(nullptr, true);
+    return Map("opening the database", e);
+  } catch (...) {
+    Release(nullptr, true);
+    return MapUnknownException("opening the database");
+  }
+}
+
+void ConnectionPool::Release(std::unique_ptr<Poco::Data::Session> session, bool discard) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (discard || session == nullptr) {
+      --open_;
+    } else {
+      idle_.push_back(std::move(session));
+    }
+  }
+  available_.notify_one();
+  // A discarded session is closed here, outside the lock, when `session` goes out of scope.
+}
+
+}  // namespace ijazat::appliance::sqlite

@@ -1,0 +1,425 @@
+// The default identity registry: a `citizens` table in an SQLite file of its own, read-only for
+// the appliance and filled from CSV by `ijazat-registry import`.
+#include <Poco/Data/Session.h>
+#include <Poco/Data/Statement.h>
+
+#include <array>
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "registry.h"
+#include "sqlite_db.h"
+
+namespace ijazat::appliance {
+namespace {
+
+using Poco::Int64;
+using Poco::Data::Session;
+using Poco::Data::Keywords::bind;
+using Poco::Data::Keywords::into;
+using Poco::Data::Keywords::now;
+using Poco::Data::Keywords::use;
+
+constexpr std::size_t kAttributeCount = std::size(kIdentityAttributes);
+constexpr std::uintmax_t kMaxCsvBytes = 64u * 1024 * 1024;
+constexpr int kRegistrySchemaVersion = 1;
+
+// kIdentityAttributes as an SQL column list; the names are constants, never input.
+std::string AttributeColumns() {
+  std::string columns;
+  for (const char* attribute : kIdentityAttributes) {
+    if (!columns.empty()) columns += ", ";
+    columns += attribute;
+  }
+  return columns;
+}
+
+bool IsThirteenDigits(std::string_view cnic) {
+  if (cnic.size() != 13) return false;
+  for (const char c : cnic) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// "35202-1234567-1", "35202 1234567 1" and "3520212345671" all become "3520212345671".
+std::optional<std::string> NormaliseCnic(std::string_view text) {
+  std::string digits;
+  for (const char c : text) {
+    if (c == '-' || c == ' ' || c == '\t') continue;
+    digits += c;
+  }
+  if (!IsThirteenDigits(digits)) return std::nullopt;
+  return digits;
+}
+
+// A value quoted for an error message: printable ASCII only, at most 40 characters.
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size() && i < 40; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out += (c >= 0x20 && c < 0x7f && c != '"') ? static_cast<char>(c) : '?';
+  }
+  if (text.size() > 40) out += "...";
+  return out + "\"";
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())) != 0) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())) != 0) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+// --- CSV (RFC 4180: comma separated, CRLF or LF, "quoted" fields with "" escapes) -------------
+
+struct CsvRecord {
+  int line = 0;  // where the record starts
+  std::vector<std::string> fields;
+};
+
+class CsvParser {
+ public:
+  CsvParser(std::string_view text, std::string name) : text_(text), name_(std::move(name)) {
+    if (text_.starts_with("\xEF\xBB\xBF")) text_.remove_prefix(3);  // UTF-8 byte order mark
+  }
+
+  Result<std::vector<CsvRecord>> Parse() {
+    std::vector<CsvRecord> records;
+    while (pos_ < text_.size()) {
+      CsvRecord record;
+      record.line = line_;
+      bool blank = true;
+      for (;;) {
+        const int field_line = line_;
+        std::string field;
+        bool quoted = false;
+        if (Peek() == '"') {
+          quoted = true;
+          ++pos_;
+          for (;;) {
+            if (pos_ >= text_.size()) return Fail(field_line, "unterminated quoted field");
+            const char c = text_[pos_++];
+            if (c == '"') {
+              if (Peek() != '"') break;
+              ++pos_;
+            } else if (c == '\n') {
+              ++line_;
+            }
+            field += c;
+          }
+          if (!AtFieldEnd()) return Fail(line_, "unexpected character after a closing quote");
+        } else {
+          while (!AtFieldEnd()) {
+            const char c = text_[pos_++];
+            if (c == '"') return Fail(line_, "quote inside an unquoted field");
+            field += c;
+          }
+        }
+        if (field.find('\0') != std::string::npos) return Fail(field_line, "NUL byte in a field");
+        if (quoted || !field.empty()) blank = false;
+        record.fields.push_back(std::move(field));
+        if (Peek() == ',') {
+          ++pos_;
+          blank = false;
+          continue;
+        }
+        ConsumeNewline();
+        break;
+      }
+      if (!blank) records.push_back(std::move(record));
+    }
+    return records;
+  }
+
+  Error Fail(int line, std::string_view what) const {
+    return Error(ErrorCode::kInvalidArgument, name_ + ":" + std::to_string(line) + ": " +
+                                                  std::string(what),
+                 "registry_csv_invalid");
+  }
+
+ private:
+  char Peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
+  bool AtFieldEnd() const {
+    if (pos_ >= text_.size()) return true;
+    const char c = text_[pos_];
+    return c == ',' || c == '\n' || (c == '\r' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '\n');
+  }
+  void ConsumeNewline() {
+    if (Peek() == '\r') ++pos_;
+    if (Peek() == '\n') {
+      ++pos_;
+      ++line_;
+    }
+  }
+
+  std::string_view text_;
+  std::string name_;
+  std::size_t pos_ = 0;
+  int line_ = 1;
+};
+
+struct Citizen {
+  std::string cnic;
+  std::array<std::string, kAttributeCount> attributes;  // empty = absent
+};
+
+Error CsvError(const std::string& name, int line, std::string_view what) {
+  return Error(ErrorCode::kInvalidArgument,
+               name + ":" + std::to_string(line) + ": " + std::string(what),
+               "registry_csv_invalid");
+}
+
+Result<std::vector<Citizen>> ParseRegistryCsv(std::string_view text, const std::string& name) {
+  CsvParser parser(text, name);
+  IJAZAT_ASSIGN_OR_RETURN(std::vector<CsvRecord> records, parser.Parse());
+  if (records.empty()) return CsvError(name, 1, "empty file; expected a header row");
+
+  // Header: which attribute (or the cnic, -1) each column holds.
+  const CsvRecord& header = records.front();
+  std::vector<int> slots;
+  std::optional<std::size_t> cnic_column;
+  for (std::size_t i = 0; i < header.fields.size(); ++i) {
+    const std::string_view column = Trim(header.fields[i]);
+    int slot = -2;
+    if (column == "cnic") {
+      slot = -1;
+    } else {
+      for (std::size_t a = 0; a < kAttributeCount; ++a) {
+        if (column == kIdentityAttributes[a]) slot = static_cast<int>(a);
+      }
+    }
+    if (slot == -2) return CsvError(name, header.line, "unknown column " + Quote(column));
+    for (std::size_t j = 0; j < i; ++j) {
+      if (slots[j] == slot) return CsvError(name, header.line, "duplicate column " + Quote(column));
+    }
+    if (slot == -1) cnic_column = i;
+    slots.push_back(slot);
+  }
+  if (!cnic_column) return CsvError(name, header.line, "no \"cnic\" column");
+
+  std::vector<Citizen> citizens;
+  std::unordered_map<std::string, int> first_line;
+  for (std::size_t r = 1; r < records.size(); ++r) {
+    const CsvRecord& record = records[r];
+    if (record.fields.size() != slots.size()) {
+      return CsvError(name, record.line,
+                      "expected " + std::to_string(slots.size()) + " fields, found " +
+                          std::to_string(record.fields.size()));
+    }
+    Citizen citizen;
+    const auto cnic = NormaliseCnic(record.fields[*cnic_column]);
+    if (!cnic) {
+      return CsvError(name, record.line,
+                      "cnic " + Quote(record.fields[*cnic_column]) + " is not 13 digits");
+    }
+    citizen.cnic = *cnic;
+    const auto [it, inserted] = first_line.emplace(citizen.cnic, record.line);
+    if (!inserted) {
+      return CsvError(name, record.line,
+                      "cnic duplicates the one on line " + std::to_string(it->second));
+    }
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i] >= 0) citizen.attributes[static_cast<std::size_t>(slots[i])] = record.fields[i];
+    }
+    citizens.push_back(std::move(citizen));
+  }
+  return citizens;
+}
+
+Result<std::string> ReadCsvFile(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) {
+    return Error(ErrorCode::kNotFound, path + ": cannot read the file", "registry_csv_missing");
+  }
+  if (size > kMaxCsvBytes) {
+    return Error(ErrorCode::kInvalidArgument, path + ": larger than 64 MiB",
+                 "registry_csv_too_large");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Error(ErrorCode::kNotFound, path + ": cannot read the file", "registry_csv_missing");
+  }
+  std::string text;
+  text.reserve(static_cast<std::size_t>(size));
+  text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (text.size() > kMaxCsvBytes) {
+    return Error(ErrorCode::kInvalidArgument, path + ": larger than 64 MiB",
+                 "registry_csv_too_large");
+  }
+  return text;
+}
+
+// --- The registry -----------------------------------------------------------------------------
+
+class SqliteRegistry final : public IdentityRegistry {
+ public:
+  explicit SqliteRegistry(sqlite::ConnectionPool::Options options) : pool_(std::move(options)) {}
+
+  Status Check() {
+    return sqlite::RunRead(pool_, "opening the registry", [](Session& s) -> Status {
+      Int64 tables = 0;
+      Int64 version = 0;
+      s << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'citizens'",
+          into(tables), now;
+      s << "PRAGMA user_version", into(version), now;
+      if (tables != 1 || version != kRegistrySchemaVersion) {
+        return Error(ErrorCode::kFailedPrecondition,
+                     "the file is not an Ijazat registry of schema version " +
+                         std::to_string(kRegistrySchemaVersion),
+                     "registry_invalid");
+      }
+      return OkStatus();
+    });
+  }
+
+  Result<std::optional<std::map<std::string, std::string>>> Lookup(
+      const std::string& cnic, const std::vector<std::string>& scopes) override {
+    using Out = std::optional<std::map<std::string, std::string>>;
+    if (!IsThirteenDigits(cnic)) {
+      return Error(ErrorCode::kInvalidArgument, "the CNIC is not 13 digits", "cnic_invalid");
+    }
+    return sqlite::RunRead(pool_, "looking up a citizen", [&](Session& s) -> Result<Out> {
+      std::vector<std::tuple<std::string, std::string, std::string, std::string, std::string,
+                             std::string, std::string>>
+          rows;
+      static_assert(kAttributeCount == 7, "the row type lists every attribute");
+      s << "SELECT " + AttributeColumns() + " FROM citizens WHERE cnic = ?", bind(cnic),
+          into(rows), now;
+      if (rows.empty()) return Out();
+      const auto values = std::apply(
+          [](const auto&... v) { return std::array<std::string, kAttributeCount>{v...}; },
+          rows.front());
+      std::map<std::string, std::string> attributes;
+      for (const std::string& scope : scopes) {
+        for (std::size_t a = 0; a < kAttributeCount; ++a) {
+          if (scope == kIdentityAttributes[a] && !values[a].empty()) {
+            attributes[scope] = values[a];
+          }
+        }
+      }
+      return Out(std::move(attributes));
+    });
+  }
+
+  Status CheckHealth() override {
+    return sqlite::RunRead(pool_, "checking the registry", [](Session& s) -> Status {
+      Int64 one = 0;
+      s << "SELECT COUNT(*) FROM (SELECT 1 FROM citizens LIMIT 1)", into(one), now;
+      return OkStatus();
+    });
+  }
+
+ private:
+  sqlite::ConnectionPool pool_;
+};
+
+Error ImportFailed(const Poco::Exception& e) {
+  const Error mapped = sqlite::MapException("importing the registry", e);
+  switch (mapped.code()) {
+    case ErrorCode::kUnavailable:
+      return Error(mapped.code(), mapped.message(), "registry_unavailable");
+    case ErrorCode::kDataLoss:
+      return Error(mapped.code(), mapped.message(), "registry_corrupt");
+    default:
+      return Error(mapped.code(), mapped.message(), "registry_error");
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<IdentityRegistry>> OpenSqliteRegistry(const std::string& path) {
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::is_regular_file(path, ec)) {
+    return Error(ErrorCode::kNotFound, "the registry database does not exist",
+                 "registry_missing");
+  }
+  sqlite::ConnectionPool::Options options;
+  options.uri = sqlite::FileUri(path, "mode=ro");
+  options.read_only = true;
+  options.max_connections = 4;
+  options.unavailable_reason = "registry_unavailable";
+  options.corrupt_reason = "registry_corrupt";
+  auto registry = std::make_unique<SqliteRegistry>(std::move(options));
+  IJAZAT_RETURN_IF_ERROR(registry->Check());
+  return std::unique_ptr<IdentityRegistry>(std::move(registry));
+}
+
+Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv_path) {
+  // Everything is read and checked before the database is touched: all or nothing.
+  IJAZAT_ASSIGN_OR_RETURN(const std::string text, ReadCsvFile(csv_path));
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<Citizen> citizens, ParseRegistryCsv(text, csv_path));
+
+  IJAZAT_RETURN_IF_ERROR(sqlite::CreatePrivateFile(db_path, "registry_unavailable"));
+  try {
+    sqlite::RegisterConnector();
+    Session session("SQLite", sqlite::FileUri(db_path, "mode=rw"));
+    session << "PRAGMA busy_timeout = 5000", now;
+    // A rollback journal, not WAL: the appliance opens the file read-only, which WAL complicates.
+    session << "PRAGMA journal_mode = DELETE", now;
+    session << "PRAGMA synchronous = FULL", now;
+    session << "BEGIN IMMEDIATE", now;
+    try {
+      Int64 version = 0;
+      session << "PRAGMA user_version", into(version), now;
+      if (version > kRegistrySchemaVersion) {
+        session << "ROLLBACK", now;
+        return Error(ErrorCode::kFailedPrecondition,
+                     "the registry database has a newer schema version", "registry_invalid");
+      }
+      std::string columns;
+      for (const char* attribute : kIdentityAttributes) {
+        columns += std::string(", ") + attribute + " TEXT";
+      }
+      session << "CREATE TABLE IF NOT EXISTS citizens (cnic TEXT PRIMARY KEY" + columns + ")",
+          now;
+      session << "PRAGMA user_version = " + std::to_string(kRegistrySchemaVersion), now;
+      if (!citizens.empty()) {
+        std::vector<std::string> cnics;
+        std::array<std::vector<std::string>, kAttributeCount> values;
+        for (const Citizen& citizen : citizens) {
+          cnics.push_back(citizen.cnic);
+          for (std::size_t a = 0; a < kAttributeCount; ++a) {
+            values[a].push_back(citizen.attributes[a]);
+          }
+        }
+        static_assert(kAttributeCount == 7, "the statement binds every attribute");
+        session << "INSERT OR REPLACE INTO citizens (cnic, " + AttributeColumns() +
+                       ") VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
+                       "NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''))",
+            use(cnics), use(values[0]), use(values[1]), use(values[2]), use(values[3]),
+            use(values[4]), use(values[5]), use(values[6]), now;
+      }
+      session << "COMMIT", now;
+    } catch (...) {
+      try {
+        session << "ROLLBACK", now;
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
+      }
+      throw;
+    }
+  } catch (const Poco::Exception& e) {
+    return ImportFailed(e);
+  } catch (...) {
+    return Error(ErrorCode::kInternal, "importing the registry: unexpected error",
+                 "registry_error");
+  }
+  return static_cast<int>(citizens.size());
+}
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,200 @@
+#include "sqlite_schema.h"
+
+#include <Poco/Data/Statement.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ijazat::appliance::sqlite {
+namespace {
+
+using Poco::Data::Keywords::bind;
+using Poco::Data::Keywords::into;
+using Poco::Data::Keywords::now;
+
+struct Migration {
+  int version;
+  std::vector<const char*> statements;
+};
+
+// Append only: a released migration is never edited, a change is a new migration.
+//
+// Conventions: blind indexes are BLOBs next to their key version; sealed values are BLOBs next
+// to the `data` key version; times are Unix seconds; optional text is NULL when absent. Declared
+// types are plain INTEGER / TEXT / BLOB (POCO maps column types by these names).
+const std::vector<Migration>& Migrations() {
+  static const auto* const migrations = new std::vector<Migration>{
+      {1,
+       {
+           R"sql(CREATE TABLE enrolments (
+  cnic_index BLOB PRIMARY KEY,
+  cnic_key_version INTEGER NOT NULL,
+  phone_index BLOB NOT NULL,
+  phone_key_version INTEGER NOT NULL,
+  phone_sealed BLOB NOT NULL,
+  phone_sealed_key_version INTEGER NOT NULL,
+  enrolled_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  hold_until INTEGER NOT NULL DEFAULT 0,
+  locked INTEGER NOT NULL DEFAULT 0
+))sql",
+           "CREATE INDEX enrolments_by_phone ON enrolments (phone_index)",
+           R"sql(CREATE TABLE consents (
+  id TEXT PRIMARY KEY,
+  provider_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  cnic_index BLOB NOT NULL,
+  cnic_key_version INTEGER NOT NULL,
+  cnic_sealed BLOB NOT NULL,
+  cnic_sealed_key_version INTEGER NOT NULL,
+  deliverable INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  otp_key_version INTEGER NOT NULL,
+  otp_digits INTEGER NOT NULL,
+  policy_version TEXT NOT NULL,
+  policy_hash TEXT NOT NULL,
+  reference TEXT UNIQUE,
+  granted_at INTEGER NOT NULL DEFAULT 0,
+  max_uses INTEGER NOT NULL DEFAULT 1,
+  uses INTEGER NOT NULL DEFAULT 0,
+  receipt_key_version INTEGER NOT NULL DEFAULT 0,
+  receipt TEXT NOT NULL DEFAULT '',
+  updated_at INTEGER NOT NULL
+))sql",
+           "CREATE INDEX consents_by_cnic ON consents (cnic_index)",
+           "CREATE INDEX consents_by_expiry ON consents (state, expires_at)",
+           R"sql(CREATE TABLE cnic_failures (
+  cnic_index BLOB PRIMARY KEY,
+  window_start INTEGER NOT NULL,
+  in_window INTEGER NOT NULL,
+  consecutive INTEGER NOT NULL
+))sql",
+           R"sql(CREATE TABLE blocks (
+  cnic_index BLOB NOT NULL,
+  provider_id TEXT NOT NULL,
+  blocked_at INTEGER NOT NULL,
+  PRIMARY KEY (cnic_index, provider_id)
+))sql",
+           R"sql(CREATE TABLE verifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  consent_id TEXT NOT NULL REFERENCES consents (id),
+  provider_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  reference TEXT NOT NULL,
+  cnic_index BLOB NOT NULL,
+  at INTEGER NOT NULL
+))sql",
+           "CREATE INDEX verifications_by_cnic ON verifications (cnic_index, at)",
+           R"sql(CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  consent_id TEXT,
+  cnic_index BLOB,
+  cnic_key_version INTEGER,
+  recipient BLOB NOT NULL,
+  recipient_key_version INTEGER NOT NULL,
+  params TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  not_after INTEGER NOT NULL DEFAULT 0,
+  gateway_id TEXT,
+  last_error TEXT NOT NULL DEFAULT ''
+))sql",
+           "CREATE INDEX outbox_due ON outbox (status, next_attempt_at)",
+           "CREATE INDEX outbox_by_cnic ON outbox (cnic_index, created_at)",
+           "CREATE INDEX outbox_by_gateway_id ON outbox (gateway_id)",
+           R"sql(CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  provider_id TEXT NOT NULL,
+  consent_id TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL
+))sql",
+       }},
+  };
+  return *migrations;
+}
+
+std::set<int> AppliedVersions(Poco::Data::Session& session) {
+  std::vector<Poco::Int64> versions;
+  session << "SELECT version FROM schema_migrations", into(versions), now;
+  std::set<int> applied;
+  for (const Poco::Int64 v : versions) {
+    applied.insert(v > 1000000 ? 1000000 : static_cast<int>(v));
+  }
+  return applied;
+}
+
+Status RefuseNewer(const std::set<int>& applied) {
+  if (!applied.empty() && *applied.rbegin() > LatestSchemaVersion()) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 "the database has schema version " + std::to_string(*applied.rbegin()) +
+                     ", newer than this build's " + std::to_string(LatestSchemaVersion()) +
+                     "; upgrade Ijazat or restore a matching backup",
+                 "store_schema_newer");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return Migrations().back().version; }
+
+Status Migrate(ConnectionPool& pool, std::mutex& writer, Timestamp at) {
+  {
+    std::lock_guard<std::mutex> lock(writer);
+    auto lease = pool.Acquire();
+    if (!lease.ok()) return lease.error().WithContext("opening the store");
+    try {
+      // Persistent in the file; needs no transaction, and waits on busy_timeout like a write.
+      std::string mode;
+      lease->session() << "PRAGMA journal_mode = WAL", into(mode), now;
+      if (mode != "wal") {
+        return Error(ErrorCode::kUnavailable, "opening the store: cannot switch to WAL journal",
+                     "store_unavailable");
+      }
+    } catch (const Poco::Exception& e) {
+      return pool.Map("opening the store", e);
+    }
+  }
+
+  const Status created = RunWrite(
+      pool, writer, "creating schema_migrations", [](Poco::Data::Session& session, Transaction&) {
+        session << "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                   "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            now;
+        return RefuseNewer(AppliedVersions(session));
+      });
+  if (!created.ok()) return created;
+
+  for (const Migration& migration : Migrations()) {
+    const auto apply = [&](Poco::Data::Session& session, Transaction&) -> Status {
+      // Read again inside the write lock: another process may have applied it meanwhile.
+      const std::set<int> applied = AppliedVersions(session);
+      IJAZAT_RETURN_IF_ERROR(RefuseNewer(applied));
+      if (applied.contains(migration.version)) return OkStatus();
+      for (const char* statement : migration.statements) session << std::string(statement), now;
+      session << "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+          bind(static_cast<Poco::Int64>(migration.version)), bind(static_cast<Poco::Int64>(at)),
+          now;
+      return OkStatus();
+    };
+    const Status applied = RunWrite(
+        pool, writer, "applying schema migration " + std::to_string(migration.version), apply);
+    if (!applied.ok()) return applied;
+  }
+  return OkStatus();
+}
+
+}  // namespace ijazat::appliance::sqlite

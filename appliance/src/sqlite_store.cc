@@ -1,0 +1,785 @@
+// ConsentStore on an SQLite file (POCO Data's SQLite connector).
+//
+// Every writer runs in BEGIN IMMEDIATE, so it holds SQLite's single write lock from its first
+// read: a read-decide-update sequence inside one writer cannot interleave with another writer,
+// whether in this process (also serialised by `writer_`) or another one (busy_timeout). The
+// decisive updates are conditional all the same (`WHERE state = 'pending' AND expires_at > ?`)
+// and report what they changed (RETURNING), so a rule that the read missed cannot be broken.
+#include <Poco/Data/Statement.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <ctime>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "sqlite_audit.h"
+#include "sqlite_db.h"
+#include "sqlite_schema.h"
+#include "store.h"
+
+namespace ijazat::appliance {
+namespace {
+
+using Poco::Int64;
+using Poco::Data::BLOB;
+using Poco::Data::Session;
+using Poco::Data::Keywords::bind;
+using Poco::Data::Keywords::into;
+using Poco::Data::Keywords::now;
+using sqlite::FromBlob;
+using sqlite::ToBlob;
+using sqlite::Transaction;
+
+constexpr Int64 kFailureWindowSeconds = 24 * 60 * 60;
+constexpr std::size_t kMaxErrorText = 1000;
+constexpr int kMaxRows = 10000;
+
+// --- Conversions ------------------------------------------------------------------------------
+
+Error Corrupt(std::string_view what) {
+  return Error(ErrorCode::kDataLoss, "stored " + std::string(what) + " is malformed",
+               "store_corrupt");
+}
+
+Error Invalid(std::string_view what) {
+  return Error(ErrorCode::kInvalidArgument, std::string(what), "invalid_argument");
+}
+
+// Reads stored integers into narrower types, remembering whether any was out of range.
+class Narrow {
+ public:
+  std::uint32_t U32(Int64 v) {
+    if (v < 0 || v > std::numeric_limits<std::uint32_t>::max()) {
+      ok_ = false;
+      return 0;
+    }
+    return static_cast<std::uint32_t>(v);
+  }
+  int Int(Int64 v) {
+    if (v < INT_MIN || v > INT_MAX) {
+      ok_ = false;
+      return 0;
+    }
+    return static_cast<int>(v);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_ = true;
+};
+
+std::string ScopesToJson(const std::vector<std::string>& scopes) {
+  return nlohmann::json(scopes).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<std::vector<std::string>> ScopesFromJson(const std::string& text) {
+  const nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) return std::nullopt;
+  std::vector<std::string> scopes;
+  for (const auto& item : parsed) {
+    if (!item.is_string()) return std::nullopt;
+    scopes.push_back(item.get<std::string>());
+  }
+  return scopes;
+}
+
+std::string ClampText(const std::string& text, std::size_t max) {
+  return text.size() <= max ? text : text.substr(0, max);
+}
+
+Status CheckIndex(const BlindIndex& index, std::string_view what) {
+  if (index.value.empty()) return Invalid(std::string(what) + " is empty");
+  return OkStatus();
+}
+
+Status CheckSealed(const Sealed& sealed, std::string_view what) {
+  if (sealed.box.empty()) return Invalid(std::string(what) + " is empty");
+  return OkStatus();
+}
+
+Status CheckLimit(int limit) {
+  if (limit < 0) return Invalid("limit is negative");
+  return OkStatus();
+}
+
+// --- Rows -------------------------------------------------------------------------------------
+
+constexpr const char* kConsentColumns =
+    "id, provider_id, purpose, scopes, cnic_index, cnic_key_version, cnic_sealed, "
+    "cnic_sealed_key_version, deliverable, state, created_at, expires_at, attempts, max_attempts, "
+    "otp_key_version, otp_digits, policy_version, policy_hash, COALESCE(reference, ''), "
+    "granted_at, max_uses, uses, receipt_key_version, receipt, updated_at";
+using ConsentRow =
+    std::tuple<std::string, std::string, std::string, std::string, BLOB, Int64, BLOB, Int64, Int64,
+               std::string, Int64, Int64, Int64, Int64, Int64, Int64, std::string, std::string,
+               std::string, Int64, Int64, Int64, Int64, std::string, Int64>;
+
+Result<Consent> ToConsent(const ConsentRow& row) {
+  Narrow n;
+  Consent c;
+  c.id = std::get<0>(row);
+  c.provider_id = std::get<1>(row);
+  c.purpose = std::get<2>(row);
+  auto scopes = ScopesFromJson(std::get<3>(row));
+  if (!scopes) return Corrupt("consent scopes");
+  c.scopes = std::move(*scopes);
+  c.cnic = {FromBlob(std::get<4>(row)), n.U32(std::get<5>(row))};
+  c.cnic_sealed = {FromBlob(std::get<6>(row)), n.U32(std::get<7>(row))};
+  c.deliverable = std::get<8>(row) != 0;
+  const auto state = ParseConsentState(std::get<9>(row));
+  if (!state) return Corrupt("consent state");
+  c.state = *state;
+  c.created_at = std::get<10>(row);
+  c.expires_at = std::get<11>(row);
+  c.attempts = n.Int(std::get<12>(row));
+  c.max_attempts = n.Int(std::get<13>(row));
+  c.otp_key_version = n.U32(std::get<14>(row));
+  c.otp_digits = n.Int(std::get<15>(row));
+  c.policy_version = std::get<16>(row);
+  c.policy_hash = std::get<17>(row);
+  c.reference = std::get<18>(row);
+  c.granted_at = std::get<19>(row);
+  c.max_uses = n.Int(std::get<20>(row));
+  c.uses = n.Int(std::get<21>(row));
+  c.receipt_key_version = n.U32(std::get<22>(row));
+  c.receipt = std::get<23>(row);
+  c.updated_at = std::get<24>(row);
+  if (!n.ok()) return Corrupt("consent counter");
+  return c;
+}
+
+constexpr const char* kEnrolmentColumns =
+    "cnic_index, cnic_key_version, phone_index, phone_key_version, phone_sealed, "
+    "phone_sealed_key_version, enrolled_at, updated_at, hold_until, locked";
+using EnrolmentRow = std::tuple<BLOB, Int64, BLOB, Int64, BLOB, Int64, Int64, Int64, Int64, Int64>;
+
+Result<Enrolment> ToEnrolment(const EnrolmentRow& row) {
+  Narrow n;
+  Enrolment e;
+  e.cnic = {FromBlob(std::get<0>(row)), n.U32(std::get<1>(row))};
+  e.phone = {FromBlob(std::get<2>(row)), n.U32(std::get<3>(row))};
+  e.phone_sealed = {FromBlob(std::get<4>(row)), n.U32(std::get<5>(row))};
+  e.enrolled_at = std::get<6>(row);
+  e.updated_at = std::get<7>(row);
+  e.hold_until = std::get<8>(row);
+  e.locked = std::get<9>(row) != 0;
+  if (!n.ok()) return Corrupt("enrolment key version");
+  return e;
+}
+
+constexpr const char* kMessageColumns =
+    "id, kind, COALESCE(consent_id, ''), cnic_index IS NOT NULL, COALESCE(cnic_index, x''), "
+    "cnic_key_version, recipient, recipient_key_version, params, status, attempts, created_at, "
+    "next_attempt_at, not_after, COALESCE(gateway_id, ''), last_error";
+using MessageRow = std::tuple<Int64, std::string, std::string, Int64, BLOB, Int64, BLOB, Int64,
+                              std::string, std::string, Int64, Int64, Int64, Int64, std::string,
+                              std::string>;
+
+Result<OutboxMessage> ToMessage(const MessageRow& row) {
+  Narrow n;
+  OutboxMessage m;
+  m.id = std::get<0>(row);
+  const auto kind = ParseOutboxKind(std::get<1>(row));
+  if (!kind) return Corrupt("message kind");
+  m.kind = *kind;
+  m.consent_id = std::get<2>(row);
+  if (std::get<3>(row) != 0) {
+    m.cnic = BlindIndex{FromBlob(std::get<4>(row)), n.U32(std::get<5>(row))};
+  }
+  m.recipient = {FromBlob(std::get<6>(row)), n.U32(std::get<7>(row))};
+  m.params = std::get<8>(row);
+  const auto status = ParseOutboxStatus(std::get<9>(row));
+  if (!status) return Corrupt("message status");
+  m.status = *status;
+  m.attempts = n.Int(std::get<10>(row));
+  m.created_at = std::get<11>(row);
+  m.next_attempt_at = std::get<12>(row);
+  m.not_after = std::get<13>(row);
+  m.gateway_id = std::get<14>(row);
+  m.last_error = std::get<15>(row);
+  if (!n.ok()) return Corrupt("message counter");
+  return m;
+}
+
+// --- Statements used inside transactions (they throw what POCO throws) -------------------------
+
+Result<std::optional<Consent>> LoadConsent(Session& session, const std::string& id) {
+  std::vector<ConsentRow> rows;
+  session << std::string("SELECT ") + kConsentColumns + " FROM consents WHERE id = ?", bind(id),
+      into(rows), now;
+  if (rows.empty()) return std::optional<Consent>();
+  IJAZAT_ASSIGN_OR_RETURN(Consent consent, ToConsent(rows.front()));
+  return std::optional<Consent>(std::move(consent));
+}
+
+Result<Consent> LoadExistingConsent(Session& session, const std::string& id) {
+  IJAZAT_ASSIGN_OR_RETURN(auto consent, LoadConsent(session, id));
+  if (!consent) return Error(ErrorCode::kNotFound, "no such consent", "consent_not_found");
+  return std::move(*consent);
+}
+
+Status CheckMessage(const OutboxMessage& m) {
+  if (m.cnic) IJAZAT_RETURN_IF_ERROR(CheckIndex(*m.cnic, "message cnic index"));
+  return CheckSealed(m.recipient, "message recipient");
+}
+
+Status InsertMessages(Session& session, const std::vector<OutboxMessage>& messages) {
+  for (const OutboxMessage& m : messages) IJAZAT_RETURN_IF_ERROR(CheckMessage(m));
+  for (const OutboxMessage& m : messages) {
+    const Bytes no_cnic;
+    session << "INSERT INTO outbox (kind, consent_id, cnic_index, cnic_key_version, recipient, "
+               "recipient_key_version, params, status, attempts, created_at, next_attempt_at, "
+               "not_after, gateway_id, last_error) "
+               "VALUES (?, NULLIF(?, ''), NULLIF(?, x''), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
+               "?)",
+        bind(std::string(OutboxKindName(m.kind))), bind(m.consent_id),
+        bind(ToBlob(m.cnic ? m.cnic->value : no_cnic)),
+        bind(static_cast<Int64>(m.cnic ? m.cnic->key_version : 0)), bind(ToBlob(m.recipient.box)),
+        bind(static_cast<Int64>(m.recipient.key_version)),
+        bind(m.params.empty() ? std::string("{}") : m.params),
+        bind(std::string(OutboxStatusName(m.status))), bind(static_cast<Int64>(m.attempts)),
+        bind(static_cast<Int64>(m.created_at)), bind(static_cast<Int64>(m.next_attempt_at)),
+        bind(static_cast<Int64>(m.not_after)), bind(m.gateway_id),
+        bind(ClampText(m.last_error, kMaxErrorText)), now;
+  }
+  return OkStatus();
+}
+
+// A pending or granted consent whose time has passed becomes expired, with its own audit link.
+Status MarkExpired(Session& session, const Consent& consent, Timestamp at) {
+  session << "UPDATE consents SET state = 'expired', updated_at = ? "
+             "WHERE id = ? AND state IN ('pending', 'granted')",
+      bind(static_cast<Int64>(at)), bind(consent.id), now;
+  AuditEvent event;
+  event.at = at;
+  event.event = "consent.expired";
+  event.provider_id = consent.provider_id;
+  event.consent_id = consent.id;
+  event.detail = R"({"from":")" + std::string(ConsentStateName(consent.state)) + "\"}";
+  return sqlite::AppendAudit(session, event);
+}
+
+Error NotPending() {
+  return Error(ErrorCode::kFailedPrecondition, "the consent is not pending",
+               "consent_not_pending");
+}
+
+// --- The store --------------------------------------------------------------------------------
+
+class SqliteStore final : public ConsentStore {
+ private:
+  template <typename Body>
+  auto Write(std::string_view operation, Body&& body) {
+    return sqlite::RunWrite(pool_, writer_, operation, std::forward<Body>(body));
+  }
+  template <typename Body>
+  auto Read(std::string_view operation, Body&& body) {
+    return sqlite::RunRead(pool_, operation, std::forward<Body>(body));
+  }
+
+  sqlite::ConnectionPool pool_;
+  std::mutex writer_;  // this process's writers, one at a time
+
+ public:
+  explicit SqliteStore(sqlite::ConnectionPool::Options options) : pool_(std::move(options)) {}
+
+  Status Open() {
+    return sqlite::Migrate(pool_, writer_, static_cast<Timestamp>(std::time(nullptr)));
+  }
+
+  // --- Enrolments -----------------------------------------------------------------------------
+
+  Result<std::optional<Enrolment>> FindEnrolment(const BlindIndex& cnic) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    return Read("finding an enrolment", [&](Session& s) -> Result<std::optional<Enrolment>> {
+      std::vector<EnrolmentRow> rows;
+      s << std::string("SELECT ") + kEnrolmentColumns + " FROM enrolments WHERE cnic_index = ?",
+          bind(ToBlob(cnic.value)), into(rows), now;
+      if (rows.empty()) return std::optional<Enrolment>();
+      IJAZAT_ASSIGN_OR_RETURN(Enrolment e, ToEnrolment(rows.front()));
+      return std::optional<Enrolment>(std::move(e));
+    });
+  }
+
+  Result<std::vector<Enrolment>> FindEnrolmentsByPhone(const BlindIndex& phone) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(phone, "phone index"));
+    return Read("finding enrolments by phone", [&](Session& s) -> Result<std::vector<Enrolment>> {
+      std::vector<EnrolmentRow> rows;
+      s << std::string("SELECT ") + kEnrolmentColumns +
+               " FROM enrolments WHERE phone_index = ? ORDER BY enrolled_at, cnic_index LIMIT ?",
+          bind(ToBlob(phone.value)), bind(static_cast<Int64>(kMaxRows)), into(rows), now;
+      std::vector<Enrolment> out;
+      for (const auto& row : rows) {
+        IJAZAT_ASSIGN_OR_RETURN(Enrolment e, ToEnrolment(row));
+        out.push_back(std::move(e));
+      }
+      return out;
+    });
+  }
+
+  Status SaveEnrolment(const Enrolment& e, const AuditEvent& audit,
+                       const std::vector<OutboxMessage>& messages) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(e.cnic, "cnic index"));
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(e.phone, "phone index"));
+    IJAZAT_RETURN_IF_ERROR(CheckSealed(e.phone_sealed, "sealed phone"));
+    return Write("saving an enrolment", [&](Session& s, Transaction&) -> Status {
+      s << "INSERT INTO enrolments (cnic_index, cnic_key_version, phone_index, phone_key_version, "
+           "phone_sealed, phone_sealed_key_version, enrolled_at, updated_at, hold_until, locked) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+           "ON CONFLICT (cnic_index) DO UPDATE SET cnic_key_version = excluded.cnic_key_version, "
+           "phone_index = excluded.phone_index, phone_key_version = excluded.phone_key_version, "
+           "phone_sealed = excluded.phone_sealed, "
+           "phone_sealed_key_version = excluded.phone_sealed_key_version, "
+           "enrolled_at = excluded.enrolled_at, updated_at = excluded.updated_at, "
+           "hold_until = excluded.hold_until, locked = excluded.locked",
+          bind(ToBlob(e.cnic.value)), bind(static_cast<Int64>(e.cnic.key_version)),
+          bind(ToBlob(e.phone.value)), bind(static_cast<Int64>(e.phone.key_version)),
+          bind(ToBlob(e.phone_sealed.box)), bind(static_cast<Int64>(e.phone_sealed.key_version)),
+          bind(static_cast<Int64>(e.enrolled_at)), bind(static_cast<Int64>(e.updated_at)),
+          bind(static_cast<Int64>(e.hold_until)), bind(static_cast<Int64>(e.locked ? 1 : 0)), now;
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      return InsertMessages(s, messages);
+    });
+  }
+
+  Status SetBlocked(const BlindIndex& cnic, const std::string& provider_id, bool blocked,
+                    const AuditEvent& audit) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    if (provider_id.empty()) return Invalid("provider id is empty");
+    return Write("setting a block", [&](Session& s, Transaction&) -> Status {
+      if (blocked) {
+        s << "INSERT OR IGNORE INTO blocks (cnic_index, provider_id, blocked_at) VALUES (?, ?, ?)",
+            bind(ToBlob(cnic.value)), bind(provider_id), bind(static_cast<Int64>(audit.at)), now;
+      } else {
+        s << "DELETE FROM blocks WHERE cnic_index = ? AND provider_id = ?",
+            bind(ToBlob(cnic.value)), bind(provider_id), now;
+      }
+      return sqlite::AppendAudit(s, audit);
+    });
+  }
+
+  Result<bool> IsBlocked(const BlindIndex& cnic, const std::string& provider_id) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    return Read("reading a block", [&](Session& s) -> Result<bool> {
+      Int64 count = 0;
+      s << "SELECT COUNT(*) FROM blocks WHERE cnic_index = ? AND provider_id = ?",
+          bind(ToBlob(cnic.value)), bind(provider_id), into(count), now;
+      return count > 0;
+    });
+  }
+
+  // --- Consents -------------------------------------------------------------------------------
+
+  Status InsertConsent(const Consent& c, const AuditEvent& audit,
+                       const std::vector<OutboxMessage>& messages) override {
+    if (c.id.empty()) return Invalid("consent id is empty");
+    if (c.state != ConsentState::kPending) return Invalid("a new consent must be pending");
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(c.cnic, "cnic index"));
+    IJAZAT_RETURN_IF_ERROR(CheckSealed(c.cnic_sealed, "sealed cnic"));
+    return Write("inserting a consent", [&](Session& s, Transaction&) -> Status {
+      Int64 taken = 0;
+      s << "SELECT COUNT(*) FROM consents WHERE id = ?", bind(c.id), into(taken), now;
+      if (taken > 0) {
+        return Error(ErrorCode::kAlreadyExists, "the consent id is taken", "consent_exists");
+      }
+      s << "INSERT INTO consents (id, provider_id, purpose, scopes, cnic_index, cnic_key_version, "
+           "cnic_sealed, cnic_sealed_key_version, deliverable, state, created_at, expires_at, "
+           "attempts, max_attempts, otp_key_version, otp_digits, policy_version, policy_hash, "
+           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          bind(c.id), bind(c.provider_id), bind(c.purpose), bind(ScopesToJson(c.scopes)),
+          bind(ToBlob(c.cnic.value)), bind(static_cast<Int64>(c.cnic.key_version)),
+          bind(ToBlob(c.cnic_sealed.box)), bind(static_cast<Int64>(c.cnic_sealed.key_version)),
+          bind(static_cast<Int64>(c.deliverable ? 1 : 0)), bind(static_cast<Int64>(c.created_at)),
+          bind(static_cast<Int64>(c.expires_at)), bind(static_cast<Int64>(c.attempts)),
+          bind(static_cast<Int64>(c.max_attempts)), bind(static_cast<Int64>(c.otp_key_version)),
+          bind(static_cast<Int64>(c.otp_digits)), bind(c.policy_version), bind(c.policy_hash),
+          bind(static_cast<Int64>(c.updated_at != 0 ? c.updated_at : c.created_at)), now;
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      return InsertMessages(s, messages);
+    });
+  }
+
+  Result<std::optional<Consent>> FindConsent(const std::string& id) override {
+    return Read("finding a consent", [&](Session& s) { return LoadConsent(s, id); });
+  }
+
+  Result<std::optional<Consent>> FindConsentByReference(const BlindIndex& cnic,
+                                                        const std::string& reference) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    if (reference.empty()) return std::optional<Consent>();
+    return Read("finding a consent by reference", [&](Session& s) {
+      std::vector<std::string> ids;
+      s << "SELECT id FROM consents WHERE reference = ? AND cnic_index = ?", bind(reference),
+          bind(ToBlob(cnic.value)), into(ids), now;
+      if (ids.empty()) return Result<std::optional<Consent>>(std::optional<Consent>());
+      return LoadConsent(s, ids.front());
+    });
+  }
+
+  Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic, Timestamp at) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    return Read("reading failure counters", [&](Session& s) -> Result<CnicFailures> {
+      std::vector<std::tuple<Int64, Int64>> rows;
+      s << "SELECT CASE WHEN window_start + ? <= ? THEN 0 ELSE in_window END, consecutive "
+           "FROM cnic_failures WHERE cnic_index = ?",
+          bind(kFailureWindowSeconds), bind(static_cast<Int64>(at)), bind(ToBlob(cnic.value)),
+          into(rows), now;
+      if (rows.empty()) return CnicFailures{};
+      Narrow n;
+      CnicFailures f{n.Int(std::get<0>(rows.front())), n.Int(std::get<1>(rows.front()))};
+      if (!n.ok()) return Corrupt("failure counter");
+      return f;
+    });
+  }
+
+  Result<AttemptResult> RecordFailedAttempt(const std::string& consent_id, Timestamp at,
+                                            const AuditEvent& audit) override {
+    return Write("recording a failed code", [&](Session& s,
+                                                Transaction& txn) -> Result<AttemptResult> {
+      IJAZAT_ASSIGN_OR_RETURN(Consent consent, LoadExistingConsent(s, consent_id));
+      if (consent.state != ConsentState::kPending) return NotPending();
+      if (consent.expires_at <= at) {
+        IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
+        txn.CommitDespiteError();
+        return NotPending();
+      }
+      std::vector<Int64> changed;
+      s << "UPDATE consents SET attempts = attempts + 1, "
+           "state = CASE WHEN attempts + 1 >= max_attempts THEN 'failed' ELSE state END, "
+           "updated_at = ? WHERE id = ? AND state = 'pending' AND expires_at > ? "
+           "RETURNING attempts",
+          bind(static_cast<Int64>(at)), bind(consent_id), bind(static_cast<Int64>(at)),
+          into(changed), now;
+      if (changed.size() != 1) return NotPending();
+      std::vector<std::tuple<Int64, Int64>> counters;
+      s << "INSERT INTO cnic_failures (cnic_index, window_start, in_window, consecutive) "
+           "VALUES (?, ?, 1, 1) ON CONFLICT (cnic_index) DO UPDATE SET "
+           "in_window = CASE WHEN window_start + ? <= excluded.window_start THEN 1 "
+           "ELSE in_window + 1 END, "
+           "window_start = CASE WHEN window_start + ? <= excluded.window_start "
+           "THEN excluded.window_start ELSE window_start END, "
+           "consecutive = consecutive + 1 "
+           "RETURNING in_window, consecutive",
+          bind(ToBlob(consent.cnic.value)), bind(static_cast<Int64>(at)),
+          bind(kFailureWindowSeconds), bind(kFailureWindowSeconds), into(counters), now;
+      if (counters.size() != 1) return Corrupt("failure counter");
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      AttemptResult result;
+      IJAZAT_ASSIGN_OR_RETURN(result.consent, LoadExistingConsent(s, consent_id));
+      Narrow n;
+      result.cnic = {n.Int(std::get<0>(counters.front())), n.Int(std::get<1>(counters.front()))};
+      if (!n.ok()) return Corrupt("failure counter");
+      return result;
+    });
+  }
+
+  Result<Consent> GrantConsent(const std::string& consent_id, const Consent& granted,
+                               Timestamp at, const AuditEvent& audit,
+                               const std::vector<OutboxMessage>& messages) override {
+    if (granted.reference.empty()) return Invalid("reference is empty");
+    if (granted.max_uses < 1) return Invalid("max_uses must be at least 1");
+    return Write("granting a consent", [&](Session& s, Transaction& txn) -> Result<Consent> {
+      IJAZAT_ASSIGN_OR_RETURN(Consent consent, LoadExistingConsent(s, consent_id));
+      // An undeliverable consent never had a code sent: it can never be confirmed.
+      if (consent.state != ConsentState::kPending || !consent.deliverable) return NotPending();
+      if (consent.expires_at <= at) {
+        IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
+        txn.CommitDespiteError();
+        return NotPending();
+      }
+      Int64 taken = 0;
+      s << "SELECT COUNT(*) FROM consents WHERE reference = ?", bind(granted.reference),
+          into(taken), now;
+      if (taken > 0) {
+        return Error(ErrorCode::kAlreadyExists, "the reference is taken", "reference_taken");
+      }
+      std::vector<std::string> changed;
+      s << "UPDATE consents SET state = 'granted', reference = ?, granted_at = ?, expires_at = ?, "
+           "max_uses = ?, uses = 0, receipt = ?, receipt_key_version = ?, updated_at = ? "
+           "WHERE id = ? AND state = 'pending' AND deliverable = 1 AND expires_at > ? "
+           "RETURNING id",
+          bind(granted.reference),
+          bind(static_cast<Int64>(granted.granted_at != 0 ? granted.granted_at : at)),
+          bind(static_cast<Int64>(granted.expires_at)), bind(static_cast<Int64>(granted.max_uses)),
+          bind(granted.receipt), bind(static_cast<Int64>(granted.receipt_key_version)),
+          bind(static_cast<Int64>(at)), bind(consent_id), bind(static_cast<Int64>(at)),
+          into(changed), now;
+      if (changed.size() != 1) return NotPending();
+      s << "UPDATE cnic_failures SET consecutive = 0 WHERE cnic_index = ?",
+          bind(ToBlob(consent.cnic.value)), now;
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      IJAZAT_RETURN_IF_ERROR(InsertMessages(s, messages));
+      return LoadExistingConsent(s, consent_id);
+    });
+  }
+
+  Result<Consent> UseConsent(const std::string& consent_id, const std::string& provider_id,
+                             Timestamp at, const AuditEvent& audit) override {
+    return Write("using a consent", [&](Session& s, Transaction& txn) -> Result<Consent> {
+      IJAZAT_ASSIGN_OR_RETURN(Consent consent, LoadExistingConsent(s, consent_id));
+      // Checked first: another provider learns nothing about the consent's state.
+      if (consent.provider_id != provider_id) {
+        return Error(ErrorCode::kPermissionDenied, "the consent belongs to another provider",
+                     "wrong_provider");
+      }
+      switch (consent.state) {
+        case ConsentState::kGranted:
+          break;
+        case ConsentState::kUsed:
+          return Error(ErrorCode::kFailedPrecondition, "the consent is used up", "consent_used");
+        case ConsentState::kExpired:
+          return Error(ErrorCode::kFailedPrecondition, "the consent has expired",
+                       "consent_expired");
+        case ConsentState::kRevoked:
+          return Error(ErrorCode::kFailedPrecondition, "the consent was revoked",
+                       "consent_revoked");
+        case ConsentState::kPending:
+        case ConsentState::kFailed:
+          return Error(ErrorCode::kFailedPrecondition, "the consent was not granted",
+                       "consent_not_granted");
+      }
+      if (consent.expires_at <= at) {
+        IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
+        txn.CommitDespiteError();
+        return Error(ErrorCode::kFailedPrecondition, "the consent has expired", "consent_expired");
+      }
+      std::vector<std::string> changed;
+      s << "UPDATE consents SET uses = uses + 1, "
+           "state = CASE WHEN uses + 1 >= max_uses THEN 'used' ELSE state END, updated_at = ? "
+           "WHERE id = ? AND provider_id = ? AND state = 'granted' AND uses < max_uses "
+           "AND expires_at > ? RETURNING id",
+          bind(static_cast<Int64>(at)), bind(consent_id), bind(provider_id),
+          bind(static_cast<Int64>(at)), into(changed), now;
+      if (changed.size() != 1) {
+        return Error(ErrorCode::kFailedPrecondition, "the consent is used up", "consent_used");
+      }
+      s << "INSERT INTO verifications (consent_id, provider_id, purpose, reference, cnic_index, at) "
+           "VALUES (?, ?, ?, ?, ?, ?)",
+          bind(consent.id), bind(consent.provider_id), bind(consent.purpose),
+          bind(consent.reference), bind(ToBlob(consent.cnic.value)), bind(static_cast<Int64>(at)),
+          now;
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      return LoadExistingConsent(s, consent_id);
+    });
+  }
+
+  Result<Consent> RevokeConsent(const std::string& consent_id, Timestamp at,
+                                const AuditEvent& audit) override {
+    return Write("revoking a consent", [&](Session& s, Transaction& txn) -> Result<Consent> {
+      IJAZAT_ASSIGN_OR_RETURN(Consent consent, LoadExistingConsent(s, consent_id));
+      const Error not_revocable(ErrorCode::kFailedPrecondition, "the consent cannot be revoked",
+                                "consent_not_revocable");
+      if (consent.state != ConsentState::kPending && consent.state != ConsentState::kGranted) {
+        return not_revocable;
+      }
+      if (consent.expires_at <= at) {
+        IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
+        txn.CommitDespiteError();
+        return not_revocable;
+      }
+      std::vector<std::string> changed;
+      s << "UPDATE consents SET state = 'revoked', updated_at = ? "
+           "WHERE id = ? AND state IN ('pending', 'granted') RETURNING id",
+          bind(static_cast<Int64>(at)), bind(consent_id), into(changed), now;
+      if (changed.size() != 1) return not_revocable;
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      return LoadExistingConsent(s, consent_id);
+    });
+  }
+
+  Result<int> ExpireConsents(Timestamp at) override {
+    return Write("expiring consents", [&](Session& s, Transaction&) -> Result<int> {
+      std::vector<std::tuple<std::string, std::string, std::string>> due;
+      s << "SELECT id, provider_id, state FROM consents "
+           "WHERE state IN ('pending', 'granted') AND expires_at <= ? ORDER BY expires_at, id",
+          bind(static_cast<Int64>(at)), into(due), now;
+      for (const auto& [id, provider, state] : due) {
+        Consent consent;
+        consent.id = id;
+        consent.provider_id = provider;
+        consent.state = ParseConsentState(state).value_or(ConsentState::kPending);
+        IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
+      }
+      return static_cast<int>(std::min<std::size_t>(due.size(), INT_MAX));
+    });
+  }
+
+  Result<std::vector<VerificationRecord>> RecentVerifications(const BlindIndex& cnic,
+                                                              int limit) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    IJAZAT_RETURN_IF_ERROR(CheckLimit(limit));
+    return Read("reading verifications", [&](Session& s) -> Result<std::vector<VerificationRecord>> {
+      std::vector<std::tuple<std::string, std::string, std::string, std::string, Int64>> rows;
+      s << "SELECT consent_id, provider_id, purpose, reference, at FROM verifications "
+           "WHERE cnic_index = ? ORDER BY at DESC, id DESC LIMIT ?",
+          bind(ToBlob(cnic.value)), bind(static_cast<Int64>(std::min(limit, kMaxRows))),
+          into(rows), now;
+      std::vector<VerificationRecord> out;
+      for (auto& [consent_id, provider, purpose, reference, when] : rows) {
+        out.push_back({consent_id, provider, purpose, reference, when});
+      }
+      return out;
+    });
+  }
+
+  // --- Outbox ---------------------------------------------------------------------------------
+
+  Status EnqueueMessages(const std::vector<OutboxMessage>& messages) override {
+    if (messages.empty()) return OkStatus();
+    return Write("queueing messages",
+                 [&](Session& s, Transaction&) { return InsertMessages(s, messages); });
+  }
+
+  Result<std::vector<OutboxMessage>> DueMessages(Timestamp at, int limit) override {
+    IJAZAT_RETURN_IF_ERROR(CheckLimit(limit));
+    return Read("reading due messages", [&](Session& s) -> Result<std::vector<OutboxMessage>> {
+      std::vector<MessageRow> rows;
+      s << std::string("SELECT ") + kMessageColumns +
+               " FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? "
+               "ORDER BY created_at, id LIMIT ?",
+          bind(static_cast<Int64>(at)), bind(static_cast<Int64>(std::min(limit, kMaxRows))),
+          into(rows), now;
+      std::vector<OutboxMessage> out;
+      for (const auto& row : rows) {
+        IJAZAT_ASSIGN_OR_RETURN(OutboxMessage m, ToMessage(row));
+        out.push_back(std::move(m));
+      }
+      return out;
+    });
+  }
+
+  Status UpdateMessage(std::int64_t id, OutboxStatus status, Timestamp next_attempt_at,
+                       const std::string& gateway_id, const std::string& error) override {
+    // A send attempt (sent, failed, or queued again to retry) counts; a delivery report or a
+    // drop does not.
+    const bool attempt = status == OutboxStatus::kSent || status == OutboxStatus::kFailed ||
+                         status == OutboxStatus::kQueued;
+    return Write("updating a message", [&](Session& s, Transaction&) -> Status {
+      std::vector<Int64> changed;
+      s << "UPDATE outbox SET status = ?, next_attempt_at = ?, attempts = attempts + ?, "
+           "gateway_id = COALESCE(NULLIF(?, ''), gateway_id), "
+           "last_error = COALESCE(NULLIF(?, ''), last_error) WHERE id = ? RETURNING id",
+          bind(std::string(OutboxStatusName(status))), bind(static_cast<Int64>(next_attempt_at)),
+          bind(static_cast<Int64>(attempt ? 1 : 0)), bind(gateway_id),
+          bind(ClampText(error, kMaxErrorText)), bind(static_cast<Int64>(id)), into(changed), now;
+      if (changed.empty()) {
+        return Error(ErrorCode::kNotFound, "no such message", "message_not_found");
+      }
+      return OkStatus();
+    });
+  }
+
+  Result<int> CountMessagesForCnic(const BlindIndex& cnic, Timestamp since) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    return Read("counting messages", [&](Session& s) -> Result<int> {
+      Int64 count = 0;
+      // Queued ones count too (they are about to be sent); dropped ones never went out.
+      s << "SELECT COUNT(*) FROM outbox WHERE cnic_index = ? AND created_at >= ? "
+           "AND status <> 'dropped'",
+          bind(ToBlob(cnic.value)), bind(static_cast<Int64>(since)), into(count), now;
+      return static_cast<int>(std::min<Int64>(count, INT_MAX));
+    });
+  }
+
+  Result<std::vector<std::pair<OutboxStatus, int>>> CountMessagesByStatus() override {
+    return Read("counting messages by status",
+                [&](Session& s) -> Result<std::vector<std::pair<OutboxStatus, int>>> {
+                  std::vector<std::tuple<std::string, Int64>> rows;
+                  s << "SELECT status, COUNT(*) FROM outbox GROUP BY status", into(rows), now;
+                  std::vector<std::pair<OutboxStatus, int>> out;
+                  for (const OutboxStatus status :
+                       {OutboxStatus::kQueued, OutboxStatus::kSent, OutboxStatus::kFailed,
+                        OutboxStatus::kDropped, OutboxStatus::kDelivered}) {
+                    out.emplace_back(status, 0);
+                  }
+                  for (const auto& [name, count] : rows) {
+                    const auto status = ParseOutboxStatus(name);
+                    if (!status) return Corrupt("message status");
+                    for (auto& [st, n] : out) {
+                      if (st == *status) n = static_cast<int>(std::min<Int64>(count, INT_MAX));
+                    }
+                  }
+                  return out;
+                });
+  }
+
+  Result<std::optional<OutboxMessage>> FindMessageByGatewayId(const std::string& id) override {
+    if (id.empty()) return std::optional<OutboxMessage>();
+    return Read("finding a message", [&](Session& s) -> Result<std::optional<OutboxMessage>> {
+      std::vector<MessageRow> rows;
+      s << std::string("SELECT ") + kMessageColumns +
+               " FROM outbox WHERE gateway_id = ? ORDER BY id DESC LIMIT 1",
+          bind(id), into(rows), now;
+      if (rows.empty()) return std::optional<OutboxMessage>();
+      IJAZAT_ASSIGN_OR_RETURN(OutboxMessage m, ToMessage(rows.front()));
+      return std::optional<OutboxMessage>(std::move(m));
+    });
+  }
+
+  // --- Audit and health -----------------------------------------------------------------------
+
+  Status VerifyAuditChain() override {
+    return Read("verifying the audit chain", [](Session& s) { return sqlite::VerifyAudit(s); });
+  }
+
+  Result<std::vector<AuditEvent>> AuditTail(int limit) override {
+    IJAZAT_RETURN_IF_ERROR(CheckLimit(limit));
+    return Read("reading the audit tail", [&](Session& s) -> Result<std::vector<AuditEvent>> {
+      return sqlite::ReadAuditTail(s, std::min(limit, kMaxRows));
+    });
+  }
+
+  Status CheckHealth() override {
+    return Read("checking the store", [](Session& s) -> Status {
+      Int64 version = 0;
+      s << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", into(version), now;
+      if (version < 1) return Corrupt("schema version");
+      return OkStatus();
+    });
+  }
+
+  Status CheckIntegrity() override {
+    return Read("checking integrity", [](Session& s) -> Status {
+      std::vector<std::string> problems;
+      s << "PRAGMA integrity_check", into(problems), now;
+      if (problems.size() != 1 || problems.front() != "ok") {
+        return Error(ErrorCode::kDataLoss,
+                     "integrity check failed (" + std::to_string(problems.size()) + " problems)",
+                     "store_corrupt");
+      }
+      Int64 dangling = 0;
+      s << "SELECT COUNT(*) FROM pragma_foreign_key_check", into(dangling), now;
+      if (dangling != 0) {
+        return Error(ErrorCode::kDataLoss,
+                     "foreign key check failed (" + std::to_string(dangling) + " rows)",
+                     "store_corrupt");
+      }
+      return OkStatus();
+    });
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ConsentStore>> OpenSqliteStore(const SqliteStoreOptions& options) {
+  if (options.path.empty()) return Invalid("store path is empty");
+  if (options.busy_timeout_ms < 0) return Invalid("busy timeout is negative");
+  IJAZAT_RETURN_IF_ERROR(sqlite::CreatePrivateFile(options.path, "store_unavailable"));
+  sqlite::ConnectionPool::Options pool;
+  pool.uri = sqlite::FileUri(options.path, "mode=rw");
+  pool.busy_timeout_ms = options.busy_timeout_ms;
+  pool.max_connections = 4;
+  auto store = std::make_unique<SqliteStore>(std::move(pool));
+  IJAZAT_RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<ConsentStore>(std::move(store));
+}
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,136 @@
+// The consent store: everything the appliance must remember, behind an interface that an
+// SQLite file implements today and PostgreSQL (several appliances sharing state) next.
+//
+// Every method is one atomic transaction, committed durably before it returns success: a
+// consent acknowledged to a client survives a crash. Counters and single-use checks happen in
+// the database (conditional updates), never in process memory, so that several appliances on
+// one database stay correct. Every state change appends to the audit chain inside the same
+// transaction; if the audit append fails, the whole change fails (fail closed).
+//
+// Thread safety: implementations are safe to call from any number of threads.
+// Errors: kUnavailable ("store_unavailable") when the database cannot be reached or is busy
+// beyond the timeout; kDataLoss ("store_corrupt") when the integrity check fails;
+// kAlreadyExists / kFailedPrecondition as documented per method.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ijazat/common/result.h"
+#include "model.h"
+
+namespace ijazat::appliance {
+
+// Counters of failed codes per CNIC, as they stand after an update.
+struct CnicFailures {
+  int in_window = 0;    // failures in the current 24-hour window
+  int consecutive = 0;  // failures since the last success (never reset by time)
+};
+
+// What happened to a code attempt, decided atomically by the store.
+struct AttemptResult {
+  Consent consent;    // the consent after the update
+  CnicFailures cnic;  // the CNIC's counters after the update
+};
+
+class ConsentStore {
+ public:
+  virtual ~ConsentStore() = default;
+
+  // --- Enrolments -----------------------------------------------------------------------------
+  virtual Result<std::optional<Enrolment>> FindEnrolment(const BlindIndex& cnic) = 0;
+  // Every enrolment made from the number (a number may be enrolled for several CNICs).
+  virtual Result<std::vector<Enrolment>> FindEnrolmentsByPhone(const BlindIndex& phone) = 0;
+  // Inserts or replaces the enrolment for `enrolment.cnic`, appends `audit`, and queues
+  // `messages`, in one transaction.
+  virtual Status SaveEnrolment(const Enrolment& enrolment, const AuditEvent& audit,
+                               const std::vector<OutboxMessage>& messages) = 0;
+
+  // Citizen's blocks of providers (BLOCK / UNBLOCK).
+  virtual Status SetBlocked(const BlindIndex& cnic, const std::string& provider_id, bool blocked,
+                            const AuditEvent& audit) = 0;
+  virtual Result<bool> IsBlocked(const BlindIndex& cnic, const std::string& provider_id) = 0;
+
+  // --- Consents -------------------------------------------------------------------------------
+  // Inserts a new consent (state pending) with its audit event and outgoing messages.
+  // kAlreadyExists if the id is taken.
+  virtual Status InsertConsent(const Consent& consent, const AuditEvent& audit,
+                               const std::vector<OutboxMessage>& messages) = 0;
+  virtual Result<std::optional<Consent>> FindConsent(const std::string& id) = 0;
+  virtual Result<std::optional<Consent>> FindConsentByReference(const BlindIndex& cnic,
+                                                                const std::string& reference) = 0;
+
+  // The CNIC's failure counters now (a window older than 24 h counts as empty).
+  virtual Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic, Timestamp now) = 0;
+
+  // A wrong code for a pending consent: attempts + 1, and the consent becomes failed when
+  // attempts reach max_attempts; the CNIC's window and consecutive counters + 1 (the window
+  // restarts when older than 24 h). kFailedPrecondition ("consent_not_pending") if the consent
+  // is not pending, or has expired at `now` (it is then marked expired).
+  virtual Result<AttemptResult> RecordFailedAttempt(const std::string& consent_id, Timestamp now,
+                                                    const AuditEvent& audit) = 0;
+
+  // The right code: pending -> granted with the fields of `granted` (reference, granted_at,
+  // expires_at of the token, max_uses, receipt, receipt_key_version), the CNIC's consecutive
+  // failures reset to 0, audit and messages appended. Succeeds only if the consent is still
+  // pending and unexpired at `now` (single use): otherwise kFailedPrecondition
+  // ("consent_not_pending"). kAlreadyExists ("reference_taken") if the reference collides.
+  virtual Result<Consent> GrantConsent(const std::string& consent_id, const Consent& granted,
+                                       Timestamp now, const AuditEvent& audit,
+                                       const std::vector<OutboxMessage>& messages) = 0;
+
+  // One verification with the token: uses + 1 (state used when it reaches max_uses) if the
+  // consent is granted, unexpired at `now`, below max_uses and belongs to `provider_id`;
+  // records the verification for HISTORY. Otherwise kFailedPrecondition with reason
+  // "consent_used", "consent_expired", "consent_revoked", "consent_not_granted", or
+  // kPermissionDenied ("wrong_provider").
+  virtual Result<Consent> UseConsent(const std::string& consent_id, const std::string& provider_id,
+                                     Timestamp now, const AuditEvent& audit) = 0;
+
+  // pending or granted -> revoked. kFailedPrecondition ("consent_not_revocable") otherwise.
+  virtual Result<Consent> RevokeConsent(const std::string& consent_id, Timestamp now,
+                                        const AuditEvent& audit) = 0;
+
+  // Marks pending and granted consents whose expires_at has passed as expired; returns how many.
+  virtual Result<int> ExpireConsents(Timestamp now) = 0;
+
+  // The CNIC's most recent verifications, newest first.
+  virtual Result<std::vector<VerificationRecord>> RecentVerifications(const BlindIndex& cnic,
+                                                                      int limit) = 0;
+
+  // --- Outbox ---------------------------------------------------------------------------------
+  virtual Status EnqueueMessages(const std::vector<OutboxMessage>& messages) = 0;
+  // Queued messages due at `now` (next_attempt_at <= now), oldest first.
+  virtual Result<std::vector<OutboxMessage>> DueMessages(Timestamp now, int limit) = 0;
+  // Outcome of one send attempt. `status` kSent / kDelivered / kFailed (final) / kDropped, or
+  // kQueued with a new next_attempt_at to retry.
+  virtual Status UpdateMessage(std::int64_t id, OutboxStatus status, Timestamp next_attempt_at,
+                               const std::string& gateway_id, const std::string& error) = 0;
+  // Messages sent for the CNIC since `since` (for per-CNIC SMS caps).
+  virtual Result<int> CountMessagesForCnic(const BlindIndex& cnic, Timestamp since) = 0;
+  // Counts by status, for metrics.
+  virtual Result<std::vector<std::pair<OutboxStatus, int>>> CountMessagesByStatus() = 0;
+  virtual Result<std::optional<OutboxMessage>> FindMessageByGatewayId(const std::string& id) = 0;
+
+  // --- Audit and health -----------------------------------------------------------------------
+  // Walks the whole chain and recomputes every hash; kDataLoss naming the first broken link.
+  virtual Status VerifyAuditChain() = 0;
+  virtual Result<std::vector<AuditEvent>> AuditTail(int limit) = 0;
+  // A cheap query that proves the database answers.
+  virtual Status CheckHealth() = 0;
+  // The database's own integrity check (PRAGMA integrity_check for SQLite).
+  virtual Status CheckIntegrity() = 0;
+};
+
+struct SqliteStoreOptions {
+  std::string path;            // the database file; created if missing
+  int busy_timeout_ms = 5000;  // waiting for a lock before "store_unavailable"
+};
+
+// Opens (creating if needed) the SQLite store and applies pending schema migrations.
+// WAL journal, synchronous=FULL, foreign keys on; the file is created with mode 0600.
+Result<std::unique_ptr<ConsentStore>> OpenSqliteStore(const SqliteStoreOptions& options);
+
+}  // namespace ijazat::appliance

@@ -1,0 +1,21 @@
+# The consent store (SQLite through POCO Data), the identity registry, and ijazat-registry.
+# Included by appliance/CMakeLists.txt; self-contained, paths relative to this file.
+find_package(Poco REQUIRED COMPONENTS Foundation Data DataSQLite)
+find_package(OpenSSL 3.0 REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+
+add_library(ijazat_store STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/src/model.cc
+  ${CMAKE_CURRENT_LIST_DIR}/src/sqlite_audit.cc
+  ${CMAKE_CURRENT_LIST_DIR}/src/sqlite_db.cc
+  ${CMAKE_CURRENT_LIST_DIR}/src/sqlite_registry.cc
+  ${CMAKE_CURRENT_LIST_DIR}/src/sqlite_schema.cc
+  ${CMAKE_CURRENT_LIST_DIR}/src/sqlite_store.cc)
+target_include_directories(ijazat_store PUBLIC ${CMAKE_CURRENT_LIST_DIR}/src)
+target_link_libraries(ijazat_store
+  PUBLIC ijazat::common
+  PRIVATE Poco::DataSQLite Poco::Data Poco::Foundation OpenSSL::Crypto nlohmann_json::nlohmann_json)
+
+add_executable(ijazat-registry ${CMAKE_CURRENT_LIST_DIR}/src/registry_tool.cc)
+target_link_libraries(ijazat-registry PRIVATE ijazat_store)
+set_target_properties(ijazat-registry PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)

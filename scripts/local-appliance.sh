@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Prepares and starts the local appliance that `make run` runs: TLS material, the SMS gateway
+# secret and the demo identity registry under ./var (first run only), then ijazatd on
+# https://localhost:8443 with appliance/etc/ijazatd.yaml. Assumes scripts/local-token.sh ran.
+set -euo pipefail
+
+build_dir=${1:-build/dev}
+config=appliance/etc/ijazatd.yaml
+umask 077
+mkdir -p var/tls
+
+if [ ! -f var/tls/server.key ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -addext "extendedKeyUsage=serverAuth" \
+    -keyout var/tls/server.key -out var/tls/server.crt 2>/dev/null
+fi
+if [ ! -f var/tls/client-ca.key ]; then
+  # A CA for providers' client certificates, and one demo client certificate.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+    -subj "/CN=Ijazat demo client CA" -keyout var/tls/client-ca.key -out var/tls/client-ca.crt \
+    2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=demo-client" \
+    -keyout var/tls/demo-client.key -out var/tls/demo-client.csr 2>/dev/null
+  openssl x509 -req -in var/tls/demo-client.csr -CA var/tls/client-ca.crt \
+    -CAkey var/tls/client-ca.key -CAcreateserial -days 825 -out var/tls/demo-client.crt 2>/dev/null
+  rm -f var/tls/demo-client.csr
+fi
+[ -f var/gateway.secret ] || openssl rand -hex 24 >var/gateway.secret
+if [ ! -f var/registry.db ]; then
+  "$build_dir/bin/ijazat-registry" import --db var/registry.db appliance/demo/registry.csv
+fi
+"$build_dir/bin/ijazatd" --check-config "$config" >/dev/null
+
+cat <<MSG
+
+Ijazat is starting on https://localhost:8443 (self-signed certificate: var/tls/server.crt)
+
+  Demo provider:    demo-bank, API key ijz_demo_0123456789abcdef0123456789abcdef
+                    (public demo key, from policy/example/policy.yaml)
+  SMS sent:         var/sms-outbox.jsonl (one JSON object per message; holds demo codes)
+  SMS gateway:      POST /v1/sms/inbound with header X-Ijazat-Gateway-Secret: \$(cat var/gateway.secret)
+  Logs:             var/ijazatd.log
+  Walkthrough:      make demo (in another terminal), or the curl steps in the README
+
+Stop with Ctrl-C.
+MSG
+exec "$build_dir/bin/ijazatd" --config "$config"

@@ -1,0 +1,381 @@
+// The appliance end to end: real HTTPS on port 0, a real SoftHSM token, real SQLite files,
+// the file SMS sink, an injected clock.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "appliance_fixture.h"
+#include "ijazat/hsm/fault_injection.h"
+#include "support/temp_dir.h"
+
+namespace ijazat::appliance::testing {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+
+nlohmann::json ConsentBody(const std::string& cnic = kCnic) {
+  return {{"cnic", cnic}, {"purpose", "account-opening"}, {"scopes", {"name", "date_of_birth"}}};
+}
+
+TEST_F(ApplianceTest, HappyPath_EnrolAskConfirmVerify) {
+  const auto enrolled = InboundSms("03001234567", "35202-1234567-1");
+  ASSERT_EQ(enrolled.status, 200) << enrolled.body;
+  auto sent = SentMessages();
+  ASSERT_THAT(sent, SizeIs(1));
+  EXPECT_EQ(sent[0].to, kPhone);
+  EXPECT_THAT(sent[0].text, HasSubstr("enrolled"));
+
+  const auto created = Post("/v1/consents", ConsentBody());
+  ASSERT_EQ(created.status, 202) << created.body;
+  const std::string id = created.json["consent_id"];
+  EXPECT_THAT(id, SizeIs(22));
+  EXPECT_FALSE(created.json.contains("enrolled"));
+
+  sent = SentMessages();
+  ASSERT_THAT(sent, SizeIs(2));
+  EXPECT_EQ(sent[1].to, kPhone);
+  EXPECT_THAT(sent[1].text, AllOf(HasSubstr("Test Bank"), HasSubstr("opening a bank account"),
+                                  HasSubstr("Share it only with Test Bank")));
+
+  const auto pending = Get("/v1/consents/" + id);
+  EXPECT_EQ(pending.status, 200);
+  EXPECT_EQ(pending.json["state"], "pending");
+  EXPECT_EQ(pending.json["attempts_remaining"], 3);
+
+  const auto granted = Grant(id);
+  ASSERT_TRUE(granted.is_object());
+  EXPECT_EQ(granted["state"], "granted");
+  const std::string token = granted["consent_token"];
+  EXPECT_THAT(token, SizeIs(::testing::Gt(100u)));
+  EXPECT_THAT(granted["receipt"].get<std::string>(), SizeIs(::testing::Gt(100u)));
+  const std::string reference = granted["reference"];
+
+  sent = SentMessages();
+  ASSERT_THAT(sent, SizeIs(3));
+  EXPECT_THAT(sent[2].text, AllOf(HasSubstr("Test Bank"), HasSubstr(reference)));
+
+  const auto verified = Post("/v1/verifications", {{"consent_token", token}});
+  ASSERT_EQ(verified.status, 200) << verified.body;
+  EXPECT_EQ(verified.json["consent_id"], id);
+  EXPECT_TRUE(verified.json["attributes"].contains("name"));
+  EXPECT_TRUE(verified.json["attributes"].contains("date_of_birth"));
+  EXPECT_FALSE(verified.json["attributes"].contains("address")) << "beyond the consent's scopes";
+  EXPECT_EQ(verified.json["uses_remaining"], 1);
+
+  const auto jwks = Get("/.well-known/jwks.json", "");
+  EXPECT_EQ(jwks.status, 200);
+  EXPECT_THAT(jwks.json["keys"], SizeIs(1));
+}
+
+TEST_F(ApplianceTest, WrongCodes_CountDownThenFailTheConsent) {
+  InboundSms(kPhone, kCnic);
+  const std::string id = RequestConsentId();
+  const auto code = LastCodeFor(kPhone);
+  ASSERT_TRUE(code.has_value());
+  const std::string wrong = *code == "000000" ? "111111" : "000000";
+  for (int remaining : {2, 1}) {
+    const auto attempt = Post("/v1/consents/" + id + "/confirm", {{"otp", wrong}});
+    EXPECT_EQ(attempt.status, 403) << attempt.body;
+    EXPECT_EQ(attempt.json["attempts_remaining"], remaining);
+    EXPECT_EQ(attempt.header("content-type"), "application/problem+json");
+  }
+  const auto last = Post("/v1/consents/" + id + "/confirm", {{"otp", wrong}});
+  EXPECT_EQ(last.status, 409) << last.body;
+  EXPECT_EQ(last.json["state"], "failed");
+  // Even the right code is refused now.
+  const auto after = Post("/v1/consents/" + id + "/confirm", {{"otp", *code}});
+  EXPECT_EQ(after.status, 409) << after.body;
+}
+
+TEST_F(ApplianceTest, ExpiredCode_IsRefusedWithGone) {
+  InboundSms(kPhone, kCnic);
+  const std::string id = RequestConsentId();
+  const auto code = LastCodeFor(kPhone);
+  ASSERT_TRUE(code.has_value());
+  clock_.Advance(5 * 60);
+  const auto late = Post("/v1/consents/" + id + "/confirm", {{"otp", *code}});
+  EXPECT_EQ(late.status, 410) << late.body;
+  EXPECT_EQ(Get("/v1/consents/" + id).json["state"], "expired");
+}
+
+TEST_F(ApplianceTest, CodeSentAfterExpiry_IsDroppedNotDelivered) {
+  InboundSms(kPhone, kCnic);
+  SentMessages();
+  RequestConsentId();
+  clock_.Advance(6 * 60);
+  const auto sent = SentMessages();
+  ASSERT_THAT(sent, SizeIs(1)) << "only the enrolment confirmation";
+}
+
+TEST_F(ApplianceTest, ReplayedConfirmation_IsRefused) {
+  InboundSms(kPhone, kCnic);
+  const std::string id = RequestConsentId();
+  const auto code = LastCodeFor(kPhone);
+  ASSERT_EQ(Post("/v1/consents/" + id + "/confirm", {{"otp", *code}}).status, 200);
+  const auto replay = Post("/v1/consents/" + id + "/confirm", {{"otp", *code}});
+  EXPECT_EQ(replay.status, 409) << replay.body;
+}
+
+TEST_F(ApplianceTest, TokenUsedBeyondItsUses_IsRefused) {
+  InboundSms(kPhone, kCnic);
+  const std::string id = RequestConsentId();
+  const std::string token = Grant(id)["consent_token"];
+  EXPECT_EQ(Post("/v1/verifications", {{"consent_token", token}}).status, 200);
+  EXPECT_EQ(Post("/v1/verifications", {{"consent_token", token}}).status, 200);
+  const auto third = Post("/v1/verifications", {{"consent_token", token}});
+  EXPECT_EQ(third.status, 409) << third.body;
+  EXPECT_EQ(third.json["title"], "consent_used");
+}
+
+TEST_F(ApplianceTest, AnotherProvider_CannotConfirmReadOrVerify) {
+  InboundSms(kPhone, kCnic);
+  const std::string id = RequestConsentId();
+  const auto code = LastCodeFor(kPhone);
+  EXPECT_EQ(Post("/v1/consents/" + id + "/confirm", {{"otp", *code}}, kTelcoKey).status, 404);
+  EXPECT_EQ(Get("/v1/consents/" + id, kTelcoKey).status, 404);
+  const std::string token = Grant(id)["consent_token"];
+  const auto stolen = Post("/v1/verifications", {{"consent_token", token}}, kTelcoKey);
+  EXPECT_EQ(stolen.status, 401) << stolen.body;
+  EXPECT_EQ(stolen.json["title"], "wrong_audience");
+}
+
+TEST_F(ApplianceTest, ScopesBeyondThePolicy_AreForbidden) {
+  const auto denied =
+      Post("/v1/consents",
+           {{"cnic", kCnic}, {"purpose", "account-opening"}, {"scopes", {"name", "address"}}});
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  EXPECT_EQ(denied.json["title"], "scope_not_allowed");
+  const auto unknown =
+      Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "mortgage"}, {"scopes", {"name"}}});
+  EXPECT_EQ(unknown.status, 403) << unknown.body;
+}
+
+TEST_F(ApplianceTest, UnknownAndSuspendedProviders_AreRefused) {
+  const auto unknown = Post("/v1/consents", ConsentBody(), kUnknownKey);
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_THAT(unknown.header("www-authenticate"), HasSubstr("Bearer"));
+  EXPECT_EQ(Post("/v1/consents", ConsentBody(), "").status, 401);
+  const auto suspended = Post("/v1/consents", ConsentBody(), kSuspendedKey);
+  EXPECT_EQ(suspended.status, 403);
+  EXPECT_EQ(suspended.json["title"], "provider_suspended");
+}
+
+TEST_F(ApplianceTest, UnenrolledCnic_LooksTheSameAsAnEnrolledOne) {
+  InboundSms(kPhone, kCnic);
+  SentMessages();
+  const auto enrolled = Post("/v1/consents", ConsentBody(kCnic));
+  const auto unenrolled = Post("/v1/consents", ConsentBody("4210112345673"));
+  EXPECT_EQ(enrolled.status, unenrolled.status);
+  std::vector<std::string> enrolled_keys;
+  std::vector<std::string> unenrolled_keys;
+  for (const auto& [key, value] : enrolled.json.items()) enrolled_keys.push_back(key);
+  for (const auto& [key, value] : unenrolled.json.items()) unenrolled_keys.push_back(key);
+  EXPECT_EQ(enrolled_keys, unenrolled_keys);
+  EXPECT_EQ(enrolled.json["expires_at"], unenrolled.json["expires_at"]);
+  EXPECT_EQ(enrolled.body.size(), unenrolled.body.size());
+  EXPECT_THAT(SentMessages(), SizeIs(2)) << "one code, for the enrolled citizen only";
+  // The unenrolled consent cannot be confirmed with any code.
+  const std::string id = unenrolled.json["consent_id"];
+  EXPECT_EQ(Post("/v1/consents/" + id + "/confirm", {{"otp", "123456"}}).status, 403);
+}
+
+TEST_F(ApplianceTest, RevealingProvider_IsToldWhetherTheCnicIsEnrolled) {
+  InboundSms(kPhone, kCnic);
+  const auto body =
+      nlohmann::json{{"cnic", kCnic}, {"purpose", "sim-issuance"}, {"scopes", {"name"}}};
+  const auto enrolled = Post("/v1/consents", body, kTelcoKey);
+  EXPECT_EQ(enrolled.json["enrolled"], true);
+  auto other = body;
+  other["cnic"] = "4210112345673";
+  EXPECT_EQ(Post("/v1/consents", other, kTelcoKey).json["enrolled"], false);
+}
+
+TEST_F(ApplianceTest, NumberChange_TellsTheOldNumberAndHoldsVerification) {
+  InboundSms(kPhone, kCnic);
+  SentMessages();
+  const std::string new_phone = "+923331234567";
+  ASSERT_EQ(InboundSms("0333 1234567", kCnic).status, 200);
+  const auto sent = SentMessages();
+  ASSERT_THAT(sent, SizeIs(3));
+  EXPECT_EQ(sent[1].to, kPhone);
+  EXPECT_THAT(sent[1].text, HasSubstr("new number"));
+  EXPECT_EQ(sent[2].to, new_phone);
+
+  // Held: the request looks normal but no code goes out.
+  const auto held = Post("/v1/consents", ConsentBody());
+  EXPECT_EQ(held.status, 202);
+  EXPECT_THAT(SentMessages(), SizeIs(3));
+
+  clock_.Advance(24 * 3600 + 1);
+  const std::string id = RequestConsentId();
+  ASSERT_THAT(SentMessages(), SizeIs(4));
+  EXPECT_EQ(Grant(id, new_phone)["state"], "granted");
+}
+
+TEST_F(ApplianceTest, ReEnrolment_WithTheSameNumber_OnlyConfirmsAgain) {
+  InboundSms(kPhone, kCnic);
+  InboundSms(kPhone, "CNIC: 35202 1234567 1");
+  const auto sent = SentMessages();
+  ASSERT_THAT(sent, SizeIs(2));
+  EXPECT_EQ(sent[1].to, kPhone);
+  const std::string id = RequestConsentId();
+  EXPECT_EQ(Grant(id)["state"], "granted") << "no hold after re-enrolling the same number";
+}
+
+TEST_F(ApplianceTest, OtherText_GetsHelp) {
+  ASSERT_EQ(InboundSms(kPhone, "hello").status, 200);
+  const auto sent = SentMessages();
+  ASSERT_THAT(sent, SizeIs(1));
+  EXPECT_THAT(sent[0].text, HasSubstr("13-digit CNIC"));
+}
+
+TEST_F(ApplianceTest, InboundSms_RequiresTheGatewaySecret) {
+  const auto refused =
+      Request("POST", "/v1/sms/inbound",
+              nlohmann::json{{"from", kPhone}, {"to", kShortCode}, {"text", kCnic}}.dump(), "",
+              "application/json", {{"X-Ijazat-Gateway-Secret", "wrong"}});
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_THAT(SentMessages(), IsEmpty());
+  // Kannel's get-url form: everything in the query.
+  const auto kannel = Request("GET",
+                              std::string("/v1/sms/inbound?secret=") + kGatewaySecret +
+                                  "&from=%2B923001234567&to=8009&text=3520212345671",
+                              "", "");
+  EXPECT_EQ(kannel.status, 200) << kannel.body;
+  EXPECT_EQ(kannel.body, "");
+  EXPECT_THAT(SentMessages(), SizeIs(1));
+}
+
+TEST_F(ApplianceTest, Database_HoldsNoCnicPhoneOrCode) {
+  InboundSms("03001234567", "35202-1234567-1");
+  const std::string id = RequestConsentId();
+  const auto code = LastCodeFor(kPhone);
+  ASSERT_TRUE(code.has_value());
+  Grant(id);
+  StopAppliance();  // flush and close the database
+  std::string bytes;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::ifstream in(config_.store_path + suffix, std::ios::binary);
+    bytes.append(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_FALSE(bytes.empty());
+  for (const std::string& secret :
+       {std::string(kCnic), std::string("35202-1234567-1"), std::string("3001234567"), *code}) {
+    EXPECT_EQ(bytes.find(secret), std::string::npos) << "found " << secret;
+  }
+  StartAppliance();
+}
+
+TEST_F(ApplianceTest, HsmUnavailable_Answers503ThenRecoversWithoutRestart) {
+  InboundSms(kPhone, kCnic);
+  faults_->FailCall("C_Sign", hsm::rv::kDeviceError, 1, /*count=*/0);
+  const auto down = Post("/v1/consents", ConsentBody());
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_EQ(down.header("retry-after"), "5");
+  EXPECT_THAT(down.body, Not(HasSubstr("CKR_")));
+  EXPECT_EQ(Get("/readyz", "").status, 200) << "the session still answers; only signing fails";
+  faults_->FailCall("C_GetSessionInfo", hsm::rv::kDeviceError, 1, 0);
+  faults_->FailCall("C_Login", hsm::rv::kDeviceError, 1, 0);
+  EXPECT_EQ(Get("/readyz", "").status, 503);
+  faults_->Clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_EQ(Get("/readyz", "").status, 200);
+  const auto up = Post("/v1/consents", ConsentBody());
+  EXPECT_EQ(up.status, 202) << up.body;
+}
+
+TEST_F(ApplianceTest, PolicyReload_AppliesAGoodFileAndKeepsTheOldOnABadOne) {
+  std::string tighter = TestPolicy();
+  tighter.replace(tighter.find("scopes: [name, father_name, date_of_birth]"),
+                  std::string("scopes: [name, father_name, date_of_birth]").size(),
+                  "scopes: [name]");
+  tighter.replace(tighter.find("version: test-1"), 15, "version: test-2");
+  WritePolicy(tighter);
+  ASSERT_TRUE(appliance_->Reload().ok());
+  EXPECT_EQ(Post("/v1/consents", ConsentBody()).status, 403) << "date_of_birth is gone";
+
+  WritePolicy("version: broken\nproviders: [\n");
+  EXPECT_FALSE(appliance_->Reload().ok());
+  const auto still =
+      Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "account-opening"}, {"scopes", {"name"}}});
+  EXPECT_EQ(still.status, 202) << "the good policy stays in force";
+}
+
+TEST_F(ApplianceTest, Restart_KeepsEveryConsent) {
+  InboundSms(kPhone, kCnic);
+  const std::string id = RequestConsentId();
+  const std::string token = Grant(id)["consent_token"];
+  StopAppliance();
+  StartAppliance();
+  EXPECT_EQ(Get("/v1/consents/" + id).json["state"], "granted");
+  EXPECT_EQ(Post("/v1/verifications", {{"consent_token", token}}).status, 200);
+}
+
+TEST_F(ApplianceTest, MalformedRequests_GetSpecificErrorsAndTheServerKeepsServing) {
+  struct Case {
+    std::string method, path, body, content_type;
+    int status;
+    std::string title;
+  };
+  const std::vector<Case> cases = {
+      {"POST", "/v1/consents", "{", "application/json", 400, "invalid_json"},
+      {"POST", "/v1/consents", "[]", "application/json", 400, "not_an_object"},
+      {"POST", "/v1/consents", std::string(40, '[') + std::string(40, ']'), "application/json", 400,
+       "json_too_deep"},
+      {"POST", "/v1/consents", std::string(17 * 1024, ' '), "application/json", 413,
+       "body_too_large"},
+      {"POST", "/v1/consents", "{\"cnic\":\"x\"}", "text/plain", 415, "unsupported_media_type"},
+      {"POST", "/v1/consents", "{\"cnic\":\"\xff\xfe\"}", "application/json", 400, "invalid_json"},
+      {"POST", "/v1/consents", R"({"cnic":"123","purpose":"account-opening","scopes":["name"]})",
+       "application/json", 400, "invalid_cnic"},
+      {"POST", "/v1/consents", R"({"cnic":3520212345671})", "application/json", 400,
+       "invalid_request"},
+      {"POST", "/v1/consents",
+       R"({"cnic":"3520212345671","purpose":"account-opening","scopes":[]})", "application/json",
+       400, "invalid_request"},
+      {"POST", "/v1/consents",
+       R"({"cnic":"3520212345671","purpose":"account-opening","scopes":["name"],"x":1})",
+       "application/json", 400, "invalid_request"},
+      {"GET", "/v1/consents", "", "application/json", 405, "method_not_allowed"},
+      {"GET", "/v1/consents/not*valid", "", "application/json", 404, "consent_not_found"},
+      {"GET", "/v1/nothing", "", "application/json", 404, "not_found"},
+      {"POST", "/v1/consents/abc/confirm", R"({"otp":"12"})", "application/json", 404,
+       "consent_not_found"},
+  };
+  for (const Case& c : cases) {
+    const auto result = Request(c.method, c.path, c.body, kBankKey, c.content_type);
+    EXPECT_EQ(result.status, c.status)
+        << c.path << " " << c.body.substr(0, 40) << ": " << result.body;
+    EXPECT_EQ(result.json.is_object() ? result.json["title"] : "", c.title) << result.body;
+  }
+  EXPECT_EQ(Get("/healthz", "").status, 200);
+  const auto bad_auth = Request("POST", "/v1/consents", ConsentBody().dump(), "",
+                                "application/json", {{"Authorization", "Basic Zm9vOmJhcg=="}});
+  EXPECT_EQ(bad_auth.status, 401);
+}
+
+TEST_F(ApplianceTest, Operations_HealthReadinessMetrics) {
+  EXPECT_EQ(Get("/healthz", "").json["status"], "ok");
+  const auto ready = Get("/readyz", "");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.json["checks"]["hsm"], "ok");
+  Post("/v1/consents", ConsentBody());
+  const auto metrics = Get("/metrics", "");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body,
+              HasSubstr("ijazat_http_requests_total{route=\"consents\",status=\"202\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("ijazat_sms_outbox_messages"));
+  const auto response = Get("/healthz", "");
+  EXPECT_EQ(response.header("strict-transport-security"), "max-age=63072000");
+  EXPECT_EQ(response.header("x-content-type-options"), "nosniff");
+}
+
+}  // namespace
+}  // namespace ijazat::appliance::testing

@@ -1,0 +1,87 @@
+#include "config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "support/result_matchers.h"
+#include "support/temp_dir.h"
+
+namespace ijazat::appliance {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kMinimal[] = R"(issuer: https://ijazat.example
+server:
+  listen: 127.0.0.1:8443
+  threads: 16
+  keep_alive_timeout: 5s
+tls:
+  certificate: tls/server.crt
+  key: tls/server.key
+hsm:
+  token: ijazat-dev
+  pin_file: hsm/user.pin
+store: {path: ijazat.db}
+registry: {path: registry.db}
+policy: policy.yaml
+sms:
+  short_code: "8009"
+  inbound_secret_file: gateway.secret
+  sender: file
+  file: sms.jsonl
+)";
+
+Result<Config> Load(const std::string& text) {
+  testing::TempDir dir;
+  return LoadConfig(dir.WriteFile("ijazatd.yaml", text).string());
+}
+
+TEST(LoadConfig, ReadsAValidFile) {
+  const auto config = Load(kMinimal);
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->server.threads, 16);
+  EXPECT_EQ(config->hsm.token, "ijazat-dev");
+  EXPECT_EQ(config->sms.short_code, "8009");
+  EXPECT_EQ(config->receipt.policy_url, "https://ijazat.example/policy");
+}
+
+TEST(LoadConfig, ReportsEveryProblemWithItsLocation) {
+  std::string text = kMinimal;
+  text.replace(text.find("threads: 16"), 11, "threadz: 16");
+  text.replace(text.find("keep_alive_timeout: 5s"), 22, "keep_alive_timeout: 5 minutes");
+  const auto config = Load(text);
+  ASSERT_THAT(config, HasReason("config_invalid"));
+  EXPECT_THAT(config.error().message(), HasSubstr(":4:3: server.threadz: unknown key"));
+  EXPECT_THAT(config.error().message(),
+              HasSubstr(":5:23: server.keep_alive_timeout: must be a duration"));
+}
+
+TEST(LoadConfig, RefusesAPinInTheFile) {
+  std::string text = kMinimal;
+  text.replace(text.find("pin_file: hsm/user.pin"), 22, "pin: \"1234\"");
+  const auto config = Load(text);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.error().message(), HasSubstr("a PIN never goes in the configuration"));
+  EXPECT_THAT(config.error().message(), ::testing::Not(HasSubstr("1234")));
+}
+
+TEST(LoadConfig, RefusesEmptyTabsBadYamlAndMissingKeys) {
+  EXPECT_THAT(Load(""), HasReason("config_invalid"));
+  EXPECT_THAT(Load("issuer:\tx\n"), HasReason("config_invalid"));
+  EXPECT_THAT(Load("issuer: [\n"), HasReason("config_invalid"));
+  const auto missing = Load("issuer: x\n");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.error().message(), HasSubstr("tls.certificate is required"));
+  EXPECT_THAT(missing.error().message(), HasSubstr("give exactly one of pin_file and pin_env"));
+  std::string bad_listen = kMinimal;
+  bad_listen.replace(bad_listen.find("127.0.0.1:8443"), 14, "127.0.0.1:99999");
+  EXPECT_THAT(Load(bad_listen), HasReason("config_invalid"));
+}
+
+TEST(LoadConfig, RefusesAMissingFile) {
+  EXPECT_THAT(LoadConfig("/nonexistent/ijazatd.yaml"), HasReason("config_invalid"));
+}
+
+}  // namespace
+}  // namespace ijazat::appliance

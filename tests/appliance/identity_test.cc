@@ -1,0 +1,55 @@
+#include "identity.h"
+
+#include <gtest/gtest.h>
+
+#include "support/result_matchers.h"
+
+namespace ijazat::appliance {
+namespace {
+
+TEST(ParseCnic, AcceptsTheWrittenForms) {
+  for (const char* text :
+       {"3520212345671", "35202-1234567-1", " 35202 1234567 1 ", "35202 - 1234567 - 1"}) {
+    EXPECT_THAT(ParseCnic(text), IsOkAndHolds(std::string("3520212345671"))) << text;
+  }
+}
+
+TEST(ParseCnic, RejectsEverythingElse) {
+  for (const char* text :
+       {"", "352021234567", "35202123456712", "3520-21234567-1", "35202-1234567-12",
+        "35202_1234567_1", "3520212345671x", "٣٥٢٠٢١٢٣٤٥٦٧١", "35202--1234567-1"}) {
+    EXPECT_THAT(ParseCnic(text), HasReason("invalid_cnic")) << text;
+  }
+  EXPECT_THAT(ParseCnic(std::string(1000, '1')), HasReason("invalid_cnic"));
+}
+
+TEST(FindCnicInSms, FindsACnicAloneOrAfterTheWordCnic) {
+  EXPECT_EQ(FindCnicInSms("3520212345671"), "3520212345671");
+  EXPECT_EQ(FindCnicInSms("cnic 35202-1234567-1"), "3520212345671");
+  EXPECT_EQ(FindCnicInSms("CNIC: 35202 1234567 1\n"), "3520212345671");
+  EXPECT_FALSE(FindCnicInSms("REVOKE K7Q2-M9XD").has_value());
+  EXPECT_FALSE(FindCnicInSms("my cnic is 3520212345671").has_value());
+  EXPECT_FALSE(FindCnicInSms("").has_value());
+}
+
+TEST(NormalizeMsisdn, AcceptsPakistaniMobileForms) {
+  for (const char* text : {"03001234567", "3001234567", "923001234567", "+923001234567",
+                           "+92 300 1234567", "0092-300-1234567", "(0300) 1234567"}) {
+    EXPECT_THAT(NormalizeMsisdn(text), IsOkAndHolds(std::string("+923001234567"))) << text;
+  }
+}
+
+TEST(NormalizeMsisdn, RejectsLandlinesForeignAndJunk) {
+  for (const char* text : {"", "0512345678", "+442071234567", "+92512345678", "030012345678",
+                           "0300123456", "+92300123456a", "++923001234567", "92-300"}) {
+    EXPECT_THAT(NormalizeMsisdn(text), HasReason("invalid_msisdn")) << text;
+  }
+}
+
+TEST(Masking, HidesTheMiddle) {
+  EXPECT_EQ(MaskCnic("3520212345671"), "35202-*******-1");
+  EXPECT_EQ(MaskMsisdn("+923001234567"), "+92300*****67");
+}
+
+}  // namespace
+}  // namespace ijazat::appliance
