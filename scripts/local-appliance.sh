@@ -8,6 +8,8 @@ build_dir=${1:-build/dev}
 config=appliance/etc/ijazatd.yaml
 umask 077
 mkdir -p var/tls
+# SoftHSM finds the local token through its configuration (scripts/local-token.sh wrote it).
+export SOFTHSM2_CONF="$PWD/var/hsm/softhsm2.conf"
 
 if [ ! -f var/tls/server.key ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
