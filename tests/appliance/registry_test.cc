@@ -1,4 +1,6 @@
 // The SQLite identity registry, its CSV import and the ijazat-registry tool.
+#include "registry.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -7,7 +9,6 @@
 #include <map>
 #include <string>
 
-#include "registry.h"
 #include "support/result_matchers.h"
 #include "support/temp_dir.h"
 
@@ -61,21 +62,20 @@ TEST_F(RegistryTest, ImportDemo_LookupReturnsOnlyRequestedScopes) {
   auto registry = OpenRegistry();
   ASSERT_NE(registry, nullptr);
   EXPECT_THAT(registry->CheckHealth(), IsOk());
-  EXPECT_THAT(registry->Lookup("3520212345671", {"name", "gender"}),
-              IsOkAndHolds(Optional(
-                  ElementsAre(Pair("gender", "F"), Pair("name", "Ayesha Khan")))));
+  EXPECT_THAT(
+      registry->Lookup("3520212345671", {"name", "gender"}),
+      IsOkAndHolds(Optional(ElementsAre(Pair("gender", "F"), Pair("name", "Ayesha Khan")))));
   EXPECT_THAT(registry->Lookup("3520212345671", {}), IsOkAndHolds(Optional(IsEmpty())));
   EXPECT_THAT(registry->Lookup("3520212345671", {"address", "not_a_scope"}),
-              IsOkAndHolds(Optional(
-                  ElementsAre(Pair("address", "House 12, Street 4, Demo Town, Lahore")))));
+              IsOkAndHolds(
+                  Optional(ElementsAre(Pair("address", "House 12, Street 4, Demo Town, Lahore")))));
   EXPECT_THAT(registry->Lookup("3520255555551", {"address"}),
               IsOkAndHolds(Optional(ElementsAre(
                   Pair("address", "Apartment 5, \"Demo Residency\", Gulberg, Lahore")))));
   EXPECT_THAT(registry->Lookup("4210111111117", {"cnic_status"}),
               IsOkAndHolds(Optional(ElementsAre(Pair("cnic_status", "cancelled")))));
   EXPECT_THAT(registry->Lookup("1111111111111", {"name"}), IsOkAndHolds(IsNone()));
-  EXPECT_THAT(registry->Lookup("35202-1234567-1", {"name"}),
-              StatusIs(ErrorCode::kInvalidArgument));
+  EXPECT_THAT(registry->Lookup("35202-1234567-1", {"name"}), StatusIs(ErrorCode::kInvalidArgument));
 }
 
 TEST_F(RegistryTest, Import_NormalisesCnicsAndParsesQuotedFields) {
@@ -134,8 +134,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Malformed{"BadCnic", "cnic,name\n4210112345673,Ok\n3520212345671,Changed\n3520-1,Bad\n",
                   ":4: cnic \"3520-1\" is not 13 digits"},
-        Malformed{"LetterInCnic", "cnic,name\n4210112345673,Ok\n35202123456X1,Bad\n",
-                  ":3: cnic"},
+        Malformed{"LetterInCnic", "cnic,name\n4210112345673,Ok\n35202123456X1,Bad\n", ":3: cnic"},
         Malformed{"UnknownColumn", "cnic,name,religion\n4210112345673,Ok,x\n",
                   ":1: unknown column \"religion\""},
         Malformed{"MissingCnicColumn", "name,gender\nOk,M\n", ":1: no \"cnic\" column"},
@@ -212,10 +211,12 @@ TEST_F(RegistryTest, Cli_ExitsOneWithFileAndLine_WhenCsvIsBad) {
 
 TEST_F(RegistryTest, Cli_ExitsTwo_OnUsageErrors) {
   const std::string tool = testing::BinaryPath("ijazat-registry");
-  for (const std::string args : {"", "export", "import", "import x.csv", "import --db",
-                                 "import --db a.db", "import --db a.db x.csv y.csv",
-                                 "import --frobnicate --db a.db x.csv"}) {
-    const auto result = testing::RunCommand(tool + " " + args);
+  for (const std::string args :
+       {"", "export", "import", "import x.csv", "import --db", "import --db a.db",
+        "import --db a.db x.csv y.csv", "import --frobnicate --db a.db x.csv"}) {
+    std::string command = tool;
+    command.append(" ").append(args);
+    const auto result = testing::RunCommand(command);
     EXPECT_EQ(result.exit_code, 2) << args << ": " << result.output;
     EXPECT_THAT(result.output, HasSubstr("usage:")) << args;
   }

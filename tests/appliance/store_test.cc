@@ -1,4 +1,6 @@
 // The SQLite consent store, on real files in a temporary directory.
+#include "store.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -15,7 +17,6 @@
 
 #include "ijazat/common/bytes.h"
 #include "model.h"
-#include "store.h"
 #include "support/result_matchers.h"
 #include "support/temp_dir.h"
 
@@ -31,7 +32,7 @@ using ::testing::Optional;
 using ::testing::SizeIs;
 
 constexpr Timestamp kNow = 1'700'000'000;
-constexpr Timestamp kDay = 24 * 60 * 60;
+constexpr Timestamp kDay = Timestamp{24} * 60 * 60;
 
 // Stand-ins for the HSM: opaque bytes that are not the plaintext.
 Bytes Scramble(std::string_view plain, std::uint8_t key) {
@@ -194,9 +195,8 @@ TEST_F(SqliteStoreTest, Open_CreatesSchemaAndPrivateWalFile_WhenFileIsNew) {
   EXPECT_EQ(raw.Int("SELECT MAX(version) FROM schema_migrations"), 1);
   for (const char* table :
        {"enrolments", "consents", "cnic_failures", "blocks", "verifications", "outbox", "audit"}) {
-    EXPECT_EQ(raw.Int(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name = '") + table +
-                      "'"),
-              1)
+    EXPECT_EQ(
+        raw.Int(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name = '") + table + "'"), 1)
         << table;
   }
 }
@@ -247,8 +247,8 @@ TEST_F(SqliteStoreTest, CheckIntegrity_ReportsDataLoss_WhenPagesAreDamaged) {
   {
     std::fstream file(DbPath(), std::ios::in | std::ios::out | std::ios::binary);
     ASSERT_TRUE(file);
-    file.seekp(4096 * 5);
-    const std::string junk(4096 * 3, '\x55');
+    file.seekp(std::streamoff{4096} * 5);
+    const std::string junk(std::size_t{4096} * 3, '\x55');
     file.write(junk.data(), static_cast<std::streamsize>(junk.size()));
   }
   auto store = OpenSqliteStore({DbPath(), 100});
@@ -414,8 +414,7 @@ TEST_F(SqliteStoreTest, RecordFailedAttempt_RestartsWindowAfter24Hours_ButNotCon
   const BlindIndex cnic = Index("3520212345671");
   EXPECT_THAT(store_->GetCnicFailures(cnic, kNow + kDay - 1),
               IsOkAndHolds(::testing::FieldsAre(2, 2)));
-  EXPECT_THAT(store_->GetCnicFailures(cnic, kNow + kDay),
-              IsOkAndHolds(::testing::FieldsAre(0, 2)));
+  EXPECT_THAT(store_->GetCnicFailures(cnic, kNow + kDay), IsOkAndHolds(::testing::FieldsAre(0, 2)));
   auto later = store_->RecordFailedAttempt("b", kNow + kDay + 5, Audit("otp.failed"));
   ASSERT_THAT(later, IsOk());
   EXPECT_EQ(later->cnic.in_window, 1);
@@ -456,8 +455,8 @@ TEST_F(SqliteStoreTest, GrantConsent_GrantsOnce_AndResetsConsecutiveButNotWindow
               IsOkAndHolds(::testing::FieldsAre(2, 0)));
   EXPECT_THAT(store_->DueMessages(kNow + 1, 10), IsOkAndHolds(SizeIs(1)));
 
-  auto again = store_->GrantConsent("b", Grant("OTHER-REF"), kNow + 2, Audit("consent.granted"),
-                                    {});
+  auto again =
+      store_->GrantConsent("b", Grant("OTHER-REF"), kNow + 2, Audit("consent.granted"), {});
   EXPECT_THAT(again, StatusIs(ErrorCode::kFailedPrecondition));
   EXPECT_THAT(again, HasReason("consent_not_pending"));
 
@@ -497,9 +496,9 @@ TEST_F(SqliteStoreTest, GrantConsent_Refuses_WhenConsentWasNotDeliverable) {
 
 TEST_F(SqliteStoreTest, UseConsent_CountsUsesUpToMax_ThenConsentUsed) {
   Insert("a");
-  ASSERT_THAT(store_->GrantConsent("a", Grant("REF-1", kNow + 3600, 2), kNow,
-                                   Audit("consent.granted"), {}),
-              IsOk());
+  ASSERT_THAT(
+      store_->GrantConsent("a", Grant("REF-1", kNow + 3600, 2), kNow, Audit("consent.granted"), {}),
+      IsOk());
   auto first = store_->UseConsent("a", "bank", kNow + 10, Audit("consent.used"));
   ASSERT_THAT(first, IsOk());
   EXPECT_EQ(first->uses, 1);
@@ -589,8 +588,7 @@ TEST_F(SqliteStoreTest, RecentVerifications_ListsNewestFirst_UpToLimit) {
   Insert("a");
   Insert("b");
   Insert("other", "4210112345673");
-  ASSERT_THAT(store_->GrantConsent("a", Grant("RA", kNow + 3600, 5), kNow, Audit("g"), {}),
-              IsOk());
+  ASSERT_THAT(store_->GrantConsent("a", Grant("RA", kNow + 3600, 5), kNow, Audit("g"), {}), IsOk());
   ASSERT_THAT(store_->GrantConsent("b", Grant("RB"), kNow, Audit("g"), {}), IsOk());
   ASSERT_THAT(store_->GrantConsent("other", Grant("RO"), kNow, Audit("g"), {}), IsOk());
   ASSERT_THAT(store_->UseConsent("a", "bank", kNow + 1, Audit("u")), IsOk());
@@ -613,10 +611,10 @@ TEST_F(SqliteStoreTest, RecentVerifications_ListsNewestFirst_UpToLimit) {
 
 TEST_F(SqliteStoreTest, Outbox_QueuesSendsCountsAndFindsByGatewayId) {
   OutboxMessage later = MakeMessage(OutboxKind::kHelp, std::nullopt, kNow + 100);
-  ASSERT_THAT(store_->EnqueueMessages({MakeMessage(OutboxKind::kOtp, "3520212345671", kNow),
-                                       MakeMessage(OutboxKind::kReply, "3520212345671", kNow + 1),
-                                       later}),
-              IsOk());
+  ASSERT_THAT(
+      store_->EnqueueMessages({MakeMessage(OutboxKind::kOtp, "3520212345671", kNow),
+                               MakeMessage(OutboxKind::kReply, "3520212345671", kNow + 1), later}),
+      IsOk());
   auto due = store_->DueMessages(kNow + 50, 10);
   ASSERT_THAT(due, IsOk());
   ASSERT_THAT(*due, SizeIs(2));
@@ -662,11 +660,10 @@ TEST_F(SqliteStoreTest, Outbox_QueuesSendsCountsAndFindsByGatewayId) {
   EXPECT_THAT(store_->CountMessagesForCnic(cnic, kNow), IsOkAndHolds(1));
 
   EXPECT_THAT(store_->CountMessagesByStatus(),
-              IsOkAndHolds(ElementsAre(std::pair(OutboxStatus::kQueued, 1),
-                                       std::pair(OutboxStatus::kSent, 0),
-                                       std::pair(OutboxStatus::kFailed, 0),
-                                       std::pair(OutboxStatus::kDropped, 1),
-                                       std::pair(OutboxStatus::kDelivered, 1))));
+              IsOkAndHolds(ElementsAre(
+                  std::pair(OutboxStatus::kQueued, 1), std::pair(OutboxStatus::kSent, 0),
+                  std::pair(OutboxStatus::kFailed, 0), std::pair(OutboxStatus::kDropped, 1),
+                  std::pair(OutboxStatus::kDelivered, 1))));
   EXPECT_THAT(store_->UpdateMessage(9999, OutboxStatus::kSent, 0, "", ""),
               StatusIs(ErrorCode::kNotFound));
 }
@@ -748,6 +745,7 @@ TEST_F(SqliteStoreTest, RecordFailedAttempt_LandsEveryAttempt_FromFourThreads) {
   }
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
@@ -844,13 +842,14 @@ TEST_F(SqliteStoreTest, File_HoldsNoPlaintextCnicOrPhone) {
   ASSERT_THAT(store_->UseConsent("consent-1", "bank", kNow, Audit("u")), IsOk());
 
   std::string bytes = testing::ReadFileOrDie(DbPath());
-  if (std::filesystem::exists(DbPath() + "-wal")) bytes += testing::ReadFileOrDie(DbPath() + "-wal");
+  if (std::filesystem::exists(DbPath() + "-wal"))
+    bytes += testing::ReadFileOrDie(DbPath() + "-wal");
   ASSERT_FALSE(bytes.empty());
   // Positive control: the opaque stand-ins are there, so the search would find the plaintext.
   const Bytes sealed = Seal(phone).box;
   EXPECT_NE(bytes.find(std::string(sealed.begin(), sealed.end())), std::string::npos);
-  for (const std::string& marker : {cnic, phone, std::string("35202-1234567-1"),
-                                    std::string("923001234567")}) {
+  for (const std::string& marker :
+       {cnic, phone, std::string("35202-1234567-1"), std::string("923001234567")}) {
     EXPECT_EQ(bytes.find(marker), std::string::npos) << marker;
   }
 }
@@ -858,9 +857,9 @@ TEST_F(SqliteStoreTest, File_HoldsNoPlaintextCnicOrPhone) {
 // --- Model names --------------------------------------------------------------------------------
 
 TEST(ModelNamesTest, Names_RoundTrip_AndUnknownNamesAreRejected) {
-  for (const ConsentState s : {ConsentState::kPending, ConsentState::kGranted,
-                               ConsentState::kFailed, ConsentState::kExpired, ConsentState::kUsed,
-                               ConsentState::kRevoked}) {
+  for (const ConsentState s :
+       {ConsentState::kPending, ConsentState::kGranted, ConsentState::kFailed,
+        ConsentState::kExpired, ConsentState::kUsed, ConsentState::kRevoked}) {
     EXPECT_EQ(ParseConsentState(ConsentStateName(s)), s);
   }
   EXPECT_EQ(ConsentStateName(ConsentState::kPending), "pending");
