@@ -34,8 +34,7 @@ constexpr std::array<std::pair<OutboxStatus, std::string_view>, 5> kOutboxStatus
 }};
 
 template <typename Enum, std::size_t N>
-std::string_view NameOf(const std::array<std::pair<Enum, std::string_view>, N>& table,
-                        Enum value) {
+std::string_view NameOf(const std::array<std::pair<Enum, std::string_view>, N>& table, Enum value) {
   for (const auto& [e, name] : table) {
     if (e == value) return name;
   }
@@ -63,9 +62,7 @@ std::optional<OutboxKind> ParseOutboxKind(std::string_view name) {
   return Parse(kOutboxKinds, name);
 }
 
-std::string_view OutboxStatusName(OutboxStatus status) {
-  return NameOf(kOutboxStatuses, status);
-}
+std::string_view OutboxStatusName(OutboxStatus status) { return NameOf(kOutboxStatuses, status); }
 std::optional<OutboxStatus> ParseOutboxStatus(std::string_view name) {
   return Parse(kOutboxStatuses, name);
 }

@@ -18,9 +18,8 @@ using Poco::Data::Keywords::into;
 using Poco::Data::Keywords::now;
 
 // seq, at, event, provider_id, consent_id, detail, prev_hash, hash
-using AuditRow =
-    std::tuple<Poco::Int64, Poco::Int64, std::string, std::string, std::string, std::string, BLOB,
-               BLOB>;
+using AuditRow = std::tuple<Poco::Int64, Poco::Int64, std::string, std::string, std::string,
+                            std::string, BLOB, BLOB>;
 constexpr const char* kAuditColumns =
     "seq, at, event, provider_id, consent_id, detail, prev_hash, hash";
 

@@ -75,8 +75,8 @@ Error MapWithReasons(std::string_view operation, const Poco::Exception& e,
 }
 
 bool IsUnreserved(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~' || c == '/';
 }
 
 }  // namespace
@@ -87,10 +87,6 @@ Error MapException(std::string_view operation, const Poco::Exception& e) {
 
 Error MapUnknownException(std::string_view operation) {
   return Error(ErrorCode::kInternal, std::string(operation) + ": unexpected error", "store_error");
-}
-
-bool IsConstraintViolation(const Poco::Exception& e) {
-  return dynamic_cast<const sq::ConstraintViolationException*>(&e) != nullptr;
 }
 
 std::string FileUri(const std::string& path, std::string_view query) {

@@ -33,9 +33,6 @@ namespace ijazat::appliance::sqlite {
 Error MapException(std::string_view operation, const Poco::Exception& e);
 Error MapUnknownException(std::string_view operation);
 
-// True when the exception is SQLite's SQLITE_CONSTRAINT.
-bool IsConstraintViolation(const Poco::Exception& e);
-
 // A `file:` URI for `path` (percent-encoded) with the given query, e.g. "mode=ro".
 std::string FileUri(const std::string& path, std::string_view query);
 

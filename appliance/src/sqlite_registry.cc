@@ -32,7 +32,7 @@ using Poco::Data::Keywords::now;
 using Poco::Data::Keywords::use;
 
 constexpr std::size_t kAttributeCount = std::size(kIdentityAttributes);
-constexpr std::uintmax_t kMaxCsvBytes = 64u * 1024 * 1024;
+constexpr std::uintmax_t kMaxCsvBytes = std::uintmax_t{64} * 1024 * 1024;
 constexpr int kRegistrySchemaVersion = 1;
 
 // kIdentityAttributes as an SQL column list; the names are constants, never input.
@@ -147,8 +147,8 @@ class CsvParser {
   }
 
   Error Fail(int line, std::string_view what) const {
-    return Error(ErrorCode::kInvalidArgument, name_ + ":" + std::to_string(line) + ": " +
-                                                  std::string(what),
+    return Error(ErrorCode::kInvalidArgument,
+                 name_ + ":" + std::to_string(line) + ": " + std::string(what),
                  "registry_csv_invalid");
   }
 
@@ -157,7 +157,8 @@ class CsvParser {
   bool AtFieldEnd() const {
     if (pos_ >= text_.size()) return true;
     const char c = text_[pos_];
-    return c == ',' || c == '\n' || (c == '\r' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '\n');
+    return c == ',' || c == '\n' ||
+           (c == '\r' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '\n');
   }
   void ConsumeNewline() {
     if (Peek() == '\r') ++pos_;
@@ -299,8 +300,8 @@ class SqliteRegistry final : public IdentityRegistry {
                              std::string, std::string>>
           rows;
       static_assert(kAttributeCount == 7, "the row type lists every attribute");
-      s << "SELECT " + AttributeColumns() + " FROM citizens WHERE cnic = ?", bind(cnic),
-          into(rows), now;
+      s << "SELECT " + AttributeColumns() + " FROM citizens WHERE cnic = ?", bind(cnic), into(rows),
+          now;
       if (rows.empty()) return Out();
       const auto values = std::apply(
           [](const auto&... v) { return std::array<std::string, kAttributeCount>{v...}; },
@@ -346,8 +347,7 @@ Error ImportFailed(const Poco::Exception& e) {
 Result<std::unique_ptr<IdentityRegistry>> OpenSqliteRegistry(const std::string& path) {
   std::error_code ec;
   if (path.empty() || !std::filesystem::is_regular_file(path, ec)) {
-    return Error(ErrorCode::kNotFound, "the registry database does not exist",
-                 "registry_missing");
+    return Error(ErrorCode::kNotFound, "the registry database does not exist", "registry_missing");
   }
   sqlite::ConnectionPool::Options options;
   options.uri = sqlite::FileUri(path, "mode=ro");
@@ -386,8 +386,7 @@ Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv
       for (const char* attribute : kIdentityAttributes) {
         columns += std::string(", ") + attribute + " TEXT";
       }
-      session << "CREATE TABLE IF NOT EXISTS citizens (cnic TEXT PRIMARY KEY" + columns + ")",
-          now;
+      session << "CREATE TABLE IF NOT EXISTS citizens (cnic TEXT PRIMARY KEY" + columns + ")", now;
       session << "PRAGMA user_version = " + std::to_string(kRegistrySchemaVersion), now;
       if (!citizens.empty()) {
         std::vector<std::string> cnics;

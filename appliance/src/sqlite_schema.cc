@@ -169,7 +169,7 @@ Status Migrate(ConnectionPool& pool, std::mutex& writer, Timestamp at) {
     }
   }
 
-  const Status created = RunWrite(
+  Status created = RunWrite(
       pool, writer, "creating schema_migrations", [](Poco::Data::Session& session, Transaction&) {
         session << "CREATE TABLE IF NOT EXISTS schema_migrations ("
                    "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
@@ -190,7 +190,7 @@ Status Migrate(ConnectionPool& pool, std::mutex& writer, Timestamp at) {
           now;
       return OkStatus();
     };
-    const Status applied = RunWrite(
+    Status applied = RunWrite(
         pool, writer, "applying schema migration " + std::to_string(migration.version), apply);
     if (!applied.ok()) return applied;
   }

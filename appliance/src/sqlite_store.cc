@@ -38,7 +38,7 @@ using sqlite::FromBlob;
 using sqlite::ToBlob;
 using sqlite::Transaction;
 
-constexpr Int64 kFailureWindowSeconds = 24 * 60 * 60;
+constexpr Int64 kFailureWindowSeconds = Int64{24} * 60 * 60;
 constexpr std::size_t kMaxErrorText = 1000;
 constexpr int kMaxRows = 10000;
 
@@ -179,9 +179,9 @@ constexpr const char* kMessageColumns =
     "id, kind, COALESCE(consent_id, ''), cnic_index IS NOT NULL, COALESCE(cnic_index, x''), "
     "cnic_key_version, recipient, recipient_key_version, params, status, attempts, created_at, "
     "next_attempt_at, not_after, COALESCE(gateway_id, ''), last_error";
-using MessageRow = std::tuple<Int64, std::string, std::string, Int64, BLOB, Int64, BLOB, Int64,
-                              std::string, std::string, Int64, Int64, Int64, Int64, std::string,
-                              std::string>;
+using MessageRow =
+    std::tuple<Int64, std::string, std::string, Int64, BLOB, Int64, BLOB, Int64, std::string,
+               std::string, Int64, Int64, Int64, Int64, std::string, std::string>;
 
 Result<OutboxMessage> ToMessage(const MessageRow& row) {
   Narrow n;
@@ -235,11 +235,12 @@ Status InsertMessages(Session& session, const std::vector<OutboxMessage>& messag
   for (const OutboxMessage& m : messages) IJAZAT_RETURN_IF_ERROR(CheckMessage(m));
   for (const OutboxMessage& m : messages) {
     const Bytes no_cnic;
-    session << "INSERT INTO outbox (kind, consent_id, cnic_index, cnic_key_version, recipient, "
-               "recipient_key_version, params, status, attempts, created_at, next_attempt_at, "
-               "not_after, gateway_id, last_error) "
-               "VALUES (?, NULLIF(?, ''), NULLIF(?, x''), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
-               "?)",
+    session
+        << "INSERT INTO outbox (kind, consent_id, cnic_index, cnic_key_version, recipient, "
+           "recipient_key_version, params, status, attempts, created_at, next_attempt_at, "
+           "not_after, gateway_id, last_error) "
+           "VALUES (?, NULLIF(?, ''), NULLIF(?, x''), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
+           "?)",
         bind(std::string(OutboxKindName(m.kind))), bind(m.consent_id),
         bind(ToBlob(m.cnic ? m.cnic->value : no_cnic)),
         bind(static_cast<Int64>(m.cnic ? m.cnic->key_version : 0)), bind(ToBlob(m.recipient.box)),
@@ -268,8 +269,7 @@ Status MarkExpired(Session& session, const Consent& consent, Timestamp at) {
 }
 
 Error NotPending() {
-  return Error(ErrorCode::kFailedPrecondition, "the consent is not pending",
-               "consent_not_pending");
+  return Error(ErrorCode::kFailedPrecondition, "the consent is not pending", "consent_not_pending");
 }
 
 // --- The store --------------------------------------------------------------------------------
@@ -442,50 +442,52 @@ class SqliteStore final : public ConsentStore {
 
   Result<AttemptResult> RecordFailedAttempt(const std::string& consent_id, Timestamp at,
                                             const AuditEvent& audit) override {
-    return Write("recording a failed code", [&](Session& s,
-                                                Transaction& txn) -> Result<AttemptResult> {
-      IJAZAT_ASSIGN_OR_RETURN(Consent consent, LoadExistingConsent(s, consent_id));
-      if (consent.state != ConsentState::kPending) return NotPending();
-      if (consent.expires_at <= at) {
-        IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
-        txn.CommitDespiteError();
-        return NotPending();
-      }
-      std::vector<Int64> changed;
-      s << "UPDATE consents SET attempts = attempts + 1, "
-           "state = CASE WHEN attempts + 1 >= max_attempts THEN 'failed' ELSE state END, "
-           "updated_at = ? WHERE id = ? AND state = 'pending' AND expires_at > ? "
-           "RETURNING attempts",
-          bind(static_cast<Int64>(at)), bind(consent_id), bind(static_cast<Int64>(at)),
-          into(changed), now;
-      if (changed.size() != 1) return NotPending();
-      std::vector<std::tuple<Int64, Int64>> counters;
-      s << "INSERT INTO cnic_failures (cnic_index, window_start, in_window, consecutive) "
-           "VALUES (?, ?, 1, 1) ON CONFLICT (cnic_index) DO UPDATE SET "
-           "in_window = CASE WHEN window_start + ? <= excluded.window_start THEN 1 "
-           "ELSE in_window + 1 END, "
-           "window_start = CASE WHEN window_start + ? <= excluded.window_start "
-           "THEN excluded.window_start ELSE window_start END, "
-           "consecutive = consecutive + 1 "
-           "RETURNING in_window, consecutive",
-          bind(ToBlob(consent.cnic.value)), bind(static_cast<Int64>(at)),
-          bind(kFailureWindowSeconds), bind(kFailureWindowSeconds), into(counters), now;
-      if (counters.size() != 1) return Corrupt("failure counter");
-      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
-      AttemptResult result;
-      IJAZAT_ASSIGN_OR_RETURN(result.consent, LoadExistingConsent(s, consent_id));
-      Narrow n;
-      result.cnic = {n.Int(std::get<0>(counters.front())), n.Int(std::get<1>(counters.front()))};
-      if (!n.ok()) return Corrupt("failure counter");
-      return result;
-    });
+    return Write(
+        "recording a failed code", [&](Session& s, Transaction& txn) -> Result<AttemptResult> {
+          IJAZAT_ASSIGN_OR_RETURN(Consent consent, LoadExistingConsent(s, consent_id));
+          if (consent.state != ConsentState::kPending) return NotPending();
+          if (consent.expires_at <= at) {
+            IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
+            txn.CommitDespiteError();
+            return NotPending();
+          }
+          std::vector<Int64> changed;
+          s << "UPDATE consents SET attempts = attempts + 1, "
+               "state = CASE WHEN attempts + 1 >= max_attempts THEN 'failed' ELSE state END, "
+               "updated_at = ? WHERE id = ? AND state = 'pending' AND expires_at > ? "
+               "RETURNING attempts",
+              bind(static_cast<Int64>(at)), bind(consent_id), bind(static_cast<Int64>(at)),
+              into(changed), now;
+          if (changed.size() != 1) return NotPending();
+          std::vector<std::tuple<Int64, Int64>> counters;
+          s << "INSERT INTO cnic_failures (cnic_index, window_start, in_window, consecutive) "
+               "VALUES (?, ?, 1, 1) ON CONFLICT (cnic_index) DO UPDATE SET "
+               "in_window = CASE WHEN window_start + ? <= excluded.window_start THEN 1 "
+               "ELSE in_window + 1 END, "
+               "window_start = CASE WHEN window_start + ? <= excluded.window_start "
+               "THEN excluded.window_start ELSE window_start END, "
+               "consecutive = consecutive + 1 "
+               "RETURNING in_window, consecutive",
+              bind(ToBlob(consent.cnic.value)), bind(static_cast<Int64>(at)),
+              bind(kFailureWindowSeconds), bind(kFailureWindowSeconds), into(counters), now;
+          if (counters.size() != 1) return Corrupt("failure counter");
+          IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+          AttemptResult result;
+          IJAZAT_ASSIGN_OR_RETURN(result.consent, LoadExistingConsent(s, consent_id));
+          Narrow n;
+          result.cnic = {n.Int(std::get<0>(counters.front())),
+                         n.Int(std::get<1>(counters.front()))};
+          if (!n.ok()) return Corrupt("failure counter");
+          return result;
+        });
   }
 
-  Result<Consent> GrantConsent(const std::string& consent_id, const Consent& granted,
-                               Timestamp at, const AuditEvent& audit,
+  Result<Consent> GrantConsent(const std::string& consent_id, const Consent& granted, Timestamp at,
+                               const AuditEvent& audit,
                                const std::vector<OutboxMessage>& messages) override {
     if (granted.reference.empty()) return Invalid("reference is empty");
     if (granted.max_uses < 1) return Invalid("max_uses must be at least 1");
+    if (granted.expires_at <= at) return Invalid("the token's expiry is not in the future");
     return Write("granting a consent", [&](Session& s, Transaction& txn) -> Result<Consent> {
       IJAZAT_ASSIGN_OR_RETURN(Consent consent, LoadExistingConsent(s, consent_id));
       // An undeliverable consent never had a code sent: it can never be confirmed.
@@ -561,7 +563,8 @@ class SqliteStore final : public ConsentStore {
       if (changed.size() != 1) {
         return Error(ErrorCode::kFailedPrecondition, "the consent is used up", "consent_used");
       }
-      s << "INSERT INTO verifications (consent_id, provider_id, purpose, reference, cnic_index, at) "
+      s << "INSERT INTO verifications (consent_id, provider_id, purpose, reference, cnic_index, "
+           "at) "
            "VALUES (?, ?, ?, ?, ?, ?)",
           bind(consent.id), bind(consent.provider_id), bind(consent.purpose),
           bind(consent.reference), bind(ToBlob(consent.cnic.value)), bind(static_cast<Int64>(at)),
@@ -616,18 +619,20 @@ class SqliteStore final : public ConsentStore {
                                                               int limit) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
     IJAZAT_RETURN_IF_ERROR(CheckLimit(limit));
-    return Read("reading verifications", [&](Session& s) -> Result<std::vector<VerificationRecord>> {
-      std::vector<std::tuple<std::string, std::string, std::string, std::string, Int64>> rows;
-      s << "SELECT consent_id, provider_id, purpose, reference, at FROM verifications "
-           "WHERE cnic_index = ? ORDER BY at DESC, id DESC LIMIT ?",
-          bind(ToBlob(cnic.value)), bind(static_cast<Int64>(std::min(limit, kMaxRows))),
-          into(rows), now;
-      std::vector<VerificationRecord> out;
-      for (auto& [consent_id, provider, purpose, reference, when] : rows) {
-        out.push_back({consent_id, provider, purpose, reference, when});
-      }
-      return out;
-    });
+    return Read(
+        "reading verifications", [&](Session& s) -> Result<std::vector<VerificationRecord>> {
+          std::vector<std::tuple<std::string, std::string, std::string, std::string, Int64>> rows;
+          s << "SELECT consent_id, provider_id, purpose, reference, at FROM verifications "
+               "WHERE cnic_index = ? ORDER BY at DESC, id DESC LIMIT ?",
+              bind(ToBlob(cnic.value)), bind(static_cast<Int64>(std::min(limit, kMaxRows))),
+              into(rows), now;
+          std::vector<VerificationRecord> out;
+          out.reserve(rows.size());
+          for (auto& [consent_id, provider, purpose, reference, when] : rows) {
+            out.push_back({consent_id, provider, purpose, reference, when});
+          }
+          return out;
+        });
   }
 
   // --- Outbox ---------------------------------------------------------------------------------

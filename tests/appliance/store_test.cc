@@ -237,6 +237,23 @@ TEST_F(SqliteStoreTest, Open_FailsDataLoss_WhenFileIsNotADatabase) {
   EXPECT_THAT(store, HasReason("store_corrupt"));
 }
 
+TEST_F(SqliteStoreTest, Open_Works_WhenPathHasUriSpecialCharacters) {
+  const auto odd = dir_.path() / "a b?c#d%20e";
+  std::filesystem::create_directories(odd);
+  const std::string path = (odd / "store?.db").string();
+  {
+    auto store = OpenSqliteStore({path, 1000});
+    ASSERT_THAT(store, IsOk());
+    EXPECT_THAT((*store)->InsertConsent(MakeConsent("a"), Audit("consent.requested"), {}), IsOk());
+  }
+  EXPECT_TRUE(std::filesystem::exists(path));
+  auto reopened = OpenSqliteStore({path, 1000});
+  ASSERT_THAT(reopened, IsOk());
+  auto found = (*reopened)->FindConsent("a");
+  ASSERT_THAT(found, IsOk());
+  EXPECT_TRUE(found->has_value());
+}
+
 TEST_F(SqliteStoreTest, Open_RejectsEmptyPath) {
   EXPECT_THAT(OpenSqliteStore({"", 100}), StatusIs(ErrorCode::kInvalidArgument));
 }
@@ -459,6 +476,8 @@ TEST_F(SqliteStoreTest, GrantConsent_GrantsOnce_AndResetsConsecutiveButNotWindow
       store_->GrantConsent("b", Grant("OTHER-REF"), kNow + 2, Audit("consent.granted"), {});
   EXPECT_THAT(again, StatusIs(ErrorCode::kFailedPrecondition));
   EXPECT_THAT(again, HasReason("consent_not_pending"));
+  EXPECT_THAT(store_->GrantConsent("a", Grant("REF-2", kNow), kNow, Audit("g"), {}),
+              StatusIs(ErrorCode::kInvalidArgument));
 
   auto by_ref = store_->FindConsentByReference(Index("3520212345671"), "K7Q2-M9XD");
   ASSERT_THAT(by_ref, IsOk());
@@ -622,7 +641,12 @@ TEST_F(SqliteStoreTest, Outbox_QueuesSendsCountsAndFindsByGatewayId) {
   EXPECT_EQ((*due)[1].kind, OutboxKind::kReply);
   EXPECT_TRUE((*due)[1].consent_id.empty());
   EXPECT_THAT(store_->DueMessages(kNow + 50, 1), IsOkAndHolds(SizeIs(1)));
-  EXPECT_THAT(store_->DueMessages(kNow + 100, 10), IsOkAndHolds(SizeIs(3)));
+  auto all_due = store_->DueMessages(kNow + 100, 10);
+  ASSERT_THAT(all_due, IsOk());
+  ASSERT_THAT(*all_due, SizeIs(3));
+  EXPECT_EQ((*all_due)[2].kind, OutboxKind::kHelp);
+  EXPECT_FALSE((*all_due)[2].cnic.has_value());
+  EXPECT_EQ((*all_due)[0].cnic, Index("3520212345671"));
 
   const std::int64_t first = (*due)[0].id;
   const std::int64_t second = (*due)[1].id;
