@@ -5,6 +5,7 @@
 #   make demo    one whole consent flow against it, step by step
 #   make test    install what is missing, build, run every test
 #   make bench   release build, then the benchmarks
+#   make package the Debian package (see docs/operations.md)
 #   make format  clang-format every C++ file;  make lint  clang-tidy over the sources
 #
 # PRESET selects a CMake preset from CMakePresets.json (dev, ci, release, asan, tsan).
@@ -16,7 +17,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all deps configure build test run demo bench format lint clean
+.PHONY: all deps configure build test run demo bench package format lint clean
 
 all: build
 
@@ -44,12 +45,18 @@ bench:
 	@$(MAKE) --no-print-directory build PRESET=release
 	@build/release/bin/hsm_bench --seconds 3 --json build/release/hsm_bench.json
 
+# The Debian package (build/release/ijazat_*.deb): binaries, systemd unit, config, docs.
+package: deps
+	@cmake --preset release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+	@cmake --build build/release -j $(JOBS)
+	@cd build/release && cpack
+
 format:
 	@clang-format -i $(CXX_SOURCES)
 
 lint: configure
-	@run-clang-tidy -quiet -p $(BUILD_DIR) '^$(CURDIR)/(common|hsm|policy|provisioning|appliance)/' >/dev/null 2>&1 \
-	  || run-clang-tidy -p $(BUILD_DIR) '^$(CURDIR)/(common|hsm|policy|provisioning|appliance)/'
+	@run-clang-tidy -quiet -p $(BUILD_DIR) '^$(CURDIR)/(common|hsm|policy|provisioning|verifier|appliance)/' >/dev/null 2>&1 \
+	  || run-clang-tidy -p $(BUILD_DIR) '^$(CURDIR)/(common|hsm|policy|provisioning|verifier|appliance)/'
 
 clean:
 	@rm -rf build

@@ -36,6 +36,22 @@ Result<BlindIndex> CitizenCrypto::Index(std::string_view domain, const std::stri
 
 Result<BlindIndex> CitizenCrypto::CnicIndex(const std::string& cnic) { return Index("cnic", cnic); }
 
+Result<std::vector<BlindIndex>> CitizenCrypto::CnicIndexes(const std::string& cnic) {
+  IJAZAT_ASSIGN_OR_RETURN(const KeyRef active, hsm_.ActiveKey(KeyKind::kIndex));
+  std::vector<BlindIndex> indexes;
+  const std::string message = "cnic:" + cnic;
+  for (std::uint32_t version = active.version; version >= 1; --version) {
+    auto mac =
+        hsm_.Hmac(KeyRef{KeyKind::kIndex, version}, AsBytes(message), hsm::HmacHash::kSha256);
+    if (mac.ok()) {
+      indexes.push_back(BlindIndex{std::move(mac).value(), version});
+    } else if (mac.error().reason() != "key_retired" && mac.error().reason() != "unknown_key") {
+      return mac.error();
+    }
+  }
+  return indexes;
+}
+
 Result<BlindIndex> CitizenCrypto::PhoneIndex(const std::string& e164) {
   return Index("msisdn", e164);
 }

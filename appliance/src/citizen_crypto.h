@@ -18,6 +18,10 @@ class CitizenCrypto {
   // HMAC under the active `index` key, with a domain prefix per kind of value.
   Result<BlindIndex> CnicIndex(const std::string& cnic);
   Result<BlindIndex> PhoneIndex(const std::string& e164);
+  // The CNIC's index under every usable version of the `index` key, active first: rows
+  // written before a rotation are still found. Always the same number of HSM operations for a
+  // given key set, whether or not anything is found later.
+  Result<std::vector<BlindIndex>> CnicIndexes(const std::string& cnic);
 
   // The phone number sealed for an enrolment (aad binds it to the CNIC's index), and opened.
   Result<Sealed> SealPhone(const std::string& e164, const BlindIndex& cnic);

@@ -12,7 +12,7 @@
 namespace ijazat::appliance {
 namespace {
 
-constexpr std::uintmax_t kMaxConfigBytes = 256 * 1024;
+constexpr std::uintmax_t kMaxConfigBytes = std::uintmax_t{256} * 1024;
 
 class Reader {
  public:
@@ -37,7 +37,9 @@ class Reader {
     }
     for (const auto& entry : node) {
       const std::string key = entry.first.Scalar();
-      const std::string child = path.empty() ? key : path + "." + key;
+      std::string child = path;
+      if (!child.empty()) child += ".";
+      child += key;
       const auto it = handlers.find(key);
       if (it == handlers.end()) {
         std::string allowed;

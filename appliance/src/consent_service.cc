@@ -75,6 +75,18 @@ std::vector<std::string> NormaliseScopes(const std::vector<std::string>& scopes)
   return ordered;
 }
 
+// A consent asked for under an earlier policy is only honoured while the policy in force still
+// allows it: a provider whose validity ended, or whose purpose or scopes were withdrawn by a
+// reload, can neither confirm nor verify.
+Status StillAllowed(const PolicySet& policy, const Provider& provider, const Consent& consent,
+                    Timestamp now) {
+  const policy::Decision decision =
+      policy.Decide(provider.id, consent.purpose, consent.scopes, AsTimePoint(now));
+  if (decision.allowed()) return OkStatus();
+  return Error(ErrorCode::kPermissionDenied, decision.message(),
+               policy::ToString(decision.reason()));
+}
+
 }  // namespace
 
 ConsentService::ConsentService(ConsentStore& store, CitizenCrypto& crypto, TokenService& tokens,
@@ -99,16 +111,39 @@ AuditEvent ConsentService::Audit(std::string event, const std::string& provider_
 }
 
 Result<bool> ConsentService::Reachable(const PolicySet& policy, const Provider& provider,
-                                       const std::optional<Enrolment>& enrolment, Timestamp now) {
-  if (!enrolment || enrolment->locked) return false;
+                                       const std::optional<Enrolment>& enrolment,
+                                       const BlindIndex& cnic, Timestamp now) {
+  // The same reads whether or not the citizen is enrolled, so that timing does not tell.
+  IJAZAT_ASSIGN_OR_RETURN(const bool blocked, store_.IsBlocked(cnic, provider.id));
+  if (!enrolment || enrolment->locked || blocked) return false;
   if (enrolment->hold_until != 0) {
     // hold_until was set with the default cooling-off; a provider may have a longer one.
     const auto extra = provider.limits.cnic.number_change_cooling_off -
                        policy.defaults().cnic.number_change_cooling_off;
     if (now < enrolment->hold_until + extra.count()) return false;
   }
-  IJAZAT_ASSIGN_OR_RETURN(const bool blocked, store_.IsBlocked(enrolment->cnic, provider.id));
-  return !blocked;
+  return true;
+}
+
+std::mutex& ConsentService::CnicLock(const BlindIndex& cnic) {
+  std::size_t slot = 0;
+  for (std::size_t i = 0; i < cnic.value.size() && i < 8; ++i) slot = (slot << 8) | cnic.value[i];
+  return cnic_locks_[slot % cnic_locks_.size()];
+}
+
+Result<std::pair<std::optional<Enrolment>, BlindIndex>> ConsentService::FindEnrolment(
+    const std::string& cnic) {
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> indexes, crypto_.CnicIndexes(cnic));
+  if (indexes.empty()) {
+    return Error(ErrorCode::kUnavailable, "no usable index key", "hsm_unavailable");
+  }
+  std::optional<Enrolment> found;
+  for (const BlindIndex& index : indexes) {
+    IJAZAT_ASSIGN_OR_RETURN(auto enrolment, store_.FindEnrolment(index));
+    if (enrolment && !found) found = std::move(enrolment);
+  }
+  BlindIndex index = found ? found->cnic : indexes.front();
+  return std::make_pair(std::move(found), std::move(index));
 }
 
 Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
@@ -126,14 +161,15 @@ Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
   const policy::Purpose* purpose_entry = provider.FindPurpose(purpose);
   const policy::Limits& limits = provider.limits;
 
-  IJAZAT_ASSIGN_OR_RETURN(const BlindIndex cnic_index, crypto_.CnicIndex(cnic));
-  IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> enrolment,
-                          store_.FindEnrolment(cnic_index));
-  IJAZAT_ASSIGN_OR_RETURN(bool deliverable, Reachable(policy, provider, enrolment, now));
-  if (deliverable) {
-    IJAZAT_ASSIGN_OR_RETURN(const int recent, store_.CountMessagesForCnic(cnic_index, now - 3600));
-    deliverable = recent < limits.cnic.sms_per_hour;
-  }
+  IJAZAT_ASSIGN_OR_RETURN(const auto found, FindEnrolment(cnic));
+  const std::optional<Enrolment>& enrolment = found.first;
+  const BlindIndex& cnic_index = found.second;
+  // Counting recent SMS and queueing the next one must not interleave for one CNIC.
+  const std::lock_guard cnic_lock(CnicLock(cnic_index));
+  IJAZAT_ASSIGN_OR_RETURN(bool deliverable,
+                          Reachable(policy, provider, enrolment, cnic_index, now));
+  IJAZAT_ASSIGN_OR_RETURN(const int recent, store_.CountMessagesForCnic(cnic_index, now - 3600));
+  deliverable = deliverable && recent < limits.cnic.sms_per_hour;
 
   Consent consent;
   IJAZAT_ASSIGN_OR_RETURN(consent.id, crypto_.RandomId(16));
@@ -176,7 +212,7 @@ Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
                                  R"({"purpose":")" + JsonEscape(purpose) + R"(","sent":)" +
                                      (deliverable ? "true" : "false") + "}"),
                            messages));
-  if (!messages.empty() && notify_) notify_();
+  if (notify_) notify_();
 
   ConsentCreated created{consent.id, consent.expires_at, std::nullopt};
   if (provider.reveal_enrolment_status) created.enrolled = enrolment.has_value();
@@ -196,6 +232,11 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
                                                const std::string& otp) {
   IJAZAT_ASSIGN_OR_RETURN(Consent consent, FindOwned(provider, consent_id));
   const Timestamp now = clock_.Now();
+  IJAZAT_RETURN_IF_ERROR(StillAllowed(policy, provider, consent, now));
+  // The failure limits are checked and counted under one lock per CNIC, so that parallel
+  // guesses cannot all pass the check before any of them is counted.
+  const std::lock_guard cnic_lock(CnicLock(consent.cnic));
+  IJAZAT_ASSIGN_OR_RETURN(consent, FindOwned(provider, consent_id));
   if (consent.state != ConsentState::kPending || consent.expires_at <= now) {
     return StateError(consent, now);
   }
@@ -287,6 +328,11 @@ Result<Consent> ConsentService::Get(const Provider& provider, const std::string&
 
 Result<Consent> ConsentService::Revoke(const Provider& provider, const std::string& consent_id) {
   IJAZAT_ASSIGN_OR_RETURN(const Consent consent, FindOwned(provider, consent_id));
+  if (consent.state != ConsentState::kGranted) {
+    // pending -> granted | failed | expired: a pending consent simply expires.
+    return Error(ErrorCode::kFailedPrecondition, "only a granted consent can be revoked",
+                 "consent_not_revocable");
+  }
   return store_.RevokeConsent(
       consent.id, clock_.Now(),
       Audit("consent.revoked", provider.id, consent.id, R"({"by":"provider"})"));
@@ -297,24 +343,31 @@ Result<VerificationResult> ConsentService::Verify(const PolicySet& policy, const
   const Timestamp now = clock_.Now();
   IJAZAT_ASSIGN_OR_RETURN(const TokenClaims claims, tokens_.Verify(token, provider.id, now));
   IJAZAT_ASSIGN_OR_RETURN(const Consent consent, FindOwned(provider, claims.consent_id));
+  IJAZAT_RETURN_IF_ERROR(StillAllowed(policy, provider, consent, now));
+  if (consent.state != ConsentState::kGranted || consent.expires_at <= now) {
+    return StateError(consent, now);
+  }
   IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> enrolment,
                           store_.FindEnrolment(consent.cnic));
-  IJAZAT_ASSIGN_OR_RETURN(const bool reachable, Reachable(policy, provider, enrolment, now));
+  IJAZAT_ASSIGN_OR_RETURN(const bool reachable,
+                          Reachable(policy, provider, enrolment, consent.cnic, now));
   if (!reachable) {
     return Error(ErrorCode::kPermissionDenied,
                  "the citizen does not allow verification now (locked, blocked or number "
                  "recently changed)",
                  "citizen_unavailable");
   }
-  IJAZAT_ASSIGN_OR_RETURN(const Consent used,
-                          store_.UseConsent(consent.id, provider.id, now,
-                                            Audit("consent.used", provider.id, consent.id, "")));
-  IJAZAT_ASSIGN_OR_RETURN(const std::string cnic, crypto_.OpenCnic(used.cnic_sealed, used.id));
-  IJAZAT_ASSIGN_OR_RETURN(const auto attributes, registry_.Lookup(cnic, used.scopes));
+  // Everything that can fail runs before a use is counted: a failed verification costs none.
+  IJAZAT_ASSIGN_OR_RETURN(const std::string cnic,
+                          crypto_.OpenCnic(consent.cnic_sealed, consent.id));
+  IJAZAT_ASSIGN_OR_RETURN(const auto attributes, registry_.Lookup(cnic, consent.scopes));
   if (!attributes) {
     return Error(ErrorCode::kNotFound, "the identity registry has no record for this citizen",
                  "identity_not_found");
   }
+  IJAZAT_ASSIGN_OR_RETURN(const Consent used,
+                          store_.UseConsent(consent.id, provider.id, now,
+                                            Audit("consent.used", provider.id, consent.id, "")));
   VerificationResult result;
   result.consent_id = used.id;
   result.subject = claims.subject;

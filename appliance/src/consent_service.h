@@ -17,9 +17,11 @@
 //   kUnavailable: "hsm_unavailable", "store_unavailable"
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,9 +84,15 @@ class ConsentService {
   Result<Consent> FindOwned(const policy::Provider& provider, const std::string& consent_id);
   // Locked, blocked or held citizens: whether this provider may reach them now.
   Result<bool> Reachable(const policy::PolicySet& policy, const policy::Provider& provider,
-                         const std::optional<Enrolment>& enrolment, Timestamp now);
+                         const std::optional<Enrolment>& enrolment, const BlindIndex& cnic,
+                         Timestamp now);
   AuditEvent Audit(std::string event, const std::string& provider_id, const std::string& consent_id,
                    std::string detail) const;
+  // The enrolment of a CNIC under any usable version of the index key, and the index to use.
+  Result<std::pair<std::optional<Enrolment>, BlindIndex>> FindEnrolment(const std::string& cnic);
+  // Serialises the check-then-act sequences of one CNIC (SMS cap, failure limits) in this
+  // process, so that parallel requests cannot slip past a limit.
+  std::mutex& CnicLock(const BlindIndex& cnic);
 
   ConsentStore& store_;
   CitizenCrypto& crypto_;
@@ -92,6 +100,7 @@ class ConsentService {
   IdentityRegistry& registry_;
   const Clock& clock_;
   OutboxNotifier notify_;
+  std::array<std::mutex, 64> cnic_locks_;
 };
 
 // NIST SP 800-63B §5.2.2: never more than this many consecutive failed codes per CNIC.

@@ -54,6 +54,46 @@ Result<nlohmann::json> ParseJsonObject(const std::string& body) {
   return value;
 }
 
+namespace {
+
+// The reasons a client may see, with their messages. Anything else comes from deep inside (a
+// key state, a store detail) and is reported as an internal error or, when retrying may help,
+// as unavailable, without its text.
+bool IsPublicReason(std::string_view reason) {
+  static constexpr std::string_view kPublic[] = {
+      // request shape
+      "invalid_request", "invalid_json", "json_too_deep", "not_an_object", "body_too_large",
+      "unsupported_media_type", "method_not_allowed", "invalid_uri", "not_found", "invalid_cnic",
+      "invalid_otp_format", "invalid_msisdn", "wrong_short_code", "sms_too_long",
+      // authentication and policy
+      "unauthenticated", "provider_suspended", "rate_limited", "unknown_provider", "not_yet_valid",
+      "unknown_purpose", "no_scopes", "unknown_scope", "scope_not_allowed",
+      // consents
+      "consent_not_found", "consent_not_pending", "consent_expired", "consent_failed",
+      "consent_used", "consent_revoked", "consent_not_granted", "consent_not_revocable",
+      "otp_incorrect", "cnic_locked_out", "citizen_unavailable", "identity_not_found",
+      "wrong_provider",
+      // token verification
+      "malformed", "unknown_kid", "alg_not_allowed", "wrong_typ", "forbidden_header",
+      "bad_signature", "expired", "missing_claim", "wrong_issuer", "wrong_audience",
+      // dependencies
+      "hsm_unavailable", "store_unavailable", "internal"};
+  for (const std::string_view known : kPublic) {
+    if (known == reason) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Error PublicError(const Error& error) {
+  if (IsPublicReason(error.reason())) return error;
+  if (error.code() == ErrorCode::kUnavailable) {
+    return Error(ErrorCode::kUnavailable, "a dependency is unavailable", "hsm_unavailable");
+  }
+  return Error(ErrorCode::kInternal, "internal error", "internal");
+}
+
 int HttpStatusFor(const Error& error) {
   const std::string_view reason = error.reason();
   if (reason == "consent_expired") return 410;

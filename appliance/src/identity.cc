@@ -81,7 +81,7 @@ Result<std::string> NormalizeMsisdn(std::string_view text) {
     national = digits.substr(4);
   } else if (digits.rfind("92", 0) == 0 && digits.size() == 12) {
     national = digits.substr(2);
-  } else if (digits.rfind("0", 0) == 0) {
+  } else if (!digits.empty() && digits.front() == '0') {
     national = digits.substr(1);
   } else {
     national = digits;

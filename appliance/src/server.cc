@@ -286,8 +286,15 @@ Reply ApplianceServer::Impl::Json(int status, const json& body) {
   return reply;
 }
 
-Reply ApplianceServer::Impl::Problem(const Error& error, const std::string& request_id,
+Reply ApplianceServer::Impl::Problem(const Error& raw, const std::string& request_id,
                                      const json& extensions) {
+  if (context_.logger != nullptr && raw.reason() != PublicError(raw).reason()) {
+    // The operator sees what happened; the client sees only that something did.
+    context_.logger->Warn("request.internal_error", {{"request_id", request_id},
+                                                     {"reason", std::string(raw.reason())},
+                                                     {"error", raw.message()}});
+  }
+  const Error error = PublicError(raw);
   Reply reply;
   reply.status = HttpStatusFor(error);
   reply.content_type = "application/problem+json";
@@ -443,6 +450,10 @@ Reply ApplianceServer::Impl::Route(HTTPServerRequest& request, const std::string
   }
   if (path == "/metrics") {
     *route = "metrics";
+    // Volumes, failure counts and queue sizes are for the operator's scraper on this host.
+    if (!request.clientAddress().host().isLoopback()) {
+      return Problem(Error(ErrorCode::kNotFound, "no such endpoint", "not_found"), request_id);
+    }
     return MetricsText();
   }
   if (path == "/.well-known/jwks.json") {

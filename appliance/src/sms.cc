@@ -19,7 +19,7 @@ namespace {
 
 constexpr std::int64_t kFirstRetrySeconds = 2;
 constexpr std::int64_t kMaxRetrySeconds = 300;
-constexpr std::int64_t kGiveUpSeconds = 24 * 3600;
+constexpr std::int64_t kGiveUpSeconds = std::int64_t{24} * 3600;
 constexpr int kBatch = 64;
 
 std::string JsonLine(std::int64_t id, Timestamp at, const std::string& to,
@@ -94,7 +94,7 @@ Result<std::string> KannelSmsSender::Send(std::int64_t message_id, const std::st
                                 "id=" + std::to_string(message_id) + "&status=%d");
     }
     Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
-    session.setTimeout(Poco::Timespan(0, options_.timeout_ms * 1000));
+    session.setTimeout(Poco::Timespan(0, static_cast<long>(options_.timeout_ms) * 1000));
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, uri.getPathAndQuery(),
                                    Poco::Net::HTTPMessage::HTTP_1_1);
     session.sendRequest(request);
@@ -104,7 +104,7 @@ Result<std::string> KannelSmsSender::Send(std::int64_t message_id, const std::st
     answer.resize(std::min<std::size_t>(answer.size(), 200));
     const int status = static_cast<int>(response.getStatus());
     if (status == 200 || status == 202) return std::to_string(message_id);
-    if (status >= 500 || status == 503) {
+    if (status >= 500) {
       return Error(ErrorCode::kUnavailable, "Kannel answered " + std::to_string(status),
                    "sms_unavailable");
     }
@@ -209,47 +209,55 @@ Result<int> OutboxDispatcher::RunOnce() {
   const Timestamp now = clock_.Now();
   IJAZAT_ASSIGN_OR_RETURN(const auto due, store_.DueMessages(now, kBatch));
   for (const OutboxMessage& message : due) {
-    if (message.not_after != 0 && message.not_after <= now) {
-      IJAZAT_RETURN_IF_ERROR(store_.UpdateMessage(message.id, OutboxStatus::kDropped, 0, "",
-                                                  "expired before sending"));
-      ++metrics_.dropped;
-      continue;
-    }
-    bool drop = false;
-    IJAZAT_ASSIGN_OR_RETURN(const std::string text, Render(message, &drop));
-    if (drop) {
-      IJAZAT_RETURN_IF_ERROR(store_.UpdateMessage(message.id, OutboxStatus::kDropped, 0, "",
-                                                  "consent no longer pending"));
-      ++metrics_.dropped;
-      continue;
-    }
-    IJAZAT_ASSIGN_OR_RETURN(
-        const std::string to,
-        crypto_.OpenPhone(message.recipient, message.cnic.value_or(BlindIndex{})));
-    auto sent = sender_.Send(message.id, to, text);
-    if (sent.ok()) {
-      IJAZAT_RETURN_IF_ERROR(store_.UpdateMessage(message.id, OutboxStatus::kSent, 0, *sent, ""));
-      ++metrics_.sent;
-      continue;
-    }
-    const bool retryable = sent.error().code() == ErrorCode::kUnavailable;
-    const std::int64_t backoff =
-        std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min(message.attempts, 16));
-    const Timestamp next = now + backoff;
-    const Timestamp deadline =
-        message.not_after != 0 ? message.not_after : message.created_at + kGiveUpSeconds;
-    if (retryable && next < deadline) {
-      IJAZAT_RETURN_IF_ERROR(store_.UpdateMessage(message.id, OutboxStatus::kQueued, next, "",
-                                                  sent.error().message()));
-      ++metrics_.retried;
-    } else {
-      IJAZAT_RETURN_IF_ERROR(store_.UpdateMessage(
-          message.id, retryable ? OutboxStatus::kDropped : OutboxStatus::kFailed, 0, "",
-          sent.error().message()));
-      ++(retryable ? metrics_.dropped : metrics_.failed);
-    }
+    const Status handled = Dispatch(message, now);
+    if (handled.ok()) continue;
+    // The HSM or the store is down: stop this pass; everything stays queued for the next.
+    if (handled.error().code() == ErrorCode::kUnavailable) return handled.error();
+    // Anything else is this message's own problem (say, its key was retired): it must not
+    // hold up the messages behind it.
+    IJAZAT_RETURN_IF_ERROR(
+        store_.UpdateMessage(message.id, OutboxStatus::kFailed, 0, "", handled.error().message()));
+    ++metrics_.failed;
   }
   return static_cast<int>(due.size());
+}
+
+Status OutboxDispatcher::Dispatch(const OutboxMessage& message, Timestamp now) {
+  if (message.not_after != 0 && message.not_after <= now) {
+    ++metrics_.dropped;
+    return store_.UpdateMessage(message.id, OutboxStatus::kDropped, 0, "",
+                                "expired before sending");
+  }
+  bool drop = false;
+  IJAZAT_ASSIGN_OR_RETURN(const std::string text, Render(message, &drop));
+  if (drop) {
+    ++metrics_.dropped;
+    return store_.UpdateMessage(message.id, OutboxStatus::kDropped, 0, "",
+                                "consent no longer pending");
+  }
+  IJAZAT_ASSIGN_OR_RETURN(
+      const std::string to,
+      crypto_.OpenPhone(message.recipient, message.cnic.value_or(BlindIndex{})));
+  auto sent = sender_.Send(message.id, to, text);
+  if (sent.ok()) {
+    ++metrics_.sent;
+    return store_.UpdateMessage(message.id, OutboxStatus::kSent, 0, *sent, "");
+  }
+  const bool retryable = sent.error().code() == ErrorCode::kUnavailable;
+  const std::int64_t backoff =
+      std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min(message.attempts, 16));
+  const Timestamp next = now + backoff;
+  const Timestamp deadline =
+      message.not_after != 0 ? message.not_after : message.created_at + kGiveUpSeconds;
+  if (retryable && next < deadline) {
+    ++metrics_.retried;
+    return store_.UpdateMessage(message.id, OutboxStatus::kQueued, next, "",
+                                sent.error().message());
+  }
+  ++(retryable ? metrics_.dropped : metrics_.failed);
+  return store_.UpdateMessage(message.id,
+                              retryable ? OutboxStatus::kDropped : OutboxStatus::kFailed, 0, "",
+                              sent.error().message());
 }
 
 }  // namespace ijazat::appliance

@@ -112,6 +112,7 @@ class OutboxDispatcher {
 
  private:
   Result<std::string> Render(const OutboxMessage& message, bool* drop);
+  Status Dispatch(const OutboxMessage& message, Timestamp now);
   void Loop();
 
   ConsentStore& store_;

@@ -46,10 +46,19 @@ Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const s
     return InboundOutcome::kHelp;
   }
 
-  IJAZAT_ASSIGN_OR_RETURN(const BlindIndex cnic_index, crypto_.CnicIndex(*cnic));
+  // Look under every usable index version: an enrolment made before the index key rotated
+  // must still be found, or a number change would pass without a hold or a notice.
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> indexes, crypto_.CnicIndexes(*cnic));
+  if (indexes.empty()) {
+    return Error(ErrorCode::kUnavailable, "no usable index key", "hsm_unavailable");
+  }
+  const BlindIndex& cnic_index = indexes.front();
+  std::optional<Enrolment> existing;
+  for (const BlindIndex& index : indexes) {
+    IJAZAT_ASSIGN_OR_RETURN(auto found, store_.FindEnrolment(index));
+    if (found && !existing) existing = std::move(found);
+  }
   IJAZAT_ASSIGN_OR_RETURN(const BlindIndex phone_index, crypto_.PhoneIndex(from));
-  IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> existing,
-                          store_.FindEnrolment(cnic_index));
 
   Enrolment enrolment;
   enrolment.cnic = cnic_index;
