@@ -1,0 +1,123 @@
+// Limits and controls under pressure: parallel guesses and requests against the per-CNIC
+// limits, key rotation, an outbox message that cannot be sent, and policy changes after a
+// consent was granted.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "appliance_fixture.h"
+#include "ijazat/hsm/pkcs11_hsm.h"
+
+namespace ijazat::appliance::testing {
+namespace {
+
+using ::testing::Contains;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+nlohmann::json Body(const std::string& cnic) {
+  return {{"cnic", cnic}, {"purpose", "account-opening"}, {"scopes", {"name"}}};
+}
+
+TEST_F(ApplianceTest, CnicFailureLimit_HoldsUnderParallelGuesses) {
+  const std::string cnic = "4210112345673";
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(Post("/v1/consents", Body(cnic)).json["consent_id"]);
+  std::atomic<int> compared{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 30; ++t) {
+    threads.emplace_back([&, t] {
+      const auto result = Post("/v1/consents/" + ids[static_cast<std::size_t>(t % 10)] + "/confirm",
+                               {{"otp", "000001"}});
+      if (result.status == 429) {
+        ++refused;
+      } else if (result.status == 403 || result.status == 409) {
+        ++compared;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(compared.load(), 10) << "the policy allows 10 wrong codes per CNIC per day";
+  EXPECT_EQ(refused.load(), 20);
+}
+
+TEST_F(ApplianceTest, SmsCap_HoldsUnderParallelRequests) {
+  InboundSms(kPhone, kCnic);
+  SentMessages();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 20; ++t) threads.emplace_back([&] { Post("/v1/consents", Body(kCnic)); });
+  for (auto& thread : threads) thread.join();
+  // The cap counts every SMS to the CNIC in the hour: the enrolment confirmation and 4 codes.
+  EXPECT_THAT(SentMessages(), SizeIs(5));
+}
+
+TEST_F(ApplianceTest, IndexKeyRotation_KeepsEnrolmentsAndTheNumberChangeHold) {
+  InboundSms(kPhone, kCnic);
+  SentMessages();
+  ASSERT_TRUE(appliance_->hsm().RotateKey(hsm::KeyKind::kIndex).ok());
+  (void)appliance_->Reload();
+  // Before the number changes, the enrolment made under index/v1 still gets codes.
+  const std::string id = RequestConsentId();
+  EXPECT_EQ(Grant(id)["state"], "granted");
+  SentMessages();
+  // A new number for the same CNIC is a change: the old number is told.
+  ASSERT_EQ(InboundSms("+923339999999", kCnic).status, 200);
+  const auto sent = SentMessages();
+  EXPECT_THAT(sent, Contains(Field(&SentSms::to, kPhone)));
+  EXPECT_THAT(sent.back().to, "+923339999999");
+  const auto before = sent.size();
+  Post("/v1/consents", Body(kCnic));
+  EXPECT_THAT(SentMessages(), SizeIs(before)) << "held: no code to the new number yet";
+}
+
+TEST_F(ApplianceTest, OutboxMessageThatCannotBeOpened_DoesNotBlockTheOthers) {
+  InboundSms(kPhone, kCnic);
+  SentMessages();
+  ASSERT_TRUE(appliance_->hsm().RotateKey(hsm::KeyKind::kData).ok());
+  ASSERT_TRUE(appliance_->hsm().RetireKey(hsm::KeyRef{hsm::KeyKind::kData, 1}).ok());
+  (void)appliance_->Reload();
+  Post("/v1/consents", Body(kCnic));  // its code goes to a number sealed under data/v1
+  InboundSms("+923339999999", "hello");
+  const auto sent = SentMessages();
+  ASSERT_THAT(sent, SizeIs(2));
+  EXPECT_EQ(sent[1].to, "+923339999999");
+  EXPECT_THAT(sent[1].text, HasSubstr("13-digit CNIC"));
+}
+
+TEST_F(ApplianceTest, PendingConsent_CannotBeRevoked_GrantedCan) {
+  InboundSms(kPhone, kCnic);
+  const std::string id = RequestConsentId();
+  const auto pending = Post("/v1/consents/" + id + "/revoke", nlohmann::json::object());
+  EXPECT_EQ(pending.status, 409);
+  EXPECT_EQ(pending.json["title"], "consent_not_revocable");
+  const std::string token = Grant(id)["consent_token"];
+  const auto revoked = Post("/v1/consents/" + id + "/revoke", nlohmann::json::object());
+  EXPECT_EQ(revoked.status, 200);
+  EXPECT_EQ(revoked.json["state"], "revoked");
+  const auto verify = Post("/v1/verifications", {{"consent_token", token}});
+  EXPECT_EQ(verify.status, 409);
+  EXPECT_EQ(verify.json["title"], "consent_revoked");
+}
+
+TEST_F(ApplianceTest, ScopeWithdrawnByAReload_StopsVerificationOfEarlierConsents) {
+  InboundSms(kPhone, kCnic);
+  const std::string id = RequestConsentId();
+  const std::string token = Grant(id)["consent_token"];
+  std::string narrower = TestPolicy();
+  narrower.replace(narrower.find("scopes: [name, father_name, date_of_birth]"),
+                   std::string("scopes: [name, father_name, date_of_birth]").size(),
+                   "scopes: [name]");
+  WritePolicy(narrower);
+  ASSERT_TRUE(appliance_->Reload().ok());
+  const auto verify = Post("/v1/verifications", {{"consent_token", token}});
+  EXPECT_EQ(verify.status, 403) << verify.body;
+  EXPECT_EQ(verify.json["title"], "scope_not_allowed");
+  EXPECT_EQ(Get("/v1/consents/" + id).json["uses_remaining"], 2) << "no use was counted";
+}
+
+}  // namespace
+}  // namespace ijazat::appliance::testing
