@@ -1,10 +1,16 @@
 // Limits and controls under pressure: parallel guesses and requests against the per-CNIC
 // limits, key rotation, an outbox message that cannot be sent, and policy changes after a
 // consent was granted.
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "appliance_fixture.h"
@@ -117,6 +123,62 @@ TEST_F(ApplianceTest, ScopeWithdrawnByAReload_StopsVerificationOfEarlierConsents
   EXPECT_EQ(verify.status, 403) << verify.body;
   EXPECT_EQ(verify.json["title"], "scope_not_allowed");
   EXPECT_EQ(Get("/v1/consents/" + id).json["uses_remaining"], 2) << "no use was counted";
+}
+
+}  // namespace
+}  // namespace ijazat::appliance::testing
+
+namespace ijazat::appliance::testing {
+namespace {
+
+// POCO serves one connection per thread. With two threads and ten clients that keep their
+// connections busy, the server must still hand the threads round: every client is served.
+TEST_F(ApplianceTest, KeepAliveClients_CannotStarveTheOthers) {
+  StopAppliance();
+  config_.server.threads = 2;
+  config_.server.max_keep_alive_requests = 1000000;  // no help from connection recycling
+  StartAppliance();
+  constexpr int kClients = 10;
+  std::array<std::atomic<int>, kClients> served{};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      // One keep-alive connection per client, reused for every request (POCO reconnects if
+      // the server closed it).
+      Poco::Net::Context::Ptr context = new Poco::Net::Context(
+          Poco::Net::Context::TLS_CLIENT_USE, "", "", config_.tls.certificate,
+          Poco::Net::Context::VERIFY_RELAXED, 9, false);
+      Poco::Net::HTTPSClientSession session("127.0.0.1",
+                                            static_cast<Poco::UInt16>(appliance_->port()), context);
+      session.setKeepAlive(true);
+      session.setTimeout(Poco::Timespan(30, 0));
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!stop && std::chrono::steady_clock::now() < deadline) {
+        try {
+          Poco::Net::HTTPRequest request("GET", "/healthz", Poco::Net::HTTPMessage::HTTP_1_1);
+          request.setKeepAlive(true);
+          session.sendRequest(request);
+          Poco::Net::HTTPResponse response;
+          std::istream& body = session.receiveResponse(response);
+          body.ignore(1 << 16);
+          if (response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK) {
+            ++served[static_cast<std::size_t>(c)];
+          }
+        } catch (const Poco::Exception&) {
+          session.reset();
+        }
+        bool all = true;
+        for (const auto& count : served) all = all && count.load() > 0;
+        if (all && std::chrono::steady_clock::now() < deadline) stop = true;
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_TRUE(stop.load()) << "some clients waited until the others gave up";
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_GT(served[static_cast<std::size_t>(c)].load(), 0) << "client " << c << " starved";
+  }
 }
 
 }  // namespace
