@@ -36,10 +36,11 @@ Result<BlindIndex> CitizenCrypto::Index(std::string_view domain, const std::stri
 
 Result<BlindIndex> CitizenCrypto::CnicIndex(const std::string& cnic) { return Index("cnic", cnic); }
 
-Result<std::vector<BlindIndex>> CitizenCrypto::CnicIndexes(const std::string& cnic) {
+Result<std::vector<BlindIndex>> CitizenCrypto::Indexes(std::string_view domain,
+                                                       const std::string& value) {
   IJAZAT_ASSIGN_OR_RETURN(const KeyRef active, hsm_.ActiveKey(KeyKind::kIndex));
   std::vector<BlindIndex> indexes;
-  const std::string message = "cnic:" + cnic;
+  const std::string message = std::string(domain) + ":" + value;
   for (std::uint32_t version = active.version; version >= 1; --version) {
     auto mac =
         hsm_.Hmac(KeyRef{KeyKind::kIndex, version}, AsBytes(message), hsm::HmacHash::kSha256);
@@ -50,6 +51,14 @@ Result<std::vector<BlindIndex>> CitizenCrypto::CnicIndexes(const std::string& cn
     }
   }
   return indexes;
+}
+
+Result<std::vector<BlindIndex>> CitizenCrypto::CnicIndexes(const std::string& cnic) {
+  return Indexes("cnic", cnic);
+}
+
+Result<std::vector<BlindIndex>> CitizenCrypto::PhoneIndexes(const std::string& e164) {
+  return Indexes("msisdn", e164);
 }
 
 Result<BlindIndex> CitizenCrypto::PhoneIndex(const std::string& e164) {

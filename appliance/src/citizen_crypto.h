@@ -22,6 +22,7 @@ class CitizenCrypto {
   // written before a rotation are still found. Always the same number of HSM operations for a
   // given key set, whether or not anything is found later.
   Result<std::vector<BlindIndex>> CnicIndexes(const std::string& cnic);
+  Result<std::vector<BlindIndex>> PhoneIndexes(const std::string& e164);
 
   // The phone number sealed for an enrolment (aad binds it to the CNIC's index), and opened.
   Result<Sealed> SealPhone(const std::string& e164, const BlindIndex& cnic);
@@ -49,6 +50,7 @@ class CitizenCrypto {
 
  private:
   Result<BlindIndex> Index(std::string_view domain, const std::string& value);
+  Result<std::vector<BlindIndex>> Indexes(std::string_view domain, const std::string& value);
   Result<Sealed> Seal(const std::string& plaintext, const std::string& aad);
   Result<std::string> Unseal(const Sealed& sealed, const std::string& aad);
 

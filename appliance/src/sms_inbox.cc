@@ -1,8 +1,69 @@
 #include "sms_inbox.h"
 
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
 #include "identity.h"
 
 namespace ijazat::appliance {
+namespace {
+
+constexpr std::size_t kMaxReply = 160;
+
+// "  revoke   k7q2-m9xd " -> {"REVOKE", "K7Q2-M9XD"}: the first word upper-cased, the rest
+// trimmed with inner runs of spaces folded.
+std::pair<std::string, std::string> SplitCommand(const std::string& text) {
+  std::string folded;
+  for (const char c : text) {
+    const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
+    if (space && (folded.empty() || folded.back() == ' ')) continue;
+    folded.push_back(space ? ' ' : c);
+  }
+  while (!folded.empty() && folded.back() == ' ') folded.pop_back();
+  const auto gap = folded.find(' ');
+  std::string verb = folded.substr(0, gap);
+  std::transform(verb.begin(), verb.end(), verb.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return {verb, gap == std::string::npos ? "" : folded.substr(gap + 1)};
+}
+
+std::string Upper(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return text;
+}
+
+const policy::Provider* FindProviderByName(const policy::PolicySet& policy,
+                                           const std::string& name) {
+  const std::string wanted = Upper(name);
+  for (const policy::Provider& provider : policy.providers()) {
+    if (Upper(provider.id) == wanted || Upper(provider.display_name) == wanted) return &provider;
+  }
+  return nullptr;
+}
+
+std::string Day(Timestamp at) {
+  const std::time_t seconds = static_cast<std::time_t>(at);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[16];
+  std::strftime(buffer, sizeof buffer, "%d %b", &utc);
+  return buffer;
+}
+
+// Keeps an SMS reply to one message: cut at a word boundary with an ellipsis.
+std::string FitOneSms(std::string text) {
+  if (text.size() <= kMaxReply) return text;
+  text.resize(kMaxReply - 3);
+  if (const auto space = text.find_last_of(' '); space != std::string::npos && space > 100) {
+    text.resize(space);
+  }
+  return text + "...";
+}
+
+}  // namespace
 
 std::string_view InboundOutcomeName(InboundOutcome outcome) {
   switch (outcome) {
@@ -14,6 +75,10 @@ std::string_view InboundOutcomeName(InboundOutcome outcome) {
       return "number_changed";
     case InboundOutcome::kHelp:
       return "help";
+    case InboundOutcome::kCommand:
+      return "command";
+    case InboundOutcome::kNotEnrolled:
+      return "not_enrolled";
     case InboundOutcome::kIgnored:
       return "ignored";
   }
@@ -42,6 +107,11 @@ Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const s
   const Timestamp now = clock_.Now();
   const std::optional<std::string> cnic = FindCnicInSms(text);
   if (!cnic) {
+    const auto [verb, argument] = SplitCommand(text);
+    if (verb == "HISTORY" || verb == "REVOKE" || verb == "BLOCK" || verb == "UNBLOCK" ||
+        verb == "LOCK" || verb == "UNLOCK") {
+      return Command(policy, from, verb, argument);
+    }
     IJAZAT_RETURN_IF_ERROR(Queue(OutboxKind::kHelp, from, std::nullopt, nullptr));
     return InboundOutcome::kHelp;
   }
@@ -103,7 +173,8 @@ Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const s
 }
 
 Status SmsInbox::Queue(OutboxKind kind, const std::string& to_e164,
-                       const std::optional<BlindIndex>& cnic, const Sealed* sealed) {
+                       const std::optional<BlindIndex>& cnic, const Sealed* sealed,
+                       const std::string& params) {
   OutboxMessage m;
   m.kind = kind;
   m.cnic = cnic;
@@ -112,12 +183,128 @@ Status SmsInbox::Queue(OutboxKind kind, const std::string& to_e164,
   } else {
     IJAZAT_ASSIGN_OR_RETURN(m.recipient, crypto_.SealPhone(to_e164, cnic.value_or(BlindIndex{})));
   }
-  m.params = "{}";
+  m.params = params;
   m.created_at = clock_.Now();
   m.next_attempt_at = m.created_at;
   IJAZAT_RETURN_IF_ERROR(store_.EnqueueMessages({m}));
   if (notify_) notify_();
   return OkStatus();
+}
+
+}  // namespace ijazat::appliance
+
+namespace ijazat::appliance {
+
+Status SmsInbox::Reply(const std::string& to_e164, const std::string& text) {
+  return Queue(OutboxKind::kReply, to_e164, std::nullopt, nullptr,
+               nlohmann::json{{"text", FitOneSms(text)}}.dump());
+}
+
+Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const std::string& from,
+                                         const std::string& verb, const std::string& argument) {
+  const Timestamp now = clock_.Now();
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> phones, crypto_.PhoneIndexes(from));
+  std::vector<Enrolment> enrolments;
+  for (const BlindIndex& phone : phones) {
+    IJAZAT_ASSIGN_OR_RETURN(auto found, store_.FindEnrolmentsByPhone(phone));
+    for (auto& enrolment : found) {
+      // The same CNIC can turn up under two index versions: count it once.
+      const bool current = std::none_of(enrolments.begin(), enrolments.end(), [&](const auto& e) {
+        return e.cnic.value == enrolment.cnic.value;
+      });
+      if (current) enrolments.push_back(std::move(enrolment));
+    }
+  }
+  if (enrolments.empty()) {
+    IJAZAT_RETURN_IF_ERROR(
+        Reply(from, "Ijazat: this number is not enrolled. Send your 13-digit CNIC to " +
+                        short_code_ + " to enrol it."));
+    return InboundOutcome::kNotEnrolled;
+  }
+  AuditEvent audit;
+  audit.at = now;
+  audit.event = "citizen." + Upper(verb);
+  std::transform(audit.event.begin(), audit.event.end(), audit.event.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  audit.detail = "{}";
+
+  if (verb == "LOCK" || verb == "UNLOCK") {
+    const bool lock = verb == "LOCK";
+    for (Enrolment enrolment : enrolments) {
+      enrolment.locked = lock;
+      enrolment.updated_at = now;
+      IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(enrolment, audit, {}));
+    }
+    IJAZAT_RETURN_IF_ERROR(Reply(
+        from, lock ? "Ijazat: your CNIC is locked. No one can verify it until you send UNLOCK."
+                   : "Ijazat: your CNIC is unlocked. Providers may ask for your consent again."));
+  } else if (verb == "BLOCK" || verb == "UNBLOCK") {
+    const policy::Provider* provider = FindProviderByName(policy, argument);
+    if (provider == nullptr) {
+      IJAZAT_RETURN_IF_ERROR(
+          Reply(from, "Ijazat: no provider called \"" + argument.substr(0, 40) +
+                          "\". Send BLOCK followed by the name in the code SMS."));
+      return InboundOutcome::kCommand;
+    }
+    const bool block = verb == "BLOCK";
+    audit.provider_id = provider->id;
+    for (const Enrolment& enrolment : enrolments) {
+      IJAZAT_RETURN_IF_ERROR(store_.SetBlocked(enrolment.cnic, provider->id, block, audit));
+    }
+    IJAZAT_RETURN_IF_ERROR(Reply(
+        from, block ? "Ijazat: " + provider->display_name +
+                          " can no longer ask to verify your CNIC. Send UNBLOCK " + provider->id +
+                          " to allow it again."
+                    : "Ijazat: " + provider->display_name + " may ask for your consent again."));
+  } else if (verb == "REVOKE") {
+    const std::string reference = Upper(argument);
+    std::optional<Consent> revoked;
+    for (const Enrolment& enrolment : enrolments) {
+      IJAZAT_ASSIGN_OR_RETURN(auto consent,
+                              store_.FindConsentByReference(enrolment.cnic, reference));
+      if (!consent) continue;
+      audit.provider_id = consent->provider_id;
+      audit.consent_id = consent->id;
+      audit.detail = R"({"by":"citizen"})";
+      auto result = store_.RevokeConsent(consent->id, now, audit);
+      if (!result.ok() && result.error().code() == ErrorCode::kUnavailable) return result.error();
+      revoked = consent;
+      const policy::Provider* provider = policy.FindProvider(consent->provider_id);
+      const std::string name = provider != nullptr ? provider->display_name : consent->provider_id;
+      IJAZAT_RETURN_IF_ERROR(Reply(from, result.ok()
+                                             ? "Ijazat: consent " + reference + " for " + name +
+                                                   " is revoked. It can no longer be used."
+                                             : "Ijazat: consent " + reference + " for " + name +
+                                                   " is already used, expired or revoked."));
+      break;
+    }
+    if (!revoked) {
+      IJAZAT_RETURN_IF_ERROR(Reply(from, "Ijazat: no consent with reference " +
+                                             reference.substr(0, 20) +
+                                             " for your CNIC. Send HISTORY to see them."));
+    }
+  } else {  // HISTORY
+    std::vector<VerificationRecord> records;
+    for (const Enrolment& enrolment : enrolments) {
+      IJAZAT_ASSIGN_OR_RETURN(auto recent, store_.RecentVerifications(enrolment.cnic, 3));
+      records.insert(records.end(), recent.begin(), recent.end());
+    }
+    std::sort(records.begin(), records.end(),
+              [](const auto& a, const auto& b) { return a.at > b.at; });
+    if (records.empty()) {
+      IJAZAT_RETURN_IF_ERROR(Reply(from, "Ijazat: no one has verified your CNIC recently."));
+    } else {
+      std::string text = "Ijazat verifications:";
+      for (std::size_t i = 0; i < records.size() && i < 3; ++i) {
+        const policy::Provider* provider = policy.FindProvider(records[i].provider_id);
+        text += " " + Day(records[i].at) + " " +
+                (provider != nullptr ? provider->display_name : records[i].provider_id) + " ref " +
+                records[i].reference + ";";
+      }
+      IJAZAT_RETURN_IF_ERROR(Reply(from, text));
+    }
+  }
+  return InboundOutcome::kCommand;
 }
 
 }  // namespace ijazat::appliance

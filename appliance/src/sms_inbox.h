@@ -1,4 +1,9 @@
-// Inbound SMS at the short code: enrolment by CNIC, and help for anything else.
+// Inbound SMS at the short code: enrolment by CNIC, the citizen's commands, help for the rest.
+//
+// Commands (case and spacing do not matter), each applied to every CNIC the sending number is
+// enrolled for, and answered in one SMS that never shows a CNIC:
+//   HELP; HISTORY (the last verifications); REVOKE <ref>; BLOCK <provider> / UNBLOCK <provider>
+//   (by id or display name); LOCK / UNLOCK (no verification at all while locked).
 //
 // A text holding a CNIC enrols the sender's number for it and confirms by SMS. When the CNIC
 // already had another number, the change is recorded, the old number is told, and
@@ -16,7 +21,15 @@
 
 namespace ijazat::appliance {
 
-enum class InboundOutcome { kEnrolled, kReconfirmed, kNumberChanged, kHelp, kIgnored };
+enum class InboundOutcome {
+  kEnrolled,
+  kReconfirmed,
+  kNumberChanged,
+  kHelp,
+  kCommand,      // HISTORY, REVOKE, BLOCK, UNBLOCK, LOCK, UNLOCK: answered by SMS
+  kNotEnrolled,  // a command from a number that is enrolled for no CNIC
+  kIgnored,
+};
 std::string_view InboundOutcomeName(InboundOutcome outcome);
 
 class SmsInbox {
@@ -32,7 +45,10 @@ class SmsInbox {
 
  private:
   Status Queue(OutboxKind kind, const std::string& to_e164, const std::optional<BlindIndex>& cnic,
-               const Sealed* sealed);
+               const Sealed* sealed, const std::string& params = "{}");
+  Result<InboundOutcome> Command(const policy::PolicySet& policy, const std::string& from,
+                                 const std::string& verb, const std::string& argument);
+  Status Reply(const std::string& to_e164, const std::string& text);
 
   ConsentStore& store_;
   CitizenCrypto& crypto_;
