@@ -379,3 +379,40 @@ TEST_F(ApplianceTest, Operations_HealthReadinessMetrics) {
 
 }  // namespace
 }  // namespace ijazat::appliance::testing
+
+namespace ijazat::appliance::testing {
+namespace {
+
+TEST_F(ApplianceTest, InboundSms_AcceptsKannelPostUrl) {
+  const auto posted =
+      Request("POST", std::string("/v1/sms/inbound?secret=") + kGatewaySecret, "35202-1234567-1",
+              "", "text/plain", {{"X-Kannel-From", "+923001234567"}, {"X-Kannel-To", "8009"}});
+  EXPECT_EQ(posted.status, 200) << posted.body;
+  const auto sent = SentMessages();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kPhone);
+}
+
+TEST_F(ApplianceTest, InboundSms_RejectsBadSendersAndShortCodes) {
+  const auto send = [&](const std::string& from, const std::string& to) {
+    return Request("POST", "/v1/sms/inbound",
+                   nlohmann::json{{"from", from}, {"to", to}, {"text", kCnic}}.dump(), "",
+                   "application/json", {{"X-Ijazat-Gateway-Secret", kGatewaySecret}});
+  };
+  EXPECT_EQ(send("+442071234567", kShortCode).json["title"], "invalid_msisdn");
+  EXPECT_EQ(send(kPhone, "9999").json["title"], "wrong_short_code");
+  EXPECT_TRUE(SentMessages().empty());
+}
+
+TEST_F(ApplianceTest, OversizedHeaders_AreRefusedAndTheServerKeepsServing) {
+  const auto huge = Request("GET", "/healthz", "", "", "application/json",
+                            {{"X-Filler", std::string(20000, 'a')}});
+  EXPECT_EQ(huge.status, 400);
+  std::map<std::string, std::string> many;
+  for (int i = 0; i < 200; ++i) many["X-Header-" + std::to_string(i)] = "x";
+  EXPECT_EQ(Request("GET", "/healthz", "", "", "application/json", many).status, 400);
+  EXPECT_EQ(Get("/healthz", "").status, 200);
+}
+
+}  // namespace
+}  // namespace ijazat::appliance::testing
