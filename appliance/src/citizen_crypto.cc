@@ -34,8 +34,6 @@ Result<BlindIndex> CitizenCrypto::Index(std::string_view domain, const std::stri
   return BlindIndex{std::move(mac), key.version};
 }
 
-Result<BlindIndex> CitizenCrypto::CnicIndex(const std::string& cnic) { return Index("cnic", cnic); }
-
 Result<std::vector<BlindIndex>> CitizenCrypto::Indexes(std::string_view domain,
                                                        const std::string& value) {
   IJAZAT_ASSIGN_OR_RETURN(const KeyRef active, hsm_.ActiveKey(KeyKind::kIndex));

@@ -16,7 +16,6 @@ class CitizenCrypto {
   explicit CitizenCrypto(hsm::Hsm& hsm) : hsm_(hsm) {}
 
   // HMAC under the active `index` key, with a domain prefix per kind of value.
-  Result<BlindIndex> CnicIndex(const std::string& cnic);
   Result<BlindIndex> PhoneIndex(const std::string& e164);
   // The CNIC's index under every usable version of the `index` key, active first: rows
   // written before a rotation are still found. Always the same number of HSM operations for a

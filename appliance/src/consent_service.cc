@@ -1,6 +1,7 @@
 #include "consent_service.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "identity.h"
@@ -50,19 +51,6 @@ Error StateError(const Consent& consent, Timestamp now) {
 bool AllDigits(const std::string& text) {
   return !text.empty() &&
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-std::string JsonEscape(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) >= 0x20) {
-      out.push_back(c);
-    }
-  }
-  return out;
 }
 
 // The scopes asked for, deduplicated, in the catalogue's order as the policy sorted them.
@@ -198,20 +186,22 @@ Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
     otp.consent_id = consent.id;
     otp.cnic = cnic_index;
     otp.recipient = enrolment->phone_sealed;
-    otp.params = R"({"provider":")" + JsonEscape(provider.display_name) + R"(","purpose":")" +
-                 JsonEscape(purpose_entry != nullptr ? purpose_entry->sms_text : purpose) +
-                 R"(","minutes":)" + std::to_string((limits.otp.ttl.count() + 59) / 60) + "}";
+    otp.params = nlohmann::json{
+        {"provider", provider.display_name},
+        {"purpose", purpose_entry != nullptr ? purpose_entry->sms_text : purpose},
+        {"minutes",
+         (limits.otp.ttl.count() + 59) /
+             60}}.dump();
     otp.created_at = now;
     otp.next_attempt_at = now;
     otp.not_after = consent.expires_at;
     messages.push_back(std::move(otp));
   }
-  IJAZAT_RETURN_IF_ERROR(
-      store_.InsertConsent(consent,
-                           Audit("consent.requested", provider.id, consent.id,
-                                 R"({"purpose":")" + JsonEscape(purpose) + R"(","sent":)" +
-                                     (deliverable ? "true" : "false") + "}"),
-                           messages));
+  IJAZAT_RETURN_IF_ERROR(store_.InsertConsent(
+      consent,
+      Audit("consent.requested", provider.id, consent.id,
+            nlohmann::json{{"purpose", purpose}, {"sent", deliverable}}.dump()),
+      messages));
   if (notify_) notify_();
 
   ConsentCreated created{consent.id, consent.expires_at, std::nullopt};
@@ -293,9 +283,10 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
     notice.consent_id = consent.id;
     notice.cnic = consent.cnic;
     notice.recipient = enrolment->phone_sealed;
-    notice.params = R"({"provider":")" + JsonEscape(provider.display_name) + R"(","purpose":")" +
-                    JsonEscape(context.purpose_text) + R"(","reference":")" + granted.reference +
-                    R"("})";
+    notice.params = nlohmann::json{{"provider", provider.display_name},
+                                   {"purpose", context.purpose_text},
+                                   {"reference", granted.reference}}
+                        .dump();
     notice.created_at = now;
     notice.next_attempt_at = now;
     messages.push_back(std::move(notice));
@@ -304,8 +295,9 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
       const Consent stored,
       store_.GrantConsent(consent.id, granted, now,
                           Audit("consent.granted", provider.id, consent.id,
-                                R"({"reference":")" + granted.reference + R"(","policy":")" +
-                                    policy.identity().sha256_hex + R"("})"),
+                                nlohmann::json{{"reference", granted.reference},
+                                               {"policy", policy.identity().sha256_hex}}
+                                    .dump()),
                           messages));
   if (!messages.empty() && notify_) notify_();
   outcome.accepted = true;
