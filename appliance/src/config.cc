@@ -6,7 +6,6 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <regex>
 #include <sstream>
 
 namespace ijazat::appliance {
@@ -76,12 +75,14 @@ class Reader {
   std::function<void(const YAML::Node&, const std::string&)> Seconds(std::chrono::seconds* out,
                                                                      int min, int max) {
     return [this, out, min, max](const YAML::Node& node, const std::string& path) {
-      static const std::regex kDuration("^([0-9]{1,6})(s|m|h)$");
-      std::smatch match;
       const std::string text = node.IsScalar() ? node.Scalar() : "";
       long seconds = -1;
-      if (std::regex_match(text, match, kDuration)) {
-        seconds = std::stol(match[1]) * (match[2] == "h" ? 3600 : match[2] == "m" ? 60 : 1);
+      long amount = 0;
+      // 1 to 6 digits, then one unit: s, m or h.
+      if (text.size() >= 2 && text.size() <= 7 && Parse(text.substr(0, text.size() - 1), &amount)) {
+        const char unit = text.back();
+        const long scale = unit == 'h' ? 3600 : unit == 'm' ? 60 : unit == 's' ? 1 : -1;
+        if (scale > 0) seconds = amount * scale;
       }
       if (seconds < min || seconds > max) {
         Error(node, path,
@@ -108,6 +109,25 @@ class Reader {
   std::string file_;
   std::vector<std::string> errors_;
 };
+
+// HOST:PORT with HOST a name, an IPv4 address or a bracketed IPv6 address, PORT 0 to 65535.
+bool ValidListen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stol(port) > 65535) {
+    return false;
+  }
+  if (host.front() == '[') {
+    return host.size() > 2 && host.back() == ']' &&
+           host.find_first_not_of("0123456789abcdefABCDEF:", 1) == host.size() - 1;
+  }
+  return host.find_first_not_of(
+             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") ==
+         std::string::npos;
+}
 
 }  // namespace
 
@@ -239,9 +259,7 @@ Result<Config> LoadConfig(const std::string& path) {
       config.sms.short_code.find_first_not_of("0123456789") != std::string::npos) {
     errors.push_back(path + ": sms.short_code must be digits");
   }
-  static const std::regex kListen(R"(^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})$)");
-  std::smatch match;
-  if (!std::regex_match(config.server.listen, match, kListen) || std::stol(match[2]) > 65535) {
+  if (!ValidListen(config.server.listen)) {
     errors.push_back(path + ": server.listen must be HOST:PORT (port 0 picks a free port)");
   }
   if (!errors.empty()) {
