@@ -44,6 +44,8 @@ demo: build
 bench:
 	@$(MAKE) --no-print-directory build PRESET=release
 	@build/release/bin/hsm_bench --seconds 3 --json build/release/hsm_bench.json
+	@build/release/bin/flow_bench --clients 50 --seconds 10 --open-fraction 0.7 \
+	  --json build/release/flow_bench.json
 
 # The Debian package (build/release/ijazat_*.deb): binaries, systemd unit, config, docs.
 package: deps

@@ -1,0 +1,842 @@
+// flow_bench: whole consent flows per second through a real appliance, against the bound the
+// HSM alone sets for the same work, in the same run on the same token.
+//
+//   flow_bench [--clients N] [--seconds S] [--rate R] [--open-fraction F] [--citizens N]
+//              [--providers P] [--json FILE]
+//
+// It starts a fresh appliance in-process (SoftHSM token with every key, self-signed TLS, a
+// policy, a synthetic registry, the file SMS sink, the dispatcher running, the system clock),
+// enrols --citizens numbers through the inbound webhook, then drives complete flows over HTTPS
+// keep-alive: POST /v1/consents, the code read from the SMS sink, POST .../confirm,
+// POST /v1/verifications.
+//
+//   closed loop   --clients connections, each starting its next flow when the last ends;
+//   open loop     --rate R flows/s (or --open-fraction F of the closed-loop rate, after it),
+//                 flows started on a fixed schedule over --clients connections, latency
+//                 measured from the scheduled start (no coordinated omission).
+//
+// Then it runs exactly the HSM operations one flow performs (see kFlowOps) through the HSM
+// layer with the same thread count and reports the ratio appliance / HSM-bound. Not a test:
+// numbers depend on the machine. Clients are spread over --providers providers so that the
+// per-provider rate limit (at most 6000 requests/min) does not cap the measurement, and over
+// the citizens so that the per-CNIC SMS cap does not.
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/NetSSL.h>
+#include <Poco/Net/SSLManager.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "appliance.h"
+#include "config.h"
+#include "ijazat/common/bytes.h"
+#include "ijazat/hsm/pkcs11_hsm.h"
+#include "registry.h"
+
+namespace {
+
+using namespace ijazat;
+using SteadyClock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr char kModule[] = "/usr/lib/softhsm/libsofthsm2.so";
+constexpr char kToken[] = "ijazat-flow-bench";
+constexpr char kPin[] = "flow-bench-user-pin";
+constexpr char kGatewaySecret[] = "flow-bench-gateway-secret-0123456789";
+constexpr char kShortCode[] = "8009";
+constexpr auto kCodeTimeout = std::chrono::seconds(10);
+
+[[noreturn]] void Die(const std::string& message) {
+  std::cerr << "flow_bench: " << message << '\n';
+  std::exit(1);
+}
+
+std::string Sha256Hex(const std::string& text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  return HexEncode(ByteView(digest, sizeof digest));
+}
+
+std::string ProviderKey(int p) {
+  char key[64];
+  std::snprintf(key, sizeof key, "ijz_bench_provider_%04d_0123456789abcdef", p);
+  return key;
+}
+
+// Citizen i: a synthetic CNIC (35202 + 8 digits) and its own mobile number.
+std::string CitizenCnic(int i) {
+  char cnic[32];
+  std::snprintf(cnic, sizeof cnic, "35202%08d", i);
+  return cnic;
+}
+std::string CitizenPhone(int i) {
+  char phone[32];
+  std::snprintf(phone, sizeof phone, "+92300%07d", i);
+  return phone;
+}
+
+// ---- Latency statistics ----------------------------------------------------------------------
+
+struct Samples {
+  std::vector<double> ms;
+  void Add(double value) { ms.push_back(value); }
+  void Merge(const Samples& other) { ms.insert(ms.end(), other.ms.begin(), other.ms.end()); }
+};
+
+struct Summary {
+  std::size_t count = 0;
+  double p50 = 0, p95 = 0, p99 = 0, max = 0, mean = 0;
+};
+
+Summary Summarise(std::vector<double> values) {
+  Summary s;
+  s.count = values.size();
+  if (values.empty()) return s;
+  std::sort(values.begin(), values.end());
+  auto at = [&](double q) {
+    const auto index = static_cast<std::size_t>(q * static_cast<double>(values.size() - 1) + 0.5);
+    return values[std::min(index, values.size() - 1)];
+  };
+  s.p50 = at(0.50);
+  s.p95 = at(0.95);
+  s.p99 = at(0.99);
+  s.max = values.back();
+  double total = 0;
+  for (const double v : values) total += v;
+  s.mean = total / static_cast<double>(values.size());
+  return s;
+}
+
+json SummaryJson(const Summary& s) {
+  return {{"count", s.count}, {"p50_ms", s.p50}, {"p95_ms", s.p95},
+          {"p99_ms", s.p99},  {"max_ms", s.max}, {"mean_ms", s.mean}};
+}
+
+// ---- The SMS sink, tailed --------------------------------------------------------------------
+
+// Tails the file sink and keeps, per number, the last code and how many codes arrived.
+class CodeIndex {
+ public:
+  explicit CodeIndex(std::string path) : path_(std::move(path)) {
+    reader_ = std::thread([this] { Run(); });
+  }
+  ~CodeIndex() {
+    stop_ = true;
+    reader_.join();
+  }
+  CodeIndex(const CodeIndex&) = delete;
+  CodeIndex& operator=(const CodeIndex&) = delete;
+
+  std::uint64_t Generation(const std::string& phone) {
+    const std::lock_guard lock(mutex_);
+    const auto it = codes_.find(phone);
+    return it == codes_.end() ? 0 : it->second.generation;
+  }
+  // Waits for a code newer than `generation`.
+  std::optional<std::string> Wait(const std::string& phone, std::uint64_t generation,
+                                  SteadyClock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    const bool arrived = changed_.wait_until(lock, deadline, [&] {
+      const auto it = codes_.find(phone);
+      return it != codes_.end() && it->second.generation > generation;
+    });
+    if (!arrived) return std::nullopt;
+    return codes_[phone].code;
+  }
+  std::uint64_t messages() const { return messages_; }
+
+ private:
+  struct Entry {
+    std::string code;
+    std::uint64_t generation = 0;
+  };
+
+  void Run() {
+    int fd = -1;
+    std::string pending;
+    char buffer[1 << 16];
+    while (!stop_) {
+      if (fd < 0) fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+      const ssize_t n = fd < 0 ? 0 : ::read(fd, buffer, sizeof buffer);
+      if (n <= 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        continue;
+      }
+      pending.append(buffer, static_cast<std::size_t>(n));
+      std::size_t start = 0;
+      bool any = false;
+      for (std::size_t end; (end = pending.find('\n', start)) != std::string::npos;
+           start = end + 1) {
+        any = Parse(std::string_view(pending).substr(start, end - start)) || any;
+      }
+      pending.erase(0, start);
+      if (any) changed_.notify_all();
+    }
+    if (fd >= 0) ::close(fd);
+  }
+
+  bool Parse(std::string_view line) {
+    ++messages_;
+    const auto message = json::parse(line, nullptr, false);
+    if (!message.is_object() || !message.contains("to") || !message.contains("text")) return false;
+    const std::string text = message["text"].get<std::string>();
+    static constexpr std::string_view kPrefix = "Ijazat code ";
+    const auto at = text.find(kPrefix);
+    if (at == std::string::npos || text.size() < at + kPrefix.size() + 6) return false;
+    const std::lock_guard lock(mutex_);
+    Entry& entry = codes_[message["to"].get<std::string>()];
+    entry.code = text.substr(at + kPrefix.size(), 6);
+    ++entry.generation;
+    return true;
+  }
+
+  std::string path_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> messages_{0};
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::unordered_map<std::string, Entry> codes_;
+  std::thread reader_;
+};
+
+// ---- Citizens, handed out first-in first-out so that flows spread over every CNIC ------------
+
+class CitizenPool {
+ public:
+  explicit CitizenPool(int count) {
+    for (int i = 0; i < count; ++i) free_.push_back(i);
+  }
+  int Acquire() {
+    std::unique_lock lock(mutex_);
+    available_.wait(lock, [&] { return !free_.empty(); });
+    const int citizen = free_.front();
+    free_.pop_front();
+    return citizen;
+  }
+  void Release(int citizen) {
+    {
+      const std::lock_guard lock(mutex_);
+      free_.push_back(citizen);
+    }
+    available_.notify_one();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::deque<int> free_;
+};
+
+// ---- One HTTPS keep-alive connection ---------------------------------------------------------
+
+struct Response {
+  int status = 0;  // 0: transport error
+  json body;
+};
+
+class Client {
+ public:
+  Client(const std::string& host, int port, Poco::Net::Context::Ptr context)
+      : session_(host, static_cast<Poco::UInt16>(port), context) {
+    session_.setKeepAlive(true);
+    session_.setTimeout(Poco::Timespan(15, 0));
+  }
+
+  Response Send(const std::string& method, const std::string& path, const std::string& body,
+                const std::string& api_key, const std::string& extra_header = "",
+                const std::string& extra_value = "") {
+    Response result;
+    try {
+      Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+      request.setKeepAlive(true);
+      if (!api_key.empty()) request.set("Authorization", "Bearer " + api_key);
+      if (!extra_header.empty()) request.set(extra_header, extra_value);
+      if (method == "POST") {
+        request.setContentType("application/json");
+        request.setContentLength64(static_cast<Poco::Int64>(body.size()));
+      }
+      session_.sendRequest(request) << body;
+      Poco::Net::HTTPResponse response;
+      std::istream& in = session_.receiveResponse(response);
+      const std::string text(std::istreambuf_iterator<char>(in), {});
+      result.status = static_cast<int>(response.getStatus());
+      result.body = json::parse(text, nullptr, false);
+    } catch (const std::exception& e) {
+      session_.reset();
+      result.status = 0;
+      result.body = json{{"title", std::string("transport: ") + e.what()}};
+    }
+    return result;
+  }
+
+ private:
+  Poco::Net::HTTPSClientSession session_;
+};
+
+// ---- The flows -------------------------------------------------------------------------------
+
+enum Step { kRequest, kCode, kConfirm, kVerify, kFlow, kSteps };
+constexpr const char* kStepNames[kSteps] = {"request", "sms_code", "confirm", "verify", "flow"};
+
+struct WorkerStats {
+  Samples steps[kSteps];
+  long flows = 0;
+  long errors = 0;
+  std::map<std::string, long> error_kinds;
+};
+
+struct Bench {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  Poco::Net::Context::Ptr context;
+  std::vector<std::string> keys;  // per provider
+  CodeIndex* codes = nullptr;
+  CitizenPool* citizens = nullptr;
+
+  // One whole flow; false on error (the kind is counted).
+  bool Flow(Client& client, const std::string& key, WorkerStats& stats,
+            SteadyClock::time_point started) {
+    const int citizen = citizens->Acquire();
+    const std::string cnic = CitizenCnic(citizen);
+    const std::string phone = CitizenPhone(citizen);
+    auto fail = [&](const std::string& step, const Response& r) {
+      citizens->Release(citizen);
+      ++stats.errors;
+      std::string kind = step + " " + std::to_string(r.status);
+      if (r.body.is_object() && r.body.contains("title")) {
+        kind += " " + r.body["title"].get<std::string>();
+      }
+      ++stats.error_kinds[kind];
+      return false;
+    };
+    auto ms = [](SteadyClock::time_point from, SteadyClock::time_point to) {
+      return std::chrono::duration<double, std::milli>(to - from).count();
+    };
+
+    const std::uint64_t generation = codes->Generation(phone);
+    auto t0 = SteadyClock::now();
+    const Response created = client.Send(
+        "POST", "/v1/consents",
+        json{{"cnic", cnic}, {"purpose", "account-opening"}, {"scopes", {"name", "date_of_birth"}}}
+            .dump(),
+        key);
+    auto t1 = SteadyClock::now();
+    if (created.status != 202 || !created.body.contains("consent_id")) {
+      return fail("request", created);
+    }
+    const std::string id = created.body["consent_id"].get<std::string>();
+    const auto code = codes->Wait(phone, generation, SteadyClock::now() + kCodeTimeout);
+    auto t2 = SteadyClock::now();
+    if (!code) return fail("sms_code", Response{0, json{{"title", "timeout"}}});
+    const Response confirmed =
+        client.Send("POST", "/v1/consents/" + id + "/confirm", json{{"otp", *code}}.dump(), key);
+    auto t3 = SteadyClock::now();
+    if (confirmed.status != 200 || !confirmed.body.contains("consent_token")) {
+      return fail("confirm", confirmed);
+    }
+    const Response verified = client.Send(
+        "POST", "/v1/verifications",
+        json{{"consent_token", confirmed.body["consent_token"].get<std::string>()}}.dump(), key);
+    auto t4 = SteadyClock::now();
+    if (verified.status != 200) return fail("verify", verified);
+    citizens->Release(citizen);
+    stats.steps[kRequest].Add(ms(t0, t1));
+    stats.steps[kCode].Add(ms(t1, t2));
+    stats.steps[kConfirm].Add(ms(t2, t3));
+    stats.steps[kVerify].Add(ms(t3, t4));
+    stats.steps[kFlow].Add(ms(started, t4));
+    ++stats.flows;
+    return true;
+  }
+};
+
+struct PhaseResult {
+  std::string mode;
+  int clients = 0;
+  double target_rate = 0;
+  double seconds = 0;
+  double flows_per_s = 0;
+  long flows = 0;
+  long errors = 0;
+  long late_starts = 0;  // open loop: flows started > 1 ms after their schedule
+  long min_client_flows = 0, max_client_flows = 0;
+  Summary steps[kSteps];
+  std::map<std::string, long> error_kinds;
+};
+
+// rate == 0: closed loop. Otherwise flows i = 0, 1, ... are scheduled at start + i / rate.
+PhaseResult RunPhase(Bench& bench, int clients, double seconds, double rate) {
+  std::vector<WorkerStats> stats(static_cast<std::size_t>(clients));
+  std::vector<std::unique_ptr<Client>> connections;
+  for (int c = 0; c < clients; ++c) {
+    connections.push_back(std::make_unique<Client>(bench.host, bench.port, bench.context));
+    connections.back()->Send("GET", "/healthz", "", "");  // TLS handshake outside the window
+  }
+  std::atomic<long> next{0};
+  std::atomic<long> late{0};
+  const auto start = SteadyClock::now() + std::chrono::milliseconds(50);
+  const auto end = start + std::chrono::duration_cast<SteadyClock::duration>(
+                               std::chrono::duration<double>(seconds));
+  std::vector<std::thread> workers;
+  for (int c = 0; c < clients; ++c) {
+    workers.emplace_back([&, c] {
+      Client& client = *connections[static_cast<std::size_t>(c)];
+      const std::string& key = bench.keys[static_cast<std::size_t>(c) % bench.keys.size()];
+      WorkerStats& mine = stats[static_cast<std::size_t>(c)];
+      std::this_thread::sleep_until(start);
+      while (true) {
+        SteadyClock::time_point scheduled;
+        if (rate > 0) {
+          const long i = next++;
+          scheduled = start + std::chrono::duration_cast<SteadyClock::duration>(
+                                  std::chrono::duration<double>(static_cast<double>(i) / rate));
+          if (scheduled >= end) break;
+          std::this_thread::sleep_until(scheduled);
+          if (SteadyClock::now() - scheduled > std::chrono::milliseconds(1)) ++late;
+        } else {
+          scheduled = SteadyClock::now();
+          if (scheduled >= end) break;
+        }
+        bench.Flow(client, key, mine, scheduled);
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  const double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
+
+  PhaseResult result;
+  result.mode = rate > 0 ? "open" : "closed";
+  result.clients = clients;
+  result.target_rate = rate;
+  result.seconds = elapsed;
+  Samples merged[kSteps];
+  result.min_client_flows = stats.empty() ? 0 : stats.front().flows;
+  for (const WorkerStats& s : stats) {
+    for (int i = 0; i < kSteps; ++i) merged[i].Merge(s.steps[i]);
+    result.flows += s.flows;
+    result.errors += s.errors;
+    result.min_client_flows = std::min(result.min_client_flows, s.flows);
+    result.max_client_flows = std::max(result.max_client_flows, s.flows);
+    for (const auto& [kind, count] : s.error_kinds) result.error_kinds[kind] += count;
+  }
+  for (int i = 0; i < kSteps; ++i) result.steps[i] = Summarise(std::move(merged[i].ms));
+  result.flows_per_s = static_cast<double>(result.flows) / elapsed;
+  result.late_starts = late;
+  return result;
+}
+
+void PrintPhase(const PhaseResult& r) {
+  std::printf("\n%s loop, %d clients", r.mode.c_str(), r.clients);
+  if (r.target_rate > 0) std::printf(", target %.1f flows/s", r.target_rate);
+  std::printf(": %.1f flows/s (%ld flows, %ld errors in %.1f s); flows per client %ld..%ld\n",
+              r.flows_per_s, r.flows, r.errors, r.seconds, r.min_client_flows, r.max_client_flows);
+  if (r.target_rate > 0)
+    std::printf("  late starts (> 1 ms behind schedule): %ld\n", r.late_starts);
+  std::printf("  %-9s %9s %9s %9s %9s %9s\n", "step", "p50 ms", "p95 ms", "p99 ms", "max ms",
+              "mean ms");
+  for (int i = 0; i < kSteps; ++i) {
+    const Summary& s = r.steps[i];
+    std::printf("  %-9s %9.2f %9.2f %9.2f %9.2f %9.2f\n", kStepNames[i], s.p50, s.p95, s.p99, s.max,
+                s.mean);
+  }
+  for (const auto& [kind, count] : r.error_kinds) {
+    std::printf("  error: %-50s %ld\n", kind.c_str(), count);
+  }
+}
+
+json PhaseJson(const PhaseResult& r) {
+  json steps = json::object();
+  for (int i = 0; i < kSteps; ++i) steps[kStepNames[i]] = SummaryJson(r.steps[i]);
+  return {{"mode", r.mode},
+          {"clients", r.clients},
+          {"target_flows_per_s", r.target_rate},
+          {"seconds", r.seconds},
+          {"flows", r.flows},
+          {"errors", r.errors},
+          {"flows_per_s", r.flows_per_s},
+          {"late_starts", r.late_starts},
+          {"min_client_flows", r.min_client_flows},
+          {"max_client_flows", r.max_client_flows},
+          {"latency", steps},
+          {"error_kinds", r.error_kinds}};
+}
+
+// ---- The HSM-only bound ----------------------------------------------------------------------
+
+// The HSM-layer calls of one flow, as the code makes them (consent_service.cc,
+// citizen_crypto.cc, hsm_token_service.cc, sms.cc), with one index-key version.
+constexpr const char* kFlowOps[] = {
+    "request  Random(16)              consent id (CitizenCrypto::RandomId)",
+    "request  Hmac(index)             CNIC blind index, one per index version (CnicIndexes)",
+    "request  Seal(data)              CNIC sealed to the consent: C_GenerateRandom IV + C_Encrypt",
+    "sms      Open(data)              OTP SMS: the enrolled number unsealed (OpenPhone)",
+    "sms      Hmac(otp)               OTP SMS: the code derived (DeriveOtp)",
+    "confirm  Hmac(otp)               the code derived again and compared (DeriveOtp)",
+    "confirm  Hmac(index)             pairwise subject (PairwiseSubject)",
+    "confirm  Random(8)               receipt reference (RandomReference)",
+    "confirm  SignEs256(receipt)      consent token (HsmTokenService::Issue)",
+    "confirm  SignEs256(receipt)      receipt (HsmTokenService::Issue)",
+    "sms      Open(data)              'granted' notice SMS: the number unsealed (OpenPhone)",
+    "verify   Open(data)              CNIC unsealed for the registry (OpenCnic)",
+};
+constexpr int kFlowOpCount = static_cast<int>(sizeof kFlowOps / sizeof kFlowOps[0]);
+
+struct HsmBound {
+  double flows_per_s = 0;
+  double ops_per_s = 0;
+};
+
+HsmBound MeasureHsmBound(hsm::Pkcs11Hsm& layer, int threads, double seconds) {
+  const hsm::KeyRef index{hsm::KeyKind::kIndex, 1};
+  const hsm::KeyRef data{hsm::KeyKind::kData, 1};
+  const hsm::KeyRef otp{hsm::KeyKind::kOtp, 1};
+  auto receipt = layer.ActiveKey(hsm::KeyKind::kReceipt);
+  if (!receipt.ok()) Die(receipt.error().message());
+  const std::string cnic = "3520200000001";
+  const std::string phone = "+923000000001";
+  const std::string cnic_index_hex(64, 'a');
+  const std::string phone_aad = "phone:" + cnic_index_hex;
+  auto sealed_phone = layer.Seal(data, AsBytes(phone), AsBytes(phone_aad));
+  if (!sealed_phone.ok()) Die(sealed_phone.error().message());
+  const std::string otp_context =
+      "ijazat-otp/1\nAAAAAAAAAAAAAAAAAAAAAA\n" + cnic_index_hex +
+      "\nbench-provider-0000\naccount-opening\nname,date_of_birth\n1767225900\n6";
+  // Token and receipt signing inputs of about the real size (header.payload, base64url).
+  const std::string token_input(620, 'x');
+  const std::string receipt_input(900, 'y');
+  const std::string subject = "sub:bench-provider-0000:" + cnic_index_hex;
+
+  std::atomic<bool> stop{false};
+  std::atomic<long> flows{0};
+  std::atomic<long> failures{0};
+  std::vector<std::thread> workers;
+  const auto start = SteadyClock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      long local = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const auto id = layer.Random(16);
+        const auto cnic_mac = layer.Hmac(index, AsBytes("cnic:" + cnic), hsm::HmacHash::kSha256);
+        const std::string consent_aad = "cnic:AAAAAAAAAAAAAAAAAAAAAA";
+        const auto sealed_cnic = layer.Seal(data, AsBytes(cnic), AsBytes(consent_aad));
+        const auto to = layer.Open(data, *sealed_phone, AsBytes(phone_aad));
+        const auto sent = layer.Hmac(otp, AsBytes(otp_context), hsm::HmacHash::kSha256);
+        const auto checked = layer.Hmac(otp, AsBytes(otp_context), hsm::HmacHash::kSha256);
+        const auto sub = layer.Hmac(index, AsBytes(subject), hsm::HmacHash::kSha256);
+        const auto reference = layer.Random(8);
+        const auto token = layer.SignEs256(*receipt, AsBytes(token_input));
+        const auto signed_receipt = layer.SignEs256(*receipt, AsBytes(receipt_input));
+        const auto notice_to = layer.Open(data, *sealed_phone, AsBytes(phone_aad));
+        bool ok = id.ok() && cnic_mac.ok() && sealed_cnic.ok() && to.ok() && sent.ok() &&
+                  checked.ok() && sub.ok() && reference.ok() && token.ok() && signed_receipt.ok() &&
+                  notice_to.ok();
+        if (ok) {
+          ok = layer.Open(data, *sealed_cnic, AsBytes(consent_aad)).ok();
+        }
+        if (!ok) ++failures;
+        ++local;
+      }
+      flows += local;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& worker : workers) worker.join();
+  const double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  if (failures > 0) Die(std::to_string(failures.load()) + " HSM flows failed");
+  HsmBound bound;
+  bound.flows_per_s = static_cast<double>(flows.load()) / elapsed;
+  bound.ops_per_s = bound.flows_per_s * kFlowOpCount;
+  return bound;
+}
+
+// ---- Set-up ----------------------------------------------------------------------------------
+
+void WriteFile(const std::filesystem::path& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+std::string Policy(int providers) {
+  std::string yaml = R"(version: bench-1
+defaults:
+  otp: {digits: 6, ttl: 5m, max_attempts: 3}
+  token: {ttl: 15m, max_uses: 2}
+  limits:
+    failures_per_cnic_per_day: 10
+    sms_per_cnic_per_hour: 20
+    number_change_cooling_off: 24h
+providers:
+)";
+  for (int p = 0; p < providers; ++p) {
+    char id[32];
+    std::snprintf(id, sizeof id, "bench-provider-%04d", p);
+    yaml += std::string("  - id: ") + id + "\n    display_name: Bench Provider " +
+            std::to_string(p) +
+            "\n    status: active\n    credentials:\n      - {type: api_key, sha256: " +
+            Sha256Hex(ProviderKey(p)) +
+            "}\n    purposes:\n      - id: account-opening\n        sms_text: opening a bank "
+            "account\n        scopes: [name, father_name, date_of_birth]\n"
+            "    rate_limit: {requests_per_minute: 6000, burst: 1000}\n";
+  }
+  return yaml;
+}
+
+std::string RegistryCsv(int citizens) {
+  std::string csv = "cnic,name,father_name,date_of_birth,gender,address,photo,cnic_status\n";
+  for (int i = 0; i < citizens; ++i) {
+    csv += CitizenCnic(i) + ",Citizen " + std::to_string(i) + ",Father " + std::to_string(i) +
+           ",1990-01-01," + (i % 2 ? "F" : "M") + ",\"House " + std::to_string(i) +
+           ", Bench Town, Lahore\",bench-photo-" + std::to_string(i) + ",valid\n";
+  }
+  return csv;
+}
+
+int RunCommand(const std::string& command) { return std::system(command.c_str()); }
+
+void Enrol(Bench& bench, int citizens, int clients) {
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> workers;
+  for (int c = 0; c < clients; ++c) {
+    workers.emplace_back([&] {
+      Client client(bench.host, bench.port, bench.context);
+      for (int i; (i = next++) < citizens;) {
+        const Response r = client.Send(
+            "POST", "/v1/sms/inbound",
+            json{{"from", CitizenPhone(i)}, {"to", kShortCode}, {"text", CitizenCnic(i)}}.dump(),
+            "", "X-Ijazat-Gateway-Secret", kGatewaySecret);
+        if (r.status / 100 != 2) {
+          if (failures++ == 0)
+            std::cerr << "enrolment failed: " << r.status << ' ' << r.body << '\n';
+        }
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  if (failures > 0) Die(std::to_string(failures.load()) + " enrolments failed");
+}
+
+struct Options {
+  int clients = 50;
+  double seconds = 10;
+  double rate = 0;
+  double open_fraction = 0;
+  int citizens = 2000;
+  int providers = 10;
+  std::string json_path;
+};
+
+Options ParseOptions(int argc, char** argv) {
+  Options o;
+  const std::string usage =
+      "usage: flow_bench [--clients N] [--seconds S] [--rate R] [--open-fraction F] "
+      "[--citizens N] [--providers P] [--json FILE]";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (i + 1 >= argc) Die(usage);
+    const char* value = argv[++i];
+    if (arg == "--clients") {
+      o.clients = std::atoi(value);
+    } else if (arg == "--seconds") {
+      o.seconds = std::atof(value);
+    } else if (arg == "--rate") {
+      o.rate = std::atof(value);
+    } else if (arg == "--open-fraction") {
+      o.open_fraction = std::atof(value);
+    } else if (arg == "--citizens") {
+      o.citizens = std::atoi(value);
+    } else if (arg == "--providers") {
+      o.providers = std::atoi(value);
+    } else if (arg == "--json") {
+      o.json_path = value;
+    } else {
+      Die(usage);
+    }
+  }
+  if (o.clients < 1 || o.seconds <= 0 || o.rate < 0 || o.open_fraction < 0 || o.citizens < 1 ||
+      o.providers < 1) {
+    Die(usage);
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = ParseOptions(argc, argv);
+  Poco::Net::initializeSSL();
+
+  char pattern[] = "/tmp/ijazat-flow-bench-XXXXXX";
+  if (mkdtemp(pattern) == nullptr) Die("mkdtemp failed");
+  const std::filesystem::path dir = pattern;
+  std::filesystem::create_directories(dir / "tokens");
+  std::ofstream(dir / "softhsm2.conf") << "directories.tokendir = " << (dir / "tokens").string()
+                                       << "\nobjectstore.backend = file\nlog.level = ERROR\n";
+  setenv("SOFTHSM2_CONF", (dir / "softhsm2.conf").c_str(), 1);
+  WriteFile(dir / "user.pin", kPin);
+
+  const SecretString so_pin{std::string("flow-bench-so-pin")};
+  const SecretString user_pin{std::string(kPin)};
+  if (auto status = hsm::InitToken(kModule, kToken, so_pin, user_pin); !status.ok()) {
+    Die(status.error().message());
+  }
+  {
+    hsm::HsmOptions hsm_options;
+    hsm_options.module_path = kModule;
+    hsm_options.token_label = kToken;
+    hsm_options.pin = hsm::PinSource::File((dir / "user.pin").string());
+    auto opened = hsm::Pkcs11Hsm::Open(hsm_options);
+    if (!opened.ok()) Die(opened.error().message());
+    for (const hsm::KeyKind kind : hsm::kAllKeyKinds) {
+      if (auto created = (*opened)->GenerateKey(kind); !created.ok()) {
+        Die(created.error().message());
+      }
+    }
+  }
+  if (RunCommand("cd " + dir.string() +
+                 " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2"
+                 " -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
+                 " -keyout server.key -out server.crt >/dev/null 2>&1") != 0) {
+    Die("openssl req failed");
+  }
+  WriteFile(dir / "policy.yaml", Policy(options.providers));
+  WriteFile(dir / "gateway.secret", kGatewaySecret);
+  WriteFile(dir / "registry.csv", RegistryCsv(options.citizens));
+  if (auto imported = appliance::ImportRegistryCsv((dir / "registry.db").string(),
+                                                   (dir / "registry.csv").string());
+      !imported.ok()) {
+    Die(imported.error().message());
+  }
+
+  appliance::Config config;
+  config.issuer = "https://ijazat.bench";
+  config.server.listen = "127.0.0.1:0";
+  config.tls.certificate = (dir / "server.crt").string();
+  config.tls.key = (dir / "server.key").string();
+  config.hsm.module = kModule;
+  config.hsm.token = kToken;
+  config.hsm.pin_file = (dir / "user.pin").string();
+  config.store_path = (dir / "ijazat.db").string();
+  config.registry_path = (dir / "registry.db").string();
+  config.policy_path = (dir / "policy.yaml").string();
+  config.sms.short_code = kShortCode;
+  config.sms.inbound_secret_file = (dir / "gateway.secret").string();
+  config.sms.sender = "file";
+  config.sms.file = (dir / "sms.jsonl").string();
+  config.receipt.policy_url = "https://ijazat.bench/policy";
+  config.log_file = (dir / "ijazatd.log").string();
+  appliance::ApplianceOptions appliance_options;  // system clock, dispatcher started
+  auto started = appliance::Appliance::Start(config, appliance_options);
+  if (!started.ok()) Die(started.error().message());
+  std::unique_ptr<appliance::Appliance> app = std::move(started).value();
+
+  CodeIndex codes(config.sms.file);
+  CitizenPool citizens(options.citizens);
+  Bench bench;
+  bench.port = app->port();
+  bench.context =
+      new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", config.tls.certificate,
+                             Poco::Net::Context::VERIFY_RELAXED, 9, false);
+  for (int p = 0; p < options.providers; ++p) bench.keys.push_back(ProviderKey(p));
+  bench.codes = &codes;
+  bench.citizens = &citizens;
+
+  std::printf(
+      "flow_bench: appliance on 127.0.0.1:%d (server threads %d), %d providers, %d "
+      "citizens; working directory %s\n",
+      bench.port, config.server.threads, options.providers, options.citizens, dir.c_str());
+  const auto enrol_start = SteadyClock::now();
+  Enrol(bench, options.citizens, std::min(options.clients, 16));
+  std::printf("enrolled %d citizens in %.1f s\n", options.citizens,
+              std::chrono::duration<double>(SteadyClock::now() - enrol_start).count());
+
+  // The enrolment replies go through the same outbox: let the dispatcher drain them first.
+  const auto drain_deadline = SteadyClock::now() + std::chrono::seconds(120);
+  while (codes.messages() < static_cast<std::uint64_t>(options.citizens) &&
+         SteadyClock::now() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("outbox drained after %.1f s (%llu enrolment replies)\n",
+              std::chrono::duration<double>(SteadyClock::now() - enrol_start).count(),
+              static_cast<unsigned long long>(codes.messages()));
+
+  std::vector<PhaseResult> phases;
+  double closed_rate = 0;
+  if (options.rate <= 0) {
+    phases.push_back(RunPhase(bench, options.clients, options.seconds, 0));
+    PrintPhase(phases.back());
+    closed_rate = phases.back().flows_per_s;
+  }
+  double open_rate = options.rate;
+  if (open_rate <= 0 && options.open_fraction > 0) open_rate = closed_rate * options.open_fraction;
+  if (open_rate > 0) {
+    phases.push_back(RunPhase(bench, options.clients, options.seconds, open_rate));
+    PrintPhase(phases.back());
+  }
+
+  std::printf("\nHSM operations per flow (%d layer calls; Seal is 2 PKCS#11 operations):\n",
+              kFlowOpCount);
+  for (const char* op : kFlowOps) std::printf("  %s\n", op);
+  const HsmBound bound =
+      MeasureHsmBound(app->hsm(), options.clients, std::min(options.seconds, 5.0));
+  std::printf("HSM-bound: %.1f flows/s (%.0f layer calls/s) on %d threads\n", bound.flows_per_s,
+              bound.ops_per_s, options.clients);
+
+  std::printf("\n%-8s %8s %10s %7s %9s %9s %9s %9s %8s\n", "mode", "clients", "flows/s", "errors",
+              "p50 ms", "p95 ms", "p99 ms", "max ms", "/HSM");
+  json out_phases = json::array();
+  for (const PhaseResult& r : phases) {
+    const Summary& f = r.steps[kFlow];
+    std::printf("%-8s %8d %10.1f %7ld %9.2f %9.2f %9.2f %9.2f %8.2f\n", r.mode.c_str(), r.clients,
+                r.flows_per_s, r.errors, f.p50, f.p95, f.p99, f.max,
+                r.flows_per_s / bound.flows_per_s);
+    json phase = PhaseJson(r);
+    phase["ratio_to_hsm_bound"] = r.flows_per_s / bound.flows_per_s;
+    out_phases.push_back(phase);
+  }
+  std::printf("%-8s %8d %10.1f\n", "hsm", options.clients, bound.flows_per_s);
+
+  if (!options.json_path.empty()) {
+    json ops = json::array();
+    for (const char* op : kFlowOps) ops.push_back(op);
+    const json out = {{"clients", options.clients},
+                      {"seconds", options.seconds},
+                      {"citizens", options.citizens},
+                      {"providers", options.providers},
+                      {"server_threads", config.server.threads},
+                      {"phases", out_phases},
+                      {"hsm_ops_per_flow", ops},
+                      {"hsm_ops_per_flow_count", kFlowOpCount},
+                      {"hsm_bound_flows_per_s", bound.flows_per_s},
+                      {"sms_messages_seen", codes.messages()}};
+    std::ofstream(options.json_path) << out.dump(2) << '\n';
+  }
+  app->Stop();
+  app.reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
