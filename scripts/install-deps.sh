@@ -12,6 +12,7 @@ packages=(
   python3 python3-jwcrypto
   clang libclang-rt-14-dev
   openssl curl
+  kannel kannel-extras
 )
 
 missing=()

@@ -183,6 +183,7 @@ class ApplianceServer::Impl {
   Reply Verify(HTTPServerRequest& request, const policy::PolicySet& policy,
                const policy::Provider& provider, const std::string& request_id);
   Reply InboundSms(HTTPServerRequest& request, const std::string& request_id);
+  Reply DeliveryReport(HTTPServerRequest& request, const std::string& request_id);
   Reply Ready(const std::string& request_id);
   Reply MetricsText();
 
@@ -470,6 +471,11 @@ Reply ApplianceServer::Impl::Route(HTTPServerRequest& request, const std::string
     if (method != "GET" && method != "POST") return method_not_allowed("GET or POST");
     return InboundSms(request, request_id);
   }
+  if (path == "/v1/sms/dlr") {
+    *route = "sms_dlr";
+    if (method != "GET") return method_not_allowed("GET");
+    return DeliveryReport(request, request_id);
+  }
 
   if (parts.empty() || parts[0] != "v1") {
     return Problem(Error(ErrorCode::kNotFound, "no such endpoint", "not_found"), request_id);
@@ -684,6 +690,61 @@ Reply ApplianceServer::Impl::InboundSms(HTTPServerRequest& request, const std::s
                                           {"outcome", std::string(InboundOutcomeName(*outcome))}});
   }
   // An empty body: Kannel would otherwise send the response text back as an SMS.
+  Reply reply;
+  reply.content_type = "text/plain";
+  return reply;
+}
+
+// Kannel's delivery report: the dlr-url the sender gave, `?secret=..&id=<outbox id>&status=%d`.
+// DLR types: 1 delivered, 2 failed, 16 rejected by the SMSC (final); 4 buffered, 8 submitted
+// (the message stays "sent"). A final outcome is never overwritten by a later report.
+Reply ApplianceServer::Impl::DeliveryReport(HTTPServerRequest& request,
+                                            const std::string& request_id) {
+  std::map<std::string, std::string> fields;
+  try {
+    fields = ParseForm(Poco::URI(request.getURI()).getRawQuery());
+  } catch (const Poco::Exception&) {
+    return Problem(Error(ErrorCode::kInvalidArgument, "malformed query", "invalid_request"),
+                   request_id);
+  }
+  const std::string secret = fields.count("secret") > 0 ? fields["secret"] : "";
+  if (context_.inbound_secret.empty() ||
+      !ConstantTimeEquals(AsBytes(secret), AsBytes(context_.inbound_secret))) {
+    return Problem(Error(ErrorCode::kUnauthenticated, "the gateway secret is missing or wrong",
+                         "unauthenticated"),
+                   request_id);
+  }
+  const std::string id = fields.count("id") > 0 ? fields["id"] : "";
+  const std::string type = fields.count("status") > 0 ? fields["status"] : "";
+  const bool id_ok = !id.empty() && id.size() <= 19 &&
+                     id.find_first_not_of("0123456789") == std::string::npos;
+  if (!id_ok || (type != "1" && type != "2" && type != "4" && type != "8" && type != "16")) {
+    return Problem(Error(ErrorCode::kInvalidArgument,
+                         "a delivery report needs a numeric \"id\" and a Kannel DLR \"status\" "
+                         "(1, 2, 4, 8 or 16)",
+                         "invalid_request"),
+                   request_id);
+  }
+  auto message = context_.store->FindMessageByGatewayId(id);
+  if (!message.ok()) return Problem(message.error(), request_id);
+  if (!message->has_value()) {
+    return Problem(Error(ErrorCode::kNotFound, "no message with this id", "not_found"),
+                   request_id);
+  }
+  const OutboxMessage& found = **message;
+  std::optional<OutboxStatus> next;
+  if (type == "1") next = OutboxStatus::kDelivered;
+  if (type == "2" || type == "16") next = OutboxStatus::kFailed;
+  if (next && found.status == OutboxStatus::kSent) {
+    const Status updated = context_.store->UpdateMessage(
+        found.id, *next, 0, "", *next == OutboxStatus::kFailed ? "delivery report " + type : "");
+    if (!updated.ok()) return Problem(updated.error(), request_id);
+  }
+  if (context_.logger != nullptr) {
+    context_.logger->Info("sms.dlr", {{"request_id", request_id},
+                                      {"message_id", found.id},
+                                      {"dlr", std::stoi(type)}});
+  }
   Reply reply;
   reply.content_type = "text/plain";
   return reply;

@@ -238,6 +238,15 @@ Status OutboxDispatcher::Dispatch(const OutboxMessage& message, Timestamp now) {
   IJAZAT_ASSIGN_OR_RETURN(
       const std::string to,
       crypto_.OpenPhone(message.recipient, message.cnic.value_or(BlindIndex{})));
+  // A consent's messages (its code, its grant notice) go out at most once: the message is
+  // recorded as sent before it is handed over, so a crash between the two cannot send it again
+  // after a restart; a failed hand-over puts it back in the queue. Other messages go out at
+  // least once.
+  const bool at_most_once =
+      message.kind == OutboxKind::kOtp || message.kind == OutboxKind::kGranted;
+  if (at_most_once) {
+    IJAZAT_RETURN_IF_ERROR(store_.UpdateMessage(message.id, OutboxStatus::kSent, 0, "claimed", ""));
+  }
   auto sent = sender_.Send(message.id, to, text);
   if (sent.ok()) {
     ++metrics_.sent;
