@@ -24,7 +24,10 @@ constexpr char kUsage[] =
     "\n"
     "  --config FILE       the appliance's configuration (YAML)\n"
     "  --port-file FILE    write the port it listens on (useful with port 0)\n"
-    "  --check-config FILE validate the configuration and exit\n";
+    "  --check-config FILE validate the configuration and exit\n"
+    "\n"
+    "Exit status: 0 stopped cleanly, 1 cannot start (HSM, store, ... unavailable),\n"
+    "2 invalid arguments or configuration, 3 the HSM rejected the PIN (wrong or locked).\n";
 
 void HardenProcess() {
   // No core dumps: they would hold the PIN and key handles' session state.
@@ -82,6 +85,10 @@ int main(int argc, char** argv) {
   auto appliance = ijazat::appliance::Appliance::Start(*config);
   if (!appliance.ok()) {
     std::cerr << "ijazatd: cannot start: " << appliance.error().message() << '\n';
+    // A wrong or locked PIN will not mend itself; retrying would use up the HSM's PIN
+    // attempts and may lock it. A distinct status lets the service manager stop retrying.
+    const std::string_view reason = appliance.error().reason();
+    if (reason == "pin_incorrect" || reason == "pin_locked") return 3;
     return 1;
   }
   if (!port_file.empty()) {

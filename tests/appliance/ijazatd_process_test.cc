@@ -124,3 +124,23 @@ TEST_F(IjazatdProcessTest, CheckConfig_ReportsErrorsWithLocations) {
 
 }  // namespace
 }  // namespace ijazat::appliance::testing
+
+namespace ijazat::appliance::testing {
+namespace {
+
+TEST_F(IjazatdProcessTest, WrongPin_ExitsWithStatusThree_SoTheServiceManagerStops) {
+  const auto wrong = dir_ / "wrong.pin";
+  std::ofstream(wrong) << "not-the-pin\n";
+  std::filesystem::permissions(wrong, std::filesystem::perms::owner_read);
+  std::string text = ijazat::testing::ReadFileOrDie(config_file_);
+  text.replace(text.find(config_.hsm.pin_file), config_.hsm.pin_file.size(), wrong.string());
+  std::ofstream(config_file_, std::ios::trunc) << text;
+  const auto result = ijazat::testing::RunCommand(ijazat::testing::BinaryPath("ijazatd") +
+                                                  " --config " + config_file_.string());
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.output, ::testing::HasSubstr("rejected the PIN"));
+  EXPECT_THAT(result.output, ::testing::Not(::testing::HasSubstr("not-the-pin")));
+}
+
+}  // namespace
+}  // namespace ijazat::appliance::testing
