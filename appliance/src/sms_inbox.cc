@@ -271,11 +271,12 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
       revoked = consent;
       const policy::Provider* provider = policy.FindProvider(consent->provider_id);
       const std::string name = provider != nullptr ? provider->display_name : consent->provider_id;
-      IJAZAT_RETURN_IF_ERROR(Reply(from, result.ok()
-                                             ? "Ijazat: consent " + reference + " for " + name +
-                                                   " is revoked. It can no longer be used."
-                                             : "Ijazat: consent " + reference + " for " + name +
-                                                   " is already used, expired or revoked."));
+      std::string text = "Ijazat: consent " + reference;
+      text += " for ";
+      text += name;
+      text += result.ok() ? " is revoked. It can no longer be used."
+                          : " is already used, expired or revoked.";
+      IJAZAT_RETURN_IF_ERROR(Reply(from, text));
       break;
     }
     if (!revoked) {
