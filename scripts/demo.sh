@@ -8,13 +8,24 @@ set -euo pipefail
 build_dir=${1:-build/dev}
 base=https://localhost:8443
 key=ijz_demo_0123456789abcdef0123456789abcdef
-cnic=35202-1234567-1
-phone=03001234567
+# A citizen of the demo registry with "valid" status, picked at random (each run counts
+# against one citizen's SMS cap of 5 an hour, so runs spread over many), and a made-up mobile
+# number derived from the CNIC (its middle seven digits, as in the README walkthrough), so that
+# a citizen always comes back with the same number.
+cnic=$(awk -F, 'NR > 1 && $NF == "valid" { print $1 }' appliance/demo/registry.csv | shuf -n 1)
+phone=0300${cnic:5:7}
+e164=+92300${cnic:5:7}
 curl_opts=(--silent --show-error --cacert var/tls/server.crt)
 started=""
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 json() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# The text of the last SMS the sink holds for the citizen's number.
+last_sms() {
+  /usr/bin/python3 -c "import json,sys
+texts=[m['text'] for m in map(json.loads, open('var/sms-outbox.jsonl')) if m['to']==sys.argv[1]]
+print(texts[-1] if texts else '(no SMS)')" "$e164"
+}
 
 if ! curl "${curl_opts[@]}" --fail "$base/healthz" >/dev/null 2>&1; then
   step "Starting the appliance (make run was not running)"
@@ -27,12 +38,12 @@ if ! curl "${curl_opts[@]}" --fail "$base/healthz" >/dev/null 2>&1; then
   done
 fi
 
-step "1. The citizen texts their CNIC to 8009 (the gateway posts it to the webhook)"
+step "1. The citizen ($cnic, $phone) texts their CNIC to 8009 (the gateway posts it to the webhook)"
 curl "${curl_opts[@]}" --fail -X POST "$base/v1/sms/inbound" \
   -H "X-Ijazat-Gateway-Secret: $(cat var/gateway.secret)" \
   --data-urlencode "from=$phone" --data-urlencode "to=8009" --data-urlencode "text=$cnic"
 sleep 1
-echo "SMS to the citizen: $(tail -n 1 var/sms-outbox.jsonl | json '["text"]')"
+echo "SMS to the citizen: $(last_sms)"
 
 step "2. Demo Bank asks for consent (CNIC, purpose, scopes)"
 created=$(curl "${curl_opts[@]}" --fail -X POST "$base/v1/consents" \
@@ -43,7 +54,7 @@ id=$(echo "$created" | json '["consent_id"]')
 
 step "3. The citizen receives the code by SMS"
 sleep 1
-sms=$(tail -n 1 var/sms-outbox.jsonl | json '["text"]')
+sms=$(last_sms)
 echo "SMS: $sms"
 code=$(echo "$sms" | sed -n 's/^Ijazat code \([0-9]*\):.*/\1/p')
 
