@@ -716,8 +716,8 @@ Reply ApplianceServer::Impl::DeliveryReport(HTTPServerRequest& request,
   }
   const std::string id = fields.count("id") > 0 ? fields["id"] : "";
   const std::string type = fields.count("status") > 0 ? fields["status"] : "";
-  const bool id_ok = !id.empty() && id.size() <= 19 &&
-                     id.find_first_not_of("0123456789") == std::string::npos;
+  const bool id_ok =
+      !id.empty() && id.size() <= 19 && id.find_first_not_of("0123456789") == std::string::npos;
   if (!id_ok || (type != "1" && type != "2" && type != "4" && type != "8" && type != "16")) {
     return Problem(Error(ErrorCode::kInvalidArgument,
                          "a delivery report needs a numeric \"id\" and a Kannel DLR \"status\" "
@@ -728,8 +728,7 @@ Reply ApplianceServer::Impl::DeliveryReport(HTTPServerRequest& request,
   auto message = context_.store->FindMessageByGatewayId(id);
   if (!message.ok()) return Problem(message.error(), request_id);
   if (!message->has_value()) {
-    return Problem(Error(ErrorCode::kNotFound, "no message with this id", "not_found"),
-                   request_id);
+    return Problem(Error(ErrorCode::kNotFound, "no message with this id", "not_found"), request_id);
   }
   const OutboxMessage& found = **message;
   std::optional<OutboxStatus> next;
@@ -741,9 +740,9 @@ Reply ApplianceServer::Impl::DeliveryReport(HTTPServerRequest& request,
     if (!updated.ok()) return Problem(updated.error(), request_id);
   }
   if (context_.logger != nullptr) {
-    context_.logger->Info("sms.dlr", {{"request_id", request_id},
-                                      {"message_id", found.id},
-                                      {"dlr", std::stoi(type)}});
+    context_.logger->Info(
+        "sms.dlr",
+        {{"request_id", request_id}, {"message_id", found.id}, {"dlr", std::stoi(type)}});
   }
   Reply reply;
   reply.content_type = "text/plain";
