@@ -8,13 +8,6 @@ namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-std::string Upper(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return out;
-}
-
 }  // namespace
 
 Result<std::string> ParseCnic(std::string_view text) {
@@ -41,7 +34,7 @@ Result<std::string> ParseCnic(std::string_view text) {
 }
 
 std::optional<std::string> FindCnicInSms(std::string_view text) {
-  std::string body = Upper(text);
+  std::string body = AsciiUpper(text);
   if (const auto at = body.find("CNIC"); at != std::string::npos) body.erase(at, 4);
   // Strip the separators gateways and people add.
   for (char& c : body) {
@@ -88,6 +81,13 @@ Result<std::string> NormalizeMsisdn(std::string_view text) {
   }
   if (national.size() != 10 || national[0] != '3') return invalid();
   return "+92" + national;
+}
+
+std::string AsciiUpper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
 }
 
 std::string MaskCnic(std::string_view cnic) {

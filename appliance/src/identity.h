@@ -22,6 +22,9 @@ std::optional<std::string> FindCnicInSms(std::string_view text);
 // Only mobile ranges (+92 3xx) are accepted. Errors: "invalid_msisdn".
 Result<std::string> NormalizeMsisdn(std::string_view text);
 
+// ASCII upper case (SMS commands, references and provider names are matched case-blind).
+std::string AsciiUpper(std::string_view text);
+
 // For logs: "35202-*******-1" and "+92300*****67".
 std::string MaskCnic(std::string_view cnic);
 std::string MaskMsisdn(std::string_view e164);

@@ -182,6 +182,9 @@ class ApplianceServer::Impl {
                 const std::string& request_id);
   Reply Verify(HTTPServerRequest& request, const policy::PolicySet& policy,
                const policy::Provider& provider, const std::string& request_id);
+  // The query fields of a request from the SMS gateway, once its shared secret (`secret=` or
+  // the X-Ijazat-Gateway-Secret header) has been checked in constant time.
+  Result<std::map<std::string, std::string>> GatewayQuery(HTTPServerRequest& request);
   Reply InboundSms(HTTPServerRequest& request, const std::string& request_id);
   Reply DeliveryReport(HTTPServerRequest& request, const std::string& request_id);
   Reply Ready(const std::string& request_id);
@@ -634,14 +637,29 @@ Reply ApplianceServer::Impl::Verify(HTTPServerRequest& request, const policy::Po
                     {"uses_remaining", verified->uses_remaining}});
 }
 
-Reply ApplianceServer::Impl::InboundSms(HTTPServerRequest& request, const std::string& request_id) {
+Result<std::map<std::string, std::string>> ApplianceServer::Impl::GatewayQuery(
+    HTTPServerRequest& request) {
   std::map<std::string, std::string> fields;
   try {
     fields = ParseForm(Poco::URI(request.getURI()).getRawQuery());
   } catch (const Poco::Exception&) {
-    return Problem(Error(ErrorCode::kInvalidArgument, "malformed query", "invalid_request"),
-                   request_id);
+    return Error(ErrorCode::kInvalidArgument, "malformed query", "invalid_request");
   }
+  std::string secret = fields.count("secret") > 0 ? fields["secret"] : "";
+  if (request.has("X-Ijazat-Gateway-Secret")) secret = request.get("X-Ijazat-Gateway-Secret");
+  if (context_.inbound_secret.empty() ||
+      !ConstantTimeEquals(AsBytes(secret), AsBytes(context_.inbound_secret))) {
+    return Error(ErrorCode::kUnauthenticated, "the gateway secret is missing or wrong",
+                 "unauthenticated");
+  }
+  fields.erase("secret");
+  return fields;
+}
+
+Reply ApplianceServer::Impl::InboundSms(HTTPServerRequest& request, const std::string& request_id) {
+  auto query = GatewayQuery(request);
+  if (!query.ok()) return Problem(query.error(), request_id);
+  std::map<std::string, std::string> fields = std::move(query).value();
   if (request.getMethod() == "POST") {
     auto body = ReadBody(request.stream(), request.getContentLength64());
     if (!body.ok()) return Problem(body.error(), request_id);
@@ -665,14 +683,6 @@ Reply ApplianceServer::Impl::InboundSms(HTTPServerRequest& request, const std::s
                 "unsupported_media_type"),
           request_id);
     }
-  }
-  std::string secret = fields.count("secret") > 0 ? fields["secret"] : "";
-  if (request.has("X-Ijazat-Gateway-Secret")) secret = request.get("X-Ijazat-Gateway-Secret");
-  if (context_.inbound_secret.empty() ||
-      !ConstantTimeEquals(AsBytes(secret), AsBytes(context_.inbound_secret))) {
-    return Problem(Error(ErrorCode::kUnauthenticated, "the gateway secret is missing or wrong",
-                         "unauthenticated"),
-                   request_id);
   }
   for (const char* field : {"from", "to", "text"}) {
     if (fields.count(field) == 0) {
@@ -700,20 +710,9 @@ Reply ApplianceServer::Impl::InboundSms(HTTPServerRequest& request, const std::s
 // (the message stays "sent"). A final outcome is never overwritten by a later report.
 Reply ApplianceServer::Impl::DeliveryReport(HTTPServerRequest& request,
                                             const std::string& request_id) {
-  std::map<std::string, std::string> fields;
-  try {
-    fields = ParseForm(Poco::URI(request.getURI()).getRawQuery());
-  } catch (const Poco::Exception&) {
-    return Problem(Error(ErrorCode::kInvalidArgument, "malformed query", "invalid_request"),
-                   request_id);
-  }
-  const std::string secret = fields.count("secret") > 0 ? fields["secret"] : "";
-  if (context_.inbound_secret.empty() ||
-      !ConstantTimeEquals(AsBytes(secret), AsBytes(context_.inbound_secret))) {
-    return Problem(Error(ErrorCode::kUnauthenticated, "the gateway secret is missing or wrong",
-                         "unauthenticated"),
-                   request_id);
-  }
+  auto query = GatewayQuery(request);
+  if (!query.ok()) return Problem(query.error(), request_id);
+  std::map<std::string, std::string> fields = std::move(query).value();
   const std::string id = fields.count("id") > 0 ? fields["id"] : "";
   const std::string type = fields.count("status") > 0 ? fields["status"] : "";
   const bool id_ok =

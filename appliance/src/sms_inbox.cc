@@ -29,17 +29,12 @@ std::pair<std::string, std::string> SplitCommand(const std::string& text) {
   return {verb, gap == std::string::npos ? "" : folded.substr(gap + 1)};
 }
 
-std::string Upper(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return text;
-}
-
 const policy::Provider* FindProviderByName(const policy::PolicySet& policy,
                                            const std::string& name) {
-  const std::string wanted = Upper(name);
+  const std::string wanted = AsciiUpper(name);
   for (const policy::Provider& provider : policy.providers()) {
-    if (Upper(provider.id) == wanted || Upper(provider.display_name) == wanted) return &provider;
+    if (AsciiUpper(provider.id) == wanted || AsciiUpper(provider.display_name) == wanted)
+      return &provider;
   }
   return nullptr;
 }
@@ -223,7 +218,7 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
   }
   AuditEvent audit;
   audit.at = now;
-  audit.event = "citizen." + Upper(verb);
+  audit.event = "citizen." + AsciiUpper(verb);
   std::transform(audit.event.begin(), audit.event.end(), audit.event.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   audit.detail = "{}";
@@ -257,7 +252,7 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
                           " to allow it again."
                     : "Ijazat: " + provider->display_name + " may ask for your consent again."));
   } else if (verb == "REVOKE") {
-    const std::string reference = Upper(argument);
+    const std::string reference = AsciiUpper(argument);
     std::optional<Consent> revoked;
     for (const Enrolment& enrolment : enrolments) {
       IJAZAT_ASSIGN_OR_RETURN(auto consent,
