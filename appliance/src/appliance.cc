@@ -127,6 +127,8 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   server_options.client_ca_file = config.tls.client_ca;
   server_options.threads = config.server.threads;
   server_options.max_queued = config.server.max_queued;
+  server_options.io_threads = config.server.io_threads;
+  server_options.max_connections = config.server.max_connections;
   server_options.keep_alive_timeout_s = static_cast<int>(config.server.keep_alive_timeout.count());
   server_options.request_timeout_s = static_cast<int>(config.server.request_timeout.count());
   server_options.max_keep_alive_requests = config.server.max_keep_alive_requests;

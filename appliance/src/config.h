@@ -39,8 +39,10 @@ struct SmsConfig {
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:8443";
-  int threads = 32;
-  int max_queued = 256;
+  int threads = 32;      // workers for complete requests
+  int io_threads = 2;    // event loops for TLS and connection I/O
+  int max_queued = 256;  // requests waiting for a worker; past it, 503 with Retry-After
+  int max_connections = 4096;
   std::chrono::seconds keep_alive_timeout{5};
   std::chrono::seconds request_timeout{10};
   int max_keep_alive_requests = 1000;

@@ -1,22 +1,8 @@
 #include "server.h"
 
 #include <Poco/Net/Context.h>
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerRequestImpl.h>
-#include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/NetException.h>
 #include <Poco/Net/SSLManager.h>
-#include <Poco/Net/SecureServerSocket.h>
-#include <Poco/Net/SecureStreamSocket.h>
-#include <Poco/Net/X509Certificate.h>
-#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
-#include <openssl/sha.h>
-#include <openssl/x509.h>
 
 #include <atomic>
 #include <chrono>
@@ -25,15 +11,13 @@
 #include <thread>
 
 #include "http_util.h"
+#include "https_front.h"
 #include "identity.h"
 
 namespace ijazat::appliance {
 namespace {
 
 using nlohmann::json;
-using Poco::Net::HTTPResponse;
-using Poco::Net::HTTPServerRequest;
-using Poco::Net::HTTPServerResponse;
 
 // Mozilla "intermediate" (TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults).
 constexpr char kCipherList[] =
@@ -164,66 +148,40 @@ class ApplianceServer::Impl {
   void Stop(int grace_ms);
   int port() const { return port_; }
 
-  void Handle(HTTPServerRequest& request, HTTPServerResponse& response);
+  HttpResponse Handle(const HttpRequest& request);
 
  private:
-  Reply Route(HTTPServerRequest& request, const std::string& request_id, std::string* route,
+  Reply Route(const HttpRequest& request, const std::string& request_id, std::string* route,
               std::string* provider_id);
-  Result<const policy::Provider*> Authenticate(HTTPServerRequest& request,
+  Result<const policy::Provider*> Authenticate(const HttpRequest& request,
                                                const policy::PolicySet& policy);
   Reply Problem(const Error& error, const std::string& request_id,
                 const json& extensions = json::object());
   Reply Json(int status, const json& body);
 
-  Reply RequestConsent(HTTPServerRequest& request, const policy::PolicySet& policy,
+  Reply RequestConsent(const HttpRequest& request, const policy::PolicySet& policy,
                        const policy::Provider& provider, const std::string& request_id);
-  Reply Confirm(HTTPServerRequest& request, const policy::PolicySet& policy,
+  Reply Confirm(const HttpRequest& request, const policy::PolicySet& policy,
                 const policy::Provider& provider, const std::string& id,
                 const std::string& request_id);
-  Reply Verify(HTTPServerRequest& request, const policy::PolicySet& policy,
+  Reply Verify(const HttpRequest& request, const policy::PolicySet& policy,
                const policy::Provider& provider, const std::string& request_id);
   // The query fields of a request from the SMS gateway, once its shared secret (`secret=` or
   // the X-Ijazat-Gateway-Secret header) has been checked in constant time.
-  Result<std::map<std::string, std::string>> GatewayQuery(HTTPServerRequest& request);
-  Reply InboundSms(HTTPServerRequest& request, const std::string& request_id);
-  Reply DeliveryReport(HTTPServerRequest& request, const std::string& request_id);
+  Result<std::map<std::string, std::string>> GatewayQuery(const HttpRequest& request);
+  Reply InboundSms(const HttpRequest& request, const std::string& request_id);
+  Reply DeliveryReport(const HttpRequest& request, const std::string& request_id);
   Reply Ready(const std::string& request_id);
   Reply MetricsText();
 
-  Result<json> JsonBody(HTTPServerRequest& request);
+  Result<json> JsonBody(const HttpRequest& request);
 
   ServerOptions options_;
   ServerContext context_;
-  std::unique_ptr<Poco::ThreadPool> pool_;
-  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  Poco::Net::Context::Ptr tls_;
+  std::unique_ptr<HttpsFrontEnd> front_;
   int port_ = 0;
 };
-
-namespace {
-
-class Handler final : public Poco::Net::HTTPRequestHandler {
- public:
-  explicit Handler(ApplianceServer::Impl& impl) : impl_(impl) {}
-  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
-    impl_.Handle(request, response);
-  }
-
- private:
-  ApplianceServer::Impl& impl_;
-};
-
-class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
- public:
-  explicit Factory(ApplianceServer::Impl& impl) : impl_(impl) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Handler(impl_);
-  }
-
- private:
-  ApplianceServer::Impl& impl_;
-};
-
-}  // namespace
 
 Status ApplianceServer::Impl::Start() {
   try {
@@ -248,39 +206,35 @@ Status ApplianceServer::Impl::Start() {
     tls->preferServerCiphers();
     tls->enableSessionCache(true, "ijazat");
 
-    Poco::Net::SecureServerSocket socket(Poco::Net::SocketAddress(options_.listen), 128, tls);
-    port_ = socket.address().port();
-
-    auto* server_params = new Poco::Net::HTTPServerParams();
-    server_params->setMaxThreads(options_.threads);
-    server_params->setMaxQueued(options_.max_queued);
-    server_params->setKeepAlive(true);
-    server_params->setKeepAliveTimeout(Poco::Timespan(options_.keep_alive_timeout_s, 0));
-    server_params->setTimeout(Poco::Timespan(options_.request_timeout_s, 0));
-    server_params->setMaxKeepAliveRequests(options_.max_keep_alive_requests);
-    server_params->setServerName("ijazat");
-    pool_ = std::make_unique<Poco::ThreadPool>(2, options_.threads);
-    server_ =
-        std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, server_params);
-    server_->start();
-    return OkStatus();
+    // No renegotiation: it buys nothing here and has been a denial-of-service lever.
+    SSL_CTX_set_options(tls->sslContext(), SSL_OP_NO_RENEGOTIATION);
+    tls_ = tls;
   } catch (const Poco::Exception& e) {
     return Error(ErrorCode::kFailedPrecondition,
-                 "cannot start the HTTPS server on " + options_.listen + ": " + e.displayText(),
+                 "cannot set up TLS for " + options_.listen + ": " + e.displayText(),
                  "server_start_failed");
   }
+  FrontEndOptions front;
+  front.listen = options_.listen;
+  front.io_threads = options_.io_threads;
+  front.workers = options_.threads;
+  front.max_queued = options_.max_queued;
+  front.max_connections = options_.max_connections;
+  front.keep_alive_timeout = std::chrono::seconds(options_.keep_alive_timeout_s);
+  front.request_timeout = std::chrono::seconds(options_.request_timeout_s);
+  front.max_keep_alive_requests = options_.max_keep_alive_requests;
+  front.limits.max_body_bytes = kMaxBodyBytes;
+  auto started = HttpsFrontEnd::Start(
+      front, tls_->sslContext(), [this](const HttpRequest& request) { return Handle(request); });
+  if (!started.ok()) return started.error();
+  front_ = std::move(started).value();
+  port_ = front_->port();
+  return OkStatus();
 }
-
 void ApplianceServer::Impl::Stop(int grace_ms) {
-  if (!server_) return;
-  server_->stop();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
-  while (server_->currentConnections() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  server_->stopAll(true);
-  pool_->joinAll();
-  server_.reset();
+  if (!front_) return;
+  front_->Stop(std::chrono::milliseconds(grace_ms));
+  front_.reset();
 }
 
 Reply ApplianceServer::Impl::Json(int status, const json& body) {
@@ -311,24 +265,22 @@ Reply ApplianceServer::Impl::Problem(const Error& raw, const std::string& reques
   return reply;
 }
 
-Result<json> ApplianceServer::Impl::JsonBody(HTTPServerRequest& request) {
-  const std::string type = request.getContentType();
-  if (type.rfind("application/json", 0) != 0) {
+Result<json> ApplianceServer::Impl::JsonBody(const HttpRequest& request) {
+  if (request.MediaType() != "application/json") {
     return Error(ErrorCode::kInvalidArgument, "the body must be application/json",
                  "unsupported_media_type");
   }
-  IJAZAT_ASSIGN_OR_RETURN(const std::string body,
-                          ReadBody(request.stream(), request.getContentLength64()));
-  return ParseJsonObject(body);
+  return ParseJsonObject(request.body);
 }
 
 Result<const policy::Provider*> ApplianceServer::Impl::Authenticate(
-    HTTPServerRequest& request, const policy::PolicySet& policy) {
+    const HttpRequest& request, const policy::PolicySet& policy) {
   const policy::Provider* by_key = nullptr;
   const policy::Provider* by_certificate = nullptr;
   bool key_given = false;
-  if (request.has("Authorization")) {
-    const std::string& header = request.get("Authorization");
+  if (const std::string* authorization = request.Header("Authorization");
+      authorization != nullptr) {
+    const std::string& header = *authorization;
     if (header.rfind("Bearer ", 0) != 0 || header.size() > 512) {
       return Error(ErrorCode::kUnauthenticated, "use Authorization: Bearer <API key>",
                    "unauthenticated");
@@ -336,23 +288,8 @@ Result<const policy::Provider*> ApplianceServer::Impl::Authenticate(
     key_given = true;
     by_key = policy.FindProviderByApiKey(std::string_view(header).substr(7));
   }
-  if (auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request); impl != nullptr) {
-    try {
-      Poco::Net::SecureStreamSocket secure(impl->socket());
-      if (secure.havePeerCertificate()) {
-        const Poco::Net::X509Certificate certificate = secure.peerCertificate();
-        unsigned char* der = nullptr;
-        const int length = i2d_X509(const_cast<X509*>(certificate.certificate()), &der);
-        if (length > 0) {
-          unsigned char digest[SHA256_DIGEST_LENGTH];
-          SHA256(der, static_cast<std::size_t>(length), digest);
-          by_certificate = policy.FindProviderByCertFingerprint(ByteView(digest, sizeof digest));
-        }
-        OPENSSL_free(der);
-      }
-    } catch (const Poco::Exception&) {
-      // Not a TLS socket, or no certificate: authenticate by key alone.
-    }
+  if (!request.peer_certificate_sha256.empty()) {
+    by_certificate = policy.FindProviderByCertFingerprint(AsBytes(request.peer_certificate_sha256));
   }
   if (by_key != nullptr && by_certificate != nullptr && by_key != by_certificate) {
     return Error(ErrorCode::kUnauthenticated,
@@ -369,7 +306,7 @@ Result<const policy::Provider*> ApplianceServer::Impl::Authenticate(
   return provider;
 }
 
-void ApplianceServer::Impl::Handle(HTTPServerRequest& request, HTTPServerResponse& response) {
+HttpResponse ApplianceServer::Impl::Handle(const HttpRequest& request) {
   const auto started = std::chrono::steady_clock::now();
   const std::string request_id = NewRequestId();
   std::string route = "unmatched";
@@ -381,37 +318,22 @@ void ApplianceServer::Impl::Handle(HTTPServerRequest& request, HTTPServerRespons
     reply = Problem(Error(ErrorCode::kInternal, "unexpected error", "internal"), request_id);
   }
 
-  // Whatever the handler did not read of the body must not be taken for the next request on
-  // this connection: drain a little, and close the connection if more remains.
-  bool drained = true;
-  try {
-    std::istream& rest = request.stream();
-    rest.ignore(static_cast<std::streamsize>(4 * kMaxBodyBytes));
-    drained = rest.eof();
-  } catch (const Poco::Exception&) {
-    drained = false;
+  HttpResponse response;
+  response.status = reply.status;
+  response.body = std::move(reply.body);
+  response.headers = {{"Content-Type", reply.content_type},
+                      {"X-Request-Id", request_id},
+                      {"Cache-Control", "no-store"},
+                      {"Strict-Transport-Security", "max-age=63072000"},
+                      {"X-Content-Type-Options", "nosniff"},
+                      {"X-Frame-Options", "DENY"},
+                      {"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"},
+                      {"Referrer-Policy", "no-referrer"}};
+  if (reply.retry_after > 0) {
+    response.headers.emplace_back("Retry-After", std::to_string(reply.retry_after));
   }
-  if (!drained) response.setKeepAlive(false);
-
-  response.setStatus(static_cast<HTTPResponse::HTTPStatus>(reply.status));
-  response.setContentType(reply.content_type);
-  response.set("X-Request-Id", request_id);
-  response.set("Cache-Control", "no-store");
-  response.set("Strict-Transport-Security", "max-age=63072000");
-  response.set("X-Content-Type-Options", "nosniff");
-  response.set("X-Frame-Options", "DENY");
-  response.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-  response.set("Referrer-Policy", "no-referrer");
-  if (reply.retry_after > 0) response.set("Retry-After", std::to_string(reply.retry_after));
-  if (reply.www_authenticate) response.set("WWW-Authenticate", "Bearer realm=\"ijazat\"");
-  // Fairness: when connections wait for a thread, close this one after its response so that
-  // a waiting client gets the thread instead of an idle keep-alive holding it.
-  if (server_ && server_->queuedConnections() > 0) response.setKeepAlive(false);
-  response.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
-  try {
-    response.send() << reply.body;
-  } catch (const Poco::Exception&) {
-    // The client went away; nothing to do.
+  if (reply.www_authenticate) {
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"ijazat\"");
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -423,18 +345,13 @@ void ApplianceServer::Impl::Handle(HTTPServerRequest& request, HTTPServerRespons
                                            {"status", reply.status},
                                            {"ms", static_cast<int>(seconds * 1000)}});
   }
+  return response;
 }
 
-Reply ApplianceServer::Impl::Route(HTTPServerRequest& request, const std::string& request_id,
+Reply ApplianceServer::Impl::Route(const HttpRequest& request, const std::string& request_id,
                                    std::string* route, std::string* provider_id) {
-  std::string path;
-  try {
-    path = Poco::URI(request.getURI()).getPath();
-  } catch (const Poco::Exception&) {
-    return Problem(Error(ErrorCode::kInvalidArgument, "malformed request URI", "invalid_uri"),
-                   request_id);
-  }
-  const std::string& method = request.getMethod();
+  const std::string path(request.Path());
+  const std::string& method = request.method;
   const std::vector<std::string> parts = SplitPath(path);
   auto method_not_allowed = [&](const char* allowed) {
     Reply reply =
@@ -455,7 +372,7 @@ Reply ApplianceServer::Impl::Route(HTTPServerRequest& request, const std::string
   if (path == "/metrics") {
     *route = "metrics";
     // Volumes, failure counts and queue sizes are for the operator's scraper on this host.
-    if (!request.clientAddress().host().isLoopback()) {
+    if (!request.client_loopback) {
       return Problem(Error(ErrorCode::kNotFound, "no such endpoint", "not_found"), request_id);
     }
     return MetricsText();
@@ -553,7 +470,7 @@ Reply ApplianceServer::Impl::Route(HTTPServerRequest& request, const std::string
       200, {{"consent_id", revoked->id}, {"state", std::string(ConsentStateName(revoked->state))}});
 }
 
-Reply ApplianceServer::Impl::RequestConsent(HTTPServerRequest& request,
+Reply ApplianceServer::Impl::RequestConsent(const HttpRequest& request,
                                             const policy::PolicySet& policy,
                                             const policy::Provider& provider,
                                             const std::string& request_id) {
@@ -590,7 +507,7 @@ Reply ApplianceServer::Impl::RequestConsent(HTTPServerRequest& request,
   return Json(202, reply);
 }
 
-Reply ApplianceServer::Impl::Confirm(HTTPServerRequest& request, const policy::PolicySet& policy,
+Reply ApplianceServer::Impl::Confirm(const HttpRequest& request, const policy::PolicySet& policy,
                                      const policy::Provider& provider, const std::string& id,
                                      const std::string& request_id) {
   auto body = JsonBody(request);
@@ -619,7 +536,7 @@ Reply ApplianceServer::Impl::Confirm(HTTPServerRequest& request, const policy::P
                     {"expires_at", Iso8601(outcome->token_expires_at)}});
 }
 
-Reply ApplianceServer::Impl::Verify(HTTPServerRequest& request, const policy::PolicySet& policy,
+Reply ApplianceServer::Impl::Verify(const HttpRequest& request, const policy::PolicySet& policy,
                                     const policy::Provider& provider,
                                     const std::string& request_id) {
   auto body = JsonBody(request);
@@ -638,15 +555,12 @@ Reply ApplianceServer::Impl::Verify(HTTPServerRequest& request, const policy::Po
 }
 
 Result<std::map<std::string, std::string>> ApplianceServer::Impl::GatewayQuery(
-    HTTPServerRequest& request) {
-  std::map<std::string, std::string> fields;
-  try {
-    fields = ParseForm(Poco::URI(request.getURI()).getRawQuery());
-  } catch (const Poco::Exception&) {
-    return Error(ErrorCode::kInvalidArgument, "malformed query", "invalid_request");
-  }
+    const HttpRequest& request) {
+  std::map<std::string, std::string> fields = ParseForm(std::string(request.RawQuery()));
   std::string secret = fields.count("secret") > 0 ? fields["secret"] : "";
-  if (request.has("X-Ijazat-Gateway-Secret")) secret = request.get("X-Ijazat-Gateway-Secret");
+  if (const std::string* header = request.Header("X-Ijazat-Gateway-Secret"); header != nullptr) {
+    secret = *header;
+  }
   if (context_.inbound_secret.empty() ||
       !ConstantTimeEquals(AsBytes(secret), AsBytes(context_.inbound_secret))) {
     return Error(ErrorCode::kUnauthenticated, "the gateway secret is missing or wrong",
@@ -656,23 +570,24 @@ Result<std::map<std::string, std::string>> ApplianceServer::Impl::GatewayQuery(
   return fields;
 }
 
-Reply ApplianceServer::Impl::InboundSms(HTTPServerRequest& request, const std::string& request_id) {
+Reply ApplianceServer::Impl::InboundSms(const HttpRequest& request, const std::string& request_id) {
   auto query = GatewayQuery(request);
   if (!query.ok()) return Problem(query.error(), request_id);
   std::map<std::string, std::string> fields = std::move(query).value();
-  if (request.getMethod() == "POST") {
-    auto body = ReadBody(request.stream(), request.getContentLength64());
-    if (!body.ok()) return Problem(body.error(), request_id);
-    const std::string type = request.getContentType();
-    if (type.rfind("application/x-www-form-urlencoded", 0) == 0) {
-      for (auto& [key, value] : ParseForm(*body)) fields[key] = value;
-    } else if (type.rfind("text/plain", 0) == 0) {
+  if (request.method == "POST") {
+    const std::string& body = request.body;
+    const std::string type = request.MediaType();
+    if (type == "application/x-www-form-urlencoded") {
+      for (auto& [key, value] : ParseForm(body)) fields[key] = value;
+    } else if (type == "text/plain") {
       // Kannel's post-url: the text is the body, sender and receiver in headers.
-      fields["text"] = *body;
-      if (request.has("X-Kannel-From")) fields["from"] = request.get("X-Kannel-From");
-      if (request.has("X-Kannel-To")) fields["to"] = request.get("X-Kannel-To");
-    } else if (type.rfind("application/json", 0) == 0) {
-      auto parsed = ParseJsonObject(*body);
+      fields["text"] = body;
+      if (const std::string* from = request.Header("X-Kannel-From"); from != nullptr) {
+        fields["from"] = *from;
+      }
+      if (const std::string* to = request.Header("X-Kannel-To"); to != nullptr) fields["to"] = *to;
+    } else if (type == "application/json") {
+      auto parsed = ParseJsonObject(body);
       if (!parsed.ok()) return Problem(parsed.error(), request_id);
       for (const auto& [key, value] : parsed->items()) {
         if (value.is_string()) fields[key] = value.get<std::string>();
@@ -708,7 +623,7 @@ Reply ApplianceServer::Impl::InboundSms(HTTPServerRequest& request, const std::s
 // Kannel's delivery report: the dlr-url the sender gave, `?secret=..&id=<outbox id>&status=%d`.
 // DLR types: 1 delivered, 2 failed, 16 rejected by the SMSC (final); 4 buffered, 8 submitted
 // (the message stays "sent"). A final outcome is never overwritten by a later report.
-Reply ApplianceServer::Impl::DeliveryReport(HTTPServerRequest& request,
+Reply ApplianceServer::Impl::DeliveryReport(const HttpRequest& request,
                                             const std::string& request_id) {
   auto query = GatewayQuery(request);
   if (!query.ok()) return Problem(query.error(), request_id);
@@ -777,6 +692,28 @@ Reply ApplianceServer::Impl::MetricsText() {
               << count << '\n';
       }
     }
+  }
+  if (front_) {
+    const FrontEndCounters& c = front_->counters();
+    extra << "# HELP ijazat_http_connections_open Open client connections.\n"
+             "# TYPE ijazat_http_connections_open gauge\n"
+          << "ijazat_http_connections_open " << c.open_connections.load() << '\n'
+          << "# HELP ijazat_http_requests_queued Complete requests waiting for a worker.\n"
+             "# TYPE ijazat_http_requests_queued gauge\n"
+          << "ijazat_http_requests_queued " << c.queued_requests.load() << '\n'
+          << "# HELP ijazat_http_connection_events_total Connection events by kind.\n"
+             "# TYPE ijazat_http_connection_events_total counter\n"
+          << "ijazat_http_connection_events_total{event=\"accepted\"} " << c.accepted.load() << '\n'
+          << "ijazat_http_connection_events_total{event=\"refused_at_capacity\"} "
+          << c.refused_at_capacity.load() << '\n'
+          << "ijazat_http_connection_events_total{event=\"handshake_failed\"} "
+          << c.handshake_failures.load() << '\n'
+          << "ijazat_http_connection_events_total{event=\"timed_out\"} " << c.timeouts.load()
+          << '\n'
+          << "ijazat_http_connection_events_total{event=\"malformed_request\"} "
+          << c.malformed_requests.load() << '\n'
+          << "ijazat_http_connection_events_total{event=\"overloaded\"} " << c.overloaded.load()
+          << '\n';
   }
   if (context_.dispatcher != nullptr) {
     const DispatcherMetrics& m = context_.dispatcher->metrics();

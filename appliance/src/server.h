@@ -1,6 +1,6 @@
-// The HTTPS front of the appliance: POCO's HTTPServer on a TLS 1.2+ socket, one narrow
-// handler that routes, authenticates providers and maps results to HTTP. Business rules live
-// in ConsentService and SmsInbox.
+// The HTTPS front of the appliance: TLS 1.2+ (POCO's context over OpenSSL), served by the
+// event-driven HttpsFrontEnd, and one narrow handler that routes, authenticates providers and
+// maps results to HTTP. Business rules live in ConsentService and SmsInbox.
 #pragma once
 
 #include <memory>
@@ -22,8 +22,10 @@ struct ServerOptions {
   std::string certificate_file;
   std::string key_file;
   std::string client_ca_file;  // empty: client certificates are not requested
-  int threads = 32;
-  int max_queued = 256;
+  int threads = 32;            // workers: they run complete requests only
+  int io_threads = 2;          // event loops: TLS, reading requests, writing responses
+  int max_queued = 256;        // complete requests waiting for a worker; past it, 503
+  int max_connections = 4096;
   int keep_alive_timeout_s = 5;
   int request_timeout_s = 10;
   int max_keep_alive_requests = 1000;

@@ -407,10 +407,10 @@ TEST_F(ApplianceTest, InboundSms_RejectsBadSendersAndShortCodes) {
 TEST_F(ApplianceTest, OversizedHeaders_AreRefusedAndTheServerKeepsServing) {
   const auto huge = Request("GET", "/healthz", "", "", "application/json",
                             {{"X-Filler", std::string(20000, 'a')}});
-  EXPECT_EQ(huge.status, 400);
+  EXPECT_EQ(huge.status, 431);
   std::map<std::string, std::string> many;
   for (int i = 0; i < 200; ++i) many["X-Header-" + std::to_string(i)] = "x";
-  EXPECT_EQ(Request("GET", "/healthz", "", "", "application/json", many).status, 400);
+  EXPECT_EQ(Request("GET", "/healthz", "", "", "application/json", many).status, 431);
   EXPECT_EQ(Get("/healthz", "").status, 200);
 }
 
