@@ -194,9 +194,17 @@ HttpParse ParseHttpRequest(std::string_view data, const HttpLimits& limits, Http
   while (data.substr(start, 2) == kCrlf) start += 2;
   if (start > 64) return Invalid(400, "too many empty lines before the request");
 
+  // Lines end with CRLF: a bare LF would leave the request incomplete for ever.
+  const std::size_t header_part_end = std::min(data.find("\r\n\r\n", start), data.size());
+  for (std::size_t i = data.find('\n', start); i < header_part_end; i = data.find('\n', i + 1)) {
+    if (i == 0 || data[i - 1] != '\r') return Invalid(400, "lines must end with CRLF");
+  }
   const std::size_t line_end = data.find(kCrlf, start);
   if (line_end == std::string_view::npos) {
-    if (data.size() - start > limits.max_request_line) {
+    // A CR at the very end may be the start of the line's CRLF.
+    const std::size_t pending =
+        data.size() - start - (data.size() > start && data.back() == '\r' ? 1 : 0);
+    if (pending > limits.max_request_line) {
       return Invalid(414, "the request line is too long");
     }
     if (data.size() - start > limits.max_header_bytes) {
@@ -281,7 +289,8 @@ HttpParse ParseHttpRequest(std::string_view data, const HttpLimits& limits, Http
   }
 
   HttpParse parse;
-  const std::string* expect = parsed.Header("Expect");
+  // RFC 9110 10.1.1: an HTTP/1.0 client's Expect is ignored.
+  const std::string* expect = parsed.minor_version == 0 ? nullptr : parsed.Header("Expect");
   if (expect != nullptr && !EqualsNoCase(*expect, "100-continue")) {
     return Invalid(417, "only \"Expect: 100-continue\" is understood");
   }
@@ -415,11 +424,14 @@ std::string SerializeHttpResponse(const HttpResponse& response, bool keep_alive,
   for (const auto& [name, value] : response.headers) {
     out.append(name).append(": ").append(value).append("\r\n");
   }
-  out.append("Content-Length: ").append(std::to_string(response.body.size())).append("\r\n");
+  const bool no_content = response.status == 204;  // RFC 9110 8.6: no Content-Length
+  if (!no_content) {
+    out.append("Content-Length: ").append(std::to_string(response.body.size())).append("\r\n");
+  }
   out.append(keep_alive && !response.close ? "Connection: keep-alive\r\n"
                                            : "Connection: close\r\n");
   out.append("\r\n");
-  if (!head_only) out.append(response.body);
+  if (!head_only && !no_content) out.append(response.body);
   return out;
 }
 

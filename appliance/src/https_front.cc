@@ -114,10 +114,11 @@ class HttpsFrontEnd::Impl {
     bool idle = false;           // between requests: the keep-alive deadline applies
     bool continue_sent = false;  // "100 Continue" sent for the request being read
     bool close_after_write = false;
-    bool in_request = false;  // counted in requests_in_progress_
-    bool registered = true;   // in the loop's epoll set
-    bool peer_gone = false;   // hung up while its request was being handled
-    bool want_write = false;  // the last TLS call asked to write
+    bool in_request = false;     // counted in requests_in_progress_
+    bool registered = true;      // in the loop's epoll set
+    bool peer_gone = false;      // hung up while its request was being handled
+    bool want_write = false;     // the last TLS call asked to write
+    bool peer_finished = false;  // the client closed its sending side
     std::uint32_t interest = 0;
     int served = 0;
     std::string client_address;
@@ -403,11 +404,9 @@ void HttpsFrontEnd::Impl::Accept(Loop& loop) {
 }
 
 void HttpsFrontEnd::Impl::Sweep(Loop& loop) {
-  if (draining_.load() && loop.listening) {
-    epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, listen_fd_, nullptr);
-    loop.listening = false;
-  }
-  if (!draining_.load() && !loop.listening) {
+  // While draining the loops keep accepting, to close new connections at once rather than
+  // leave them unanswered in the backlog until the listening socket closes.
+  if (!loop.listening) {
     epoll_event listen{};
     listen.events = EPOLLIN | EPOLLEXCLUSIVE;
     listen.data.u64 = kListenTag;
@@ -555,10 +554,23 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
       break;
     }
     ERR_clear_error();
-    Close(loop, c);  // closed by the client, or a TLS error
+    if (error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && n == 0)) {
+      // The client finished sending: a request it completed first is still answered.
+      c.peer_finished = true;
+      break;
+    }
+    Close(loop, c);  // a TLS or socket error
     return false;
   }
 
+  if (c.peer_finished) {
+    HttpRequest probe;
+    if (c.in.empty() ||
+        ParseHttpRequest(c.in, options_.limits, &probe).state != HttpParse::State::kComplete) {
+      Close(loop, c);
+      return false;
+    }
+  }
   if (c.in.empty()) {
     SetInterest(loop, c, c.want_write ? EPOLLOUT : EPOLLIN);
     return true;
@@ -597,7 +609,8 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
   c.in_request = true;
   ++requests_in_progress_;
   SetInterest(loop, c, 0);
-  const bool keep_alive = request.keep_alive && c.served < options_.max_keep_alive_requests;
+  const bool keep_alive =
+      request.keep_alive && !c.peer_finished && c.served < options_.max_keep_alive_requests;
   {
     std::unique_lock<std::mutex> lock(jobs_mutex_);
     if (jobs_.size() >= static_cast<std::size_t>(options_.max_queued)) {
@@ -646,8 +659,15 @@ std::string HttpsFrontEnd::Impl::FramingError(int status, const std::string& mes
   response.headers = {{"Content-Type", "application/problem+json"}, {"Cache-Control", "no-store"}};
   if (status == 503) response.headers.emplace_back("Retry-After", "1");
   static std::atomic<std::uint64_t> counter{0};
-  response.body = ProblemJson(status, Error(ErrorCode::kInvalidArgument, message, reason),
-                              "edge-" + std::to_string(++counter));
+  // Written here rather than by ProblemJson, which hides the detail of every 5xx: these are
+  // the client's own doing (or the appliance's capacity), and the detail says which.
+  const nlohmann::json problem = {
+      {"type", std::string("urn:ijazat:problem:") + reason},
+      {"title", reason},
+      {"status", status},
+      {"detail", message},
+      {"instance", "urn:ijazat:request:edge-" + std::to_string(++counter)}};
+  response.body = problem.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return SerializeHttpResponse(response, false, false, HttpDate(time(nullptr)));
 }
 
@@ -693,7 +713,7 @@ void HttpsFrontEnd::Impl::RunWorker() {
       response.body = ProblemJson(500, Error(ErrorCode::kInternal, "unexpected error", "internal"),
                                   "edge-worker");
     }
-    const bool keep_alive = job.keep_alive && !response.close;
+    const bool keep_alive = job.keep_alive && !response.close && !draining_.load();
     Completion completion{job.id,
                           SerializeHttpResponse(response, keep_alive, job.request.method == "HEAD",
                                                 HttpDate(time(nullptr))),
