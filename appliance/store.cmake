@@ -5,6 +5,7 @@ find_package(OpenSSL 3.0 REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 
 add_library(ijazat_store STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/src/identity.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/model.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/sqlite_audit.cc
   ${CMAKE_CURRENT_LIST_DIR}/src/sqlite_db.cc

@@ -32,6 +32,10 @@ fi
 if [ ! -f var/registry.db ]; then
   "$build_dir/bin/ijazat-registry" import --db var/registry.db appliance/demo/registry.csv
 fi
+# The demo's subscriber records (each citizen's number, as scripts/demo.sh derives it), for
+# trying sms.require_subscriber_match.
+"$build_dir/bin/ijazat-registry" import-subscribers --db var/registry.db \
+  appliance/demo/subscribers.csv >/dev/null
 "$build_dir/bin/ijazatd" --check-config "$config" >/dev/null
 
 cat <<MSG

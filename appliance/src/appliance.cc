@@ -105,6 +105,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
     kannel.password = std::string(password->UnsafeView());
     kannel.from = config.sms.short_code;
     kannel.dlr_url = config.sms.kannel_dlr_url;
+    kannel.dlr_secret = std::string(inbound_secret->UnsafeView());
     a.sender = std::make_unique<KannelSmsSender>(kannel);
   } else {
     a.sender = std::make_unique<FileSmsSender>(config.sms.file, *a.clock);
@@ -115,8 +116,27 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   auto notify = [dispatcher] { dispatcher->Wake(); };
   a.consents = std::make_unique<ConsentService>(*a.store, *a.crypto, *a.tokens, *a.registry,
                                                 *a.clock, notify);
-  a.inbox =
-      std::make_unique<SmsInbox>(*a.store, *a.crypto, *a.clock, config.sms.short_code, notify);
+  if (config.sms.require_subscriber_match) {
+    // Fail at start, not at the first enrolment: the data must be there.
+    const auto probe = a.registry->CheckSubscriber("0000000000000", "+0");
+    if (!probe.ok()) {
+      return Context(probe.error(), "sms.require_subscriber_match is set, but");
+    }
+  }
+  a.inbox = std::make_unique<SmsInbox>(
+      *a.store, *a.crypto, *a.clock,
+      SmsInboxOptions{config.sms.short_code, config.sms.numbers,
+                      config.sms.require_subscriber_match ? a.registry.get() : nullptr},
+      notify);
+  {
+    Logger* logger = a.logger.get();
+    Metrics* metrics = &a.metrics;
+    a.consents->SetSmsCaps(config.sms.caps, [logger, metrics](std::string_view cap) {
+      // Someone is making codes go to one citizen or number faster than the caps allow.
+      metrics->CountEvent("sms_cap_hit_" + std::string(cap));
+      logger->Warn("sms.cap_hit", {{"cap", std::string(cap)}});
+    });
+  }
   a.rate_limiter = std::make_unique<policy::ProviderRateLimiter>();
   if (options.start_dispatcher) a.dispatcher->Start();
 

@@ -94,6 +94,38 @@ class Reader {
     };
   }
 
+  std::function<void(const YAML::Node&, const std::string&)> Bool(bool* out) {
+    return [this, out](const YAML::Node& node, const std::string& path) {
+      const std::string text = node.IsScalar() ? node.Scalar() : "";
+      if (text == "true") {
+        *out = true;
+      } else if (text == "false") {
+        *out = false;
+      } else {
+        Error(node, path, "must be true or false");
+      }
+    };
+  }
+
+  std::function<void(const YAML::Node&, const std::string&)> Strings(std::vector<std::string>* out,
+                                                                     std::size_t max) {
+    return [this, out, max](const YAML::Node& node, const std::string& path) {
+      if (!node.IsSequence() || node.size() == 0 || node.size() > max) {
+        Error(node, path, "must be a list of 1 to " + std::to_string(max) + " strings");
+        return;
+      }
+      std::vector<std::string> values;
+      for (const auto& item : node) {
+        if (!item.IsScalar() || item.Scalar().empty()) {
+          Error(item, path, "each item must be a non-empty string");
+          return;
+        }
+        values.push_back(item.Scalar());
+      }
+      *out = std::move(values);
+    };
+  }
+
   const std::vector<std::string>& errors() const { return errors_; }
 
  private:
@@ -218,13 +250,35 @@ Result<Config> LoadConfig(const std::string& path) {
                      {"inbound_secret_file", r.String(&config.sms.inbound_secret_file)},
                      {"sender", r.String(&config.sms.sender)},
                      {"file", r.String(&config.sms.file)},
-                     {"kannel", [&](const YAML::Node& n, const std::string& q) {
+                     {"kannel",
+                      [&](const YAML::Node& n, const std::string& q) {
                         r.Map(n, q,
                               {{"url", r.String(&config.sms.kannel_url)},
                                {"username", r.String(&config.sms.kannel_username)},
                                {"password_file", r.String(&config.sms.kannel_password_file)},
                                {"dlr_url", r.String(&config.sms.kannel_dlr_url)}});
-                      }}});
+                      }},
+                     {"numbers",
+                      [&](const YAML::Node& n, const std::string& q) {
+                        int national_digits = static_cast<int>(config.sms.numbers.national_digits);
+                        r.Map(n, q,
+                              {{"country_code", r.String(&config.sms.numbers.country_code)},
+                               {"national_digits", r.Int(&national_digits, 4, 14)},
+                               {"ranges", r.Strings(&config.sms.numbers.ranges, 100)}});
+                        config.sms.numbers.national_digits =
+                            static_cast<std::size_t>(national_digits);
+                      }},
+                     {"caps",
+                      [&](const YAML::Node& n, const std::string& q) {
+                        r.Map(n, q,
+                              {{"per_number_per_hour",
+                                r.Int(&config.sms.caps.per_number_per_hour, 1, 1000)},
+                               {"per_number_per_day",
+                                r.Int(&config.sms.caps.per_number_per_day, 1, 10000)},
+                               {"per_cnic_per_day",
+                                r.Int(&config.sms.caps.per_cnic_per_day, 1, 10000)}});
+                      }},
+                     {"require_subscriber_match", r.Bool(&config.sms.require_subscriber_match)}});
             }},
            {"log", [&](const YAML::Node& node, const std::string& p) {
               r.Map(node, p, {{"file", r.String(&config.log_file)}});
@@ -256,6 +310,14 @@ Result<Config> LoadConfig(const std::string& path) {
     require(config.sms.kannel_password_file, "sms.kannel.password_file");
   } else {
     errors.push_back(path + ": sms.sender must be \"file\" or \"kannel\"");
+  }
+  if (const Status plan = ValidateNumberPlan(config.sms.numbers); !plan.ok()) {
+    errors.push_back(path + ": sms.numbers: " + plan.error().message());
+  }
+  if (config.sms.kannel_dlr_url.find("secret=") != std::string::npos) {
+    errors.push_back(path +
+                     ": sms.kannel.dlr_url must not carry the secret: the appliance adds the "
+                     "gateway secret from sms.inbound_secret_file");
   }
   if (config.sms.short_code.size() > 15 ||
       config.sms.short_code.find_first_not_of("0123456789") != std::string::npos) {

@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "identity.h"
 #include "ijazat/common/result.h"
+#include "model.h"
 
 namespace ijazat::appliance {
 
@@ -34,7 +36,12 @@ struct SmsConfig {
   std::string kannel_url;
   std::string kannel_username;
   std::string kannel_password_file;
-  std::string kannel_dlr_url;
+  std::string kannel_dlr_url;  // without the secret: the appliance adds the gateway secret
+  NumberPlan numbers;          // which numbers may enrol and receive SMS
+  SmsCaps caps;
+  // Enrol a number for a CNIC only if the subscriber registry (operator data in the registry
+  // database, `ijazat-registry import-subscribers`) lists that number for that CNIC.
+  bool require_subscriber_match = false;
 };
 
 struct ServerConfig {

@@ -134,6 +134,38 @@ Result<std::pair<std::optional<Enrolment>, BlindIndex>> ConsentService::FindEnro
   return std::make_pair(std::move(found), std::move(index));
 }
 
+void ConsentService::SetSmsCaps(SmsCaps caps, CapObserver on_cap_hit) {
+  caps_ = caps;
+  on_cap_hit_ = std::move(on_cap_hit);
+}
+
+Result<const char*> ConsentService::CapReached(const policy::Limits& limits,
+                                               const Enrolment& enrolment, Timestamp now) {
+  constexpr Timestamp kHour = 3600;
+  constexpr Timestamp kDay = 24 * kHour;
+  IJAZAT_ASSIGN_OR_RETURN(const int cnic_hour,
+                          store_.CountMessagesForCnic(enrolment.cnic, now - kHour));
+  if (cnic_hour >= limits.cnic.sms_per_hour) return "cnic_hour";
+  IJAZAT_ASSIGN_OR_RETURN(const int cnic_day,
+                          store_.CountMessagesForCnic(enrolment.cnic, now - kDay));
+  if (cnic_day >= caps_.per_cnic_per_day) return "cnic_day";
+  // The number's SMS are those about every CNIC enrolled with it (a family may share one).
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<Enrolment> sharing,
+                          store_.FindEnrolmentsByPhone(enrolment.phone));
+  int number_hour = cnic_hour;
+  int number_day = cnic_day;
+  for (const Enrolment& other : sharing) {
+    if (other.cnic.value == enrolment.cnic.value) continue;
+    IJAZAT_ASSIGN_OR_RETURN(const int hour, store_.CountMessagesForCnic(other.cnic, now - kHour));
+    IJAZAT_ASSIGN_OR_RETURN(const int day, store_.CountMessagesForCnic(other.cnic, now - kDay));
+    number_hour += hour;
+    number_day += day;
+  }
+  if (number_hour >= caps_.per_number_per_hour) return "number_hour";
+  if (number_day >= caps_.per_number_per_day) return "number_day";
+  return nullptr;
+}
+
 Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
                                                       const Provider& provider,
                                                       const std::string& cnic_text,
@@ -156,8 +188,13 @@ Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
   const std::lock_guard cnic_lock(CnicLock(cnic_index));
   IJAZAT_ASSIGN_OR_RETURN(bool deliverable,
                           Reachable(policy, provider, enrolment, cnic_index, now));
-  IJAZAT_ASSIGN_OR_RETURN(const int recent, store_.CountMessagesForCnic(cnic_index, now - 3600));
-  deliverable = deliverable && recent < limits.cnic.sms_per_hour;
+  if (deliverable) {
+    IJAZAT_ASSIGN_OR_RETURN(const char* cap, CapReached(limits, *enrolment, now));
+    if (cap != nullptr) {
+      deliverable = false;
+      if (on_cap_hit_) on_cap_hit_(cap);
+    }
+  }
 
   Consent consent;
   IJAZAT_ASSIGN_OR_RETURN(consent.id, crypto_.RandomId(16));

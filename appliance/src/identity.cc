@@ -48,16 +48,49 @@ std::optional<std::string> FindCnicInSms(std::string_view text) {
   return std::move(parsed).value();
 }
 
-Result<std::string> NormalizeMsisdn(std::string_view text) {
-  auto invalid = [] {
+Status ValidateNumberPlan(const NumberPlan& plan) {
+  const auto all_digits = [](std::string_view text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), IsDigit);
+  };
+  if (!all_digits(plan.country_code) || plan.country_code.size() > 3 ||
+      plan.country_code[0] == '0') {
+    return Error(ErrorCode::kInvalidArgument, "country_code must be 1 to 3 digits, not 0-led",
+                 "invalid_number_plan");
+  }
+  if (plan.national_digits < 4 || plan.country_code.size() + plan.national_digits > 15) {
     return Error(ErrorCode::kInvalidArgument,
-                 "not a Pakistani mobile number (+92 3xx xxxxxxx, 03xx xxxxxxx)", "invalid_msisdn");
+                 "national_digits must be at least 4, and with the country code at most 15 "
+                 "(E.164)",
+                 "invalid_number_plan");
+  }
+  if (plan.ranges.empty()) {
+    return Error(ErrorCode::kInvalidArgument, "ranges must name at least one prefix",
+                 "invalid_number_plan");
+  }
+  const std::string country = "+" + plan.country_code;
+  for (const std::string& range : plan.ranges) {
+    if (range.size() < 2 || range[0] != '+' || !all_digits(std::string_view(range).substr(1)) ||
+        range.rfind(country, 0) != 0 || range.size() > country.size() + plan.national_digits) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "range \"" + range + "\" must be \"" + country +
+                       "\" followed by at most national_digits digits",
+                   "invalid_number_plan");
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::string> NormalizeMsisdn(std::string_view text, const NumberPlan& plan) {
+  auto invalid = [&plan] {
+    std::string ranges;
+    for (const std::string& range : plan.ranges) ranges += (ranges.empty() ? "" : ", ") + range;
+    return Error(ErrorCode::kInvalidArgument,
+                 "not a mobile number in the accepted ranges (" + ranges + ")", "invalid_msisdn");
   };
   if (text.size() > 32) return invalid();
   std::string digits;
   bool plus = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
+  for (const char c : text) {
     if (IsDigit(c)) {
       digits.push_back(c);
     } else if (c == '+' && digits.empty() && !plus) {
@@ -66,21 +99,31 @@ Result<std::string> NormalizeMsisdn(std::string_view text) {
       return invalid();
     }
   }
-  std::string national;  // 3xxxxxxxxx
+  const std::string& cc = plan.country_code;
+  std::string national;
   if (plus) {
-    if (digits.rfind("92", 0) != 0) return invalid();
-    national = digits.substr(2);
-  } else if (digits.rfind("0092", 0) == 0) {
-    national = digits.substr(4);
-  } else if (digits.rfind("92", 0) == 0 && digits.size() == 12) {
-    national = digits.substr(2);
+    if (digits.rfind(cc, 0) != 0) return invalid();
+    national = digits.substr(cc.size());
+  } else if (digits.rfind("00" + cc, 0) == 0) {
+    national = digits.substr(2 + cc.size());
+  } else if (digits.rfind(cc, 0) == 0 && digits.size() == cc.size() + plan.national_digits) {
+    national = digits.substr(cc.size());
   } else if (!digits.empty() && digits.front() == '0') {
-    national = digits.substr(1);
+    national = digits.substr(1);  // the trunk prefix
   } else {
     national = digits;
   }
-  if (national.size() != 10 || national[0] != '3') return invalid();
-  return "+92" + national;
+  if (national.size() != plan.national_digits) return invalid();
+  std::string e164 = "+" + cc + national;
+  for (const std::string& range : plan.ranges) {
+    if (e164.rfind(range, 0) == 0) return e164;
+  }
+  return invalid();
+}
+
+Result<std::string> NormalizeMsisdn(std::string_view text) {
+  static const NumberPlan kDefault;
+  return NormalizeMsisdn(text, kDefault);
 }
 
 std::string AsciiUpper(std::string_view text) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ijazat/common/result.h"
 
@@ -17,10 +18,23 @@ Result<std::string> ParseCnic(std::string_view text);
 // "CNIC" (so "CNIC 35202-1234567-1" enrols, "REVOKE 1234" does not).
 std::optional<std::string> FindCnicInSms(std::string_view text);
 
-// A Pakistani mobile number in E.164 ("+923001234567") from the forms people and gateways
-// write: 03001234567, 3001234567, 923001234567, +92 300 1234567, 0092-300-1234567.
-// Only mobile ranges (+92 3xx) are accepted. Errors: "invalid_msisdn".
-Result<std::string> NormalizeMsisdn(std::string_view text);
+// Which numbers the appliance talks to. The default is Pakistan's mobile ranges: country code
+// 92, ten national digits, +92 3xx. An operator may narrow the ranges (say, to the networks it
+// has agreements with) or, outside Pakistan, describe another plan.
+struct NumberPlan {
+  std::string country_code = "92";             // 1-3 digits
+  std::size_t national_digits = 10;            // the national significant number, no trunk 0
+  std::vector<std::string> ranges = {"+923"};  // accepted E.164 prefixes, "+" and digits
+};
+
+// kInvalidArgument naming what is wrong with a plan from the configuration.
+Status ValidateNumberPlan(const NumberPlan& plan);
+
+// A number in E.164 ("+923001234567") from the forms people and gateways write: 03001234567,
+// 3001234567, 923001234567, +92 300 1234567, 0092-300-1234567. Only numbers in the plan's
+// ranges are accepted. Errors: "invalid_msisdn".
+Result<std::string> NormalizeMsisdn(std::string_view text, const NumberPlan& plan);
+Result<std::string> NormalizeMsisdn(std::string_view text);  // the default plan
 
 // ASCII upper case (SMS commands, references and provider names are matched case-blind).
 std::string AsciiUpper(std::string_view text);

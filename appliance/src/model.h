@@ -111,6 +111,16 @@ struct OutboxMessage {
   std::string last_error;
 };
 
+// Caps on the SMS a provider's requests may cause, against SMS pumping; they come on top of
+// the policy's per-CNIC hourly cap. Every SMS about a CNIC counts (codes, notices, replies);
+// a number's count is the sum over the CNICs enrolled with it. When a cap is reached no code
+// is sent and the provider's answer does not change.
+struct SmsCaps {
+  int per_number_per_hour = 10;
+  int per_number_per_day = 30;
+  int per_cnic_per_day = 20;
+};
+
 // One link of the audit chain: hash = SHA-256(prev_hash || canonical(event fields)).
 struct AuditEvent {
   std::int64_t seq = 0;

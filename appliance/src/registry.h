@@ -27,6 +27,13 @@ class IdentityRegistry {
   virtual Result<std::optional<std::map<std::string, std::string>>> Lookup(
       const std::string& cnic, const std::vector<std::string>& scopes) = 0;
   virtual Status CheckHealth() = 0;
+
+  // The subscriber registry: operator data naming the numbers registered to each CNIC (a
+  // mobile operator's SIM records). kMismatch when the CNIC has no such number, including
+  // when it has none at all. kFailedPrecondition ("subscribers_missing") when the registry
+  // holds no subscriber data.
+  enum class Subscriber { kMatch, kMismatch };
+  virtual Result<Subscriber> CheckSubscriber(const std::string& cnic, const std::string& e164) = 0;
 };
 
 // Opens the registry database read-only. kNotFound ("registry_missing") if the file does not
@@ -39,5 +46,11 @@ Result<std::unique_ptr<IdentityRegistry>> OpenSqliteRegistry(const std::string& 
 // Errors name the line and column ("registry.csv:14: cnic \"3520-1\" is not 13 digits"); on
 // any error nothing is imported. Returns the number of rows imported.
 Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv_path);
+
+// Imports subscriber records (header `cnic,msisdn`; a CNIC may have several rows) into the
+// registry database, replacing every number of each CNIC named in the file, in one
+// transaction. Numbers are normalised to E.164 (Pakistani forms, or "+" and 8 to 15 digits).
+// Errors name the line as for citizens; on any error nothing is imported. Returns the rows.
+Result<int> ImportSubscribersCsv(const std::string& db_path, const std::string& csv_path);
 
 }  // namespace ijazat::appliance

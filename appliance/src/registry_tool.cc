@@ -1,6 +1,7 @@
 // ijazat-registry: fills the identity registry database from CSV.
 //
 //   ijazat-registry import --db FILE CSV
+//   ijazat-registry import-subscribers --db FILE CSV
 //
 // Exit status: 0 imported, 1 the import failed (the message names file and line), 2 usage.
 #include <iostream>
@@ -14,9 +15,13 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: ijazat-registry import --db FILE CSV\n"
-    "  Imports citizens from CSV into the registry database FILE (created if missing).\n"
+    "       ijazat-registry import-subscribers --db FILE CSV\n"
+    "  import: citizens from CSV into the registry database FILE (created if missing).\n"
     "  The header names the columns: cnic and any of name, father_name, date_of_birth,\n"
     "  gender, address, photo, cnic_status. Rows with a CNIC already present replace it.\n"
+    "  import-subscribers: the numbers registered to each CNIC (header cnic,msisdn; one row\n"
+    "  per number), for sms.require_subscriber_match. The numbers of each CNIC in the file\n"
+    "  replace those it had.\n"
     "  All or nothing: on any error nothing is imported.\n";
 
 int Usage(std::string_view problem) {
@@ -32,7 +37,10 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
-  if (args.empty() || args[0] != "import") return Usage("expected the command \"import\"");
+  if (args.empty() || (args[0] != "import" && args[0] != "import-subscribers")) {
+    return Usage("expected the command \"import\" or \"import-subscribers\"");
+  }
+  const bool subscribers = args[0] == "import-subscribers";
 
   std::string db;
   std::string csv;
@@ -54,11 +62,12 @@ int main(int argc, char** argv) {
   if (db.empty()) return Usage("--db FILE is required");
   if (csv.empty()) return Usage("the CSV file is required");
 
-  const auto imported = ijazat::appliance::ImportRegistryCsv(db, csv);
+  const auto imported = subscribers ? ijazat::appliance::ImportSubscribersCsv(db, csv)
+                                    : ijazat::appliance::ImportRegistryCsv(db, csv);
   if (!imported.ok()) {
     std::cerr << "ijazat-registry: " << imported.error().message() << "\n";
     return 1;
   }
-  std::cout << "imported " << *imported << " citizens\n";
+  std::cout << "imported " << *imported << (subscribers ? " subscriber numbers\n" : " citizens\n");
   return 0;
 }

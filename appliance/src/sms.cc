@@ -88,9 +88,12 @@ Result<std::string> KannelSmsSender::Send(std::int64_t message_id, const std::st
     if (!options_.dlr_url.empty()) {
       // Kannel substitutes %d with the delivery status.
       uri.addQueryParameter("dlr-mask", "31");
+      std::string secret;
+      Poco::URI::encode(options_.dlr_secret, "!#$&'()*+,/:;=?@[]%", secret);
       uri.addQueryParameter("dlr-url",
                             options_.dlr_url +
                                 (options_.dlr_url.find('?') == std::string::npos ? "?" : "&") +
+                                (secret.empty() ? "" : "secret=" + secret + "&") +
                                 "id=" + std::to_string(message_id) + "&status=%d");
     }
     Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());

@@ -43,9 +43,10 @@ class FileSmsSender final : public SmsSender {
 struct KannelOptions {
   std::string url;  // smsbox sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms
   std::string username;
-  std::string password;  // read from a file or the environment by the configuration
-  std::string from;      // the short code, 8009
-  std::string dlr_url;   // optional: where Kannel reports delivery (our webhook)
+  std::string password;    // read from a file or the environment by the configuration
+  std::string from;        // the short code, 8009
+  std::string dlr_url;     // optional: where Kannel reports delivery (our webhook), no secret
+  std::string dlr_secret;  // the gateway secret, added to dlr_url as `secret=`
   int timeout_ms = 5000;
 };
 

@@ -74,6 +74,8 @@ std::string_view InboundOutcomeName(InboundOutcome outcome) {
       return "command";
     case InboundOutcome::kNotEnrolled:
       return "not_enrolled";
+    case InboundOutcome::kNotSubscriber:
+      return "not_subscriber";
     case InboundOutcome::kIgnored:
       return "ignored";
   }
@@ -81,19 +83,25 @@ std::string_view InboundOutcomeName(InboundOutcome outcome) {
 }
 
 SmsInbox::SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock,
-                   std::string short_code, std::function<void()> notify)
+                   SmsInboxOptions options, std::function<void()> notify)
     : store_(store),
       crypto_(crypto),
       clock_(clock),
-      short_code_(std::move(short_code)),
+      options_(std::move(options)),
       notify_(std::move(notify)) {}
+
+SmsInbox::SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock,
+                   std::string short_code, std::function<void()> notify)
+    : SmsInbox(store, crypto, clock, SmsInboxOptions{std::move(short_code), {}, nullptr},
+               std::move(notify)) {}
 
 Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const std::string& sender,
                                         const std::string& short_code, const std::string& text) {
-  IJAZAT_ASSIGN_OR_RETURN(const std::string from, NormalizeMsisdn(sender));
-  if (short_code != short_code_) {
+  IJAZAT_ASSIGN_OR_RETURN(const std::string from, NormalizeMsisdn(sender, options_.numbers));
+  if (short_code != options_.short_code) {
     return Error(ErrorCode::kInvalidArgument,
-                 "messages must be sent to the short code " + short_code_, "wrong_short_code");
+                 "messages must be sent to the short code " + options_.short_code,
+                 "wrong_short_code");
   }
   if (text.size() > kMaxInboundSmsLength) {
     return Error(ErrorCode::kInvalidArgument, "the message is longer than 640 characters",
@@ -109,6 +117,20 @@ Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const s
     }
     IJAZAT_RETURN_IF_ERROR(Queue(OutboxKind::kHelp, from, std::nullopt, nullptr));
     return InboundOutcome::kHelp;
+  }
+
+  if (options_.subscribers != nullptr) {
+    // Operator data says which numbers are registered to the CNIC: anything else is refused
+    // before it can change an enrolment, hold verification or notify anyone.
+    IJAZAT_ASSIGN_OR_RETURN(const auto subscriber,
+                            options_.subscribers->CheckSubscriber(*cnic, from));
+    if (subscriber != IdentityRegistry::Subscriber::kMatch) {
+      IJAZAT_RETURN_IF_ERROR(
+          Reply(from,
+                "Ijazat: this number is not registered to that CNIC with your mobile operator, "
+                "so it cannot be enrolled. Enrol from a number in your name."));
+      return InboundOutcome::kNotSubscriber;
+    }
   }
 
   // Look under every usable index version: an enrolment made before the index key rotated
@@ -213,7 +235,7 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
   if (enrolments.empty()) {
     IJAZAT_RETURN_IF_ERROR(
         Reply(from, "Ijazat: this number is not enrolled. Send your 13-digit CNIC to " +
-                        short_code_ + " to enrol it."));
+                        options_.short_code + " to enrol it."));
     return InboundOutcome::kNotEnrolled;
   }
   AuditEvent audit;

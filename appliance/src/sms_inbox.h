@@ -16,7 +16,9 @@
 
 #include "citizen_crypto.h"
 #include "clock.h"
+#include "identity.h"
 #include "ijazat/policy/policy_set.h"
+#include "registry.h"
 #include "store.h"
 
 namespace ijazat::appliance {
@@ -26,14 +28,24 @@ enum class InboundOutcome {
   kReconfirmed,
   kNumberChanged,
   kHelp,
-  kCommand,      // HISTORY, REVOKE, BLOCK, UNBLOCK, LOCK, UNLOCK: answered by SMS
-  kNotEnrolled,  // a command from a number that is enrolled for no CNIC
+  kCommand,        // HISTORY, REVOKE, BLOCK, UNBLOCK, LOCK, UNLOCK: answered by SMS
+  kNotEnrolled,    // a command from a number that is enrolled for no CNIC
+  kNotSubscriber,  // enrolment refused: the subscriber registry has not this number for the CNIC
   kIgnored,
 };
 std::string_view InboundOutcomeName(InboundOutcome outcome);
 
+struct SmsInboxOptions {
+  std::string short_code = "8009";
+  NumberPlan numbers;  // senders outside these ranges are refused ("invalid_msisdn")
+  // When set, a number is enrolled for a CNIC only if this registry lists it for the CNIC.
+  IdentityRegistry* subscribers = nullptr;
+};
+
 class SmsInbox {
  public:
+  SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock, SmsInboxOptions options,
+           std::function<void()> notify);
   SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock, std::string short_code,
            std::function<void()> notify);
 
@@ -53,7 +65,7 @@ class SmsInbox {
   ConsentStore& store_;
   CitizenCrypto& crypto_;
   const Clock& clock_;
-  std::string short_code_;
+  SmsInboxOptions options_;
   std::function<void()> notify_;
 };
 

@@ -12,12 +12,14 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
 
+#include "identity.h"
 #include "registry.h"
 #include "sqlite_db.h"
 
@@ -242,6 +244,56 @@ Result<std::vector<Citizen>> ParseRegistryCsv(std::string_view text, const std::
   return citizens;
 }
 
+struct SubscriberRow {
+  std::string cnic;
+  std::string msisdn;
+};
+
+// "+" and 8 to 15 digits, or a Pakistani number in any common form.
+std::optional<std::string> NormaliseSubscriberNumber(std::string_view text) {
+  text = Trim(text);
+  if (auto pakistani = NormalizeMsisdn(text); pakistani.ok()) return std::move(pakistani).value();
+  if (text.size() < 9 || text.size() > 16 || text[0] != '+') return std::nullopt;
+  for (const char c : text.substr(1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  return std::string(text);
+}
+
+Result<std::vector<SubscriberRow>> ParseSubscribersCsv(std::string_view text,
+                                                       const std::string& name) {
+  CsvParser parser(text, name);
+  IJAZAT_ASSIGN_OR_RETURN(std::vector<CsvRecord> records, parser.Parse());
+  if (records.empty()) return CsvError(name, 1, "empty file; expected the header cnic,msisdn");
+  const CsvRecord& header = records.front();
+  if (header.fields.size() != 2 || Trim(header.fields[0]) != "cnic" ||
+      Trim(header.fields[1]) != "msisdn") {
+    return CsvError(name, header.line, "the header must be exactly: cnic,msisdn");
+  }
+  std::vector<SubscriberRow> rows;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (std::size_t r = 1; r < records.size(); ++r) {
+    const CsvRecord& record = records[r];
+    if (record.fields.size() != 2) {
+      return CsvError(name, record.line,
+                      "expected 2 fields, found " + std::to_string(record.fields.size()));
+    }
+    const auto cnic = NormaliseCnic(record.fields[0]);
+    if (!cnic) return CsvError(name, record.line, "the cnic is not 13 digits");
+    const auto msisdn = NormaliseSubscriberNumber(record.fields[1]);
+    if (!msisdn) {
+      return CsvError(name, record.line,
+                      "the msisdn is not a number in E.164 (+ and 8 to 15 digits) or a "
+                      "Pakistani mobile number");
+    }
+    if (!seen.emplace(*cnic, *msisdn).second) {
+      return CsvError(name, record.line, "this cnic and msisdn appear on an earlier line");
+    }
+    rows.push_back({*cnic, *msisdn});
+  }
+  return rows;
+}
+
 Result<std::string> ReadCsvFile(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
@@ -315,6 +367,27 @@ class SqliteRegistry final : public IdentityRegistry {
         }
       }
       return Out(std::move(attributes));
+    });
+  }
+
+  Result<Subscriber> CheckSubscriber(const std::string& cnic, const std::string& e164) override {
+    if (!IsThirteenDigits(cnic)) {
+      return Error(ErrorCode::kInvalidArgument, "the CNIC is not 13 digits", "cnic_invalid");
+    }
+    return sqlite::RunRead(pool_, "checking a subscriber", [&](Session& s) -> Result<Subscriber> {
+      Int64 tables = 0;
+      s << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'subscribers'",
+          into(tables), now;
+      if (tables != 1) {
+        return Error(ErrorCode::kFailedPrecondition,
+                     "the registry holds no subscriber data; import it with ijazat-registry "
+                     "import-subscribers",
+                     "subscribers_missing");
+      }
+      Int64 found = 0;
+      s << "SELECT COUNT(*) FROM subscribers WHERE cnic = ? AND msisdn = ?", bind(cnic), bind(e164),
+          into(found), now;
+      return found > 0 ? Subscriber::kMatch : Subscriber::kMismatch;
     });
   }
 
@@ -419,6 +492,66 @@ Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv
                  "registry_error");
   }
   return static_cast<int>(citizens.size());
+}
+
+Result<int> ImportSubscribersCsv(const std::string& db_path, const std::string& csv_path) {
+  IJAZAT_ASSIGN_OR_RETURN(const std::string text, ReadCsvFile(csv_path));
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<SubscriberRow> rows,
+                          ParseSubscribersCsv(text, csv_path));
+  IJAZAT_RETURN_IF_ERROR(sqlite::CreatePrivateFile(db_path, "registry_unavailable"));
+  try {
+    sqlite::RegisterConnector();
+    Session session("SQLite", sqlite::FileUri(db_path, "mode=rw"));
+    session << "PRAGMA busy_timeout = 5000", now;
+    session << "PRAGMA journal_mode = DELETE", now;
+    session << "PRAGMA synchronous = FULL", now;
+    session << "BEGIN IMMEDIATE", now;
+    try {
+      Int64 version = 0;
+      session << "PRAGMA user_version", into(version), now;
+      if (version > kRegistrySchemaVersion) {
+        session << "ROLLBACK", now;
+        return Error(ErrorCode::kFailedPrecondition,
+                     "the registry database has a newer schema version", "registry_invalid");
+      }
+      std::string columns;
+      for (const char* attribute : kIdentityAttributes) {
+        columns += std::string(", ") + attribute + " TEXT";
+      }
+      // The citizens table too, so that a registry made of subscribers alone still opens.
+      session << "CREATE TABLE IF NOT EXISTS citizens (cnic TEXT PRIMARY KEY" + columns + ")", now;
+      session << "CREATE TABLE IF NOT EXISTS subscribers (cnic TEXT NOT NULL, msisdn TEXT NOT "
+                 "NULL, PRIMARY KEY (cnic, msisdn))",
+          now;
+      session << "PRAGMA user_version = " + std::to_string(kRegistrySchemaVersion), now;
+      std::vector<std::string> cnics;
+      std::vector<std::string> numbers;
+      std::set<std::string> replaced;
+      for (const SubscriberRow& row : rows) {
+        if (replaced.insert(row.cnic).second) {
+          session << "DELETE FROM subscribers WHERE cnic = ?", bind(row.cnic), now;
+        }
+        cnics.push_back(row.cnic);
+        numbers.push_back(row.msisdn);
+      }
+      if (!rows.empty()) {
+        session << "INSERT INTO subscribers (cnic, msisdn) VALUES (?, ?)", use(cnics), use(numbers),
+            now;
+      }
+      session << "COMMIT", now;
+    } catch (...) {
+      try {
+        session << "ROLLBACK", now;
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
+      }
+      throw;
+    }
+  } catch (const Poco::Exception& e) {
+    return ImportFailed(e);
+  } catch (...) {
+    return Error(ErrorCode::kInternal, "importing subscribers: unexpected error", "registry_error");
+  }
+  return static_cast<int>(rows.size());
 }
 
 }  // namespace ijazat::appliance

@@ -10,6 +10,7 @@ namespace ijazat::appliance {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kMinimal[] = R"(issuer: https://ijazat.example
 server:
@@ -55,6 +56,53 @@ TEST(LoadConfig, ReportsEveryProblemWithItsLocation) {
   EXPECT_THAT(config.error().message(), HasSubstr(":4:3: server.threadz: unknown key"));
   EXPECT_THAT(config.error().message(),
               HasSubstr(":5:23: server.keep_alive_timeout: must be a duration"));
+}
+
+TEST(LoadConfig, ReadsSmsNumbersCapsAndSubscriberMatch) {
+  const auto config = Load(std::string(kMinimal) + R"(  numbers:
+    country_code: "92"
+    national_digits: 10
+    ranges: ["+92300", "+92333"]
+  caps: {per_number_per_hour: 3, per_number_per_day: 9, per_cnic_per_day: 7}
+  require_subscriber_match: true
+)");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->sms.numbers.ranges, (std::vector<std::string>{"+92300", "+92333"}));
+  EXPECT_EQ(config->sms.caps.per_number_per_hour, 3);
+  EXPECT_EQ(config->sms.caps.per_number_per_day, 9);
+  EXPECT_EQ(config->sms.caps.per_cnic_per_day, 7);
+  EXPECT_TRUE(config->sms.require_subscriber_match);
+  EXPECT_FALSE(Load(kMinimal)->sms.require_subscriber_match) << "off by default";
+}
+
+TEST(LoadConfig, RefusesBadNumberPlansCapsAndFlags) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"  numbers: {ranges: [\"+443\"]}\n", "sms.numbers: range \"+443\""},
+      {"  numbers: {ranges: []}\n", "sms.numbers.ranges: must be a list"},
+      {"  numbers: {national_digits: 30}\n", "sms.numbers.national_digits: must be"},
+      {"  caps: {per_number_per_hour: 0}\n", "sms.caps.per_number_per_hour: must be"},
+      {"  caps: {per_day: 3}\n", "sms.caps.per_day: unknown key"},
+      {"  require_subscriber_match: yes\n", "must be true or false"},
+  };
+  for (const auto& [extra, message] : cases) {
+    const auto config = Load(std::string(kMinimal) + extra);
+    ASSERT_THAT(config, HasReason("config_invalid")) << extra;
+    EXPECT_THAT(config.error().message(), HasSubstr(message)) << extra;
+  }
+}
+
+TEST(LoadConfig, RefusesAGatewaySecretInTheDeliveryReportUrl) {
+  std::string text = kMinimal;
+  text += R"(  kannel:
+    url: http://127.0.0.1:13013/cgi-bin/sendsms
+    username: ijazat
+    password_file: kannel.password
+    dlr_url: https://ijazat.example/v1/sms/dlr?secret=s3cr3t
+)";
+  const auto config = Load(text);
+  ASSERT_THAT(config, HasReason("config_invalid"));
+  EXPECT_THAT(config.error().message(), HasSubstr("dlr_url must not carry the secret"));
+  EXPECT_THAT(config.error().message(), Not(HasSubstr("s3cr3t"))) << "never echoes a secret";
 }
 
 TEST(LoadConfig, RefusesAPinInTheFile) {

@@ -7,6 +7,8 @@
 namespace ijazat::appliance {
 namespace {
 
+using ::testing::HasSubstr;
+
 TEST(ParseCnic, AcceptsTheWrittenForms) {
   for (const char* text :
        {"3520212345671", "35202-1234567-1", " 35202 1234567 1 ", "35202 - 1234567 - 1"}) {
@@ -43,6 +45,43 @@ TEST(NormalizeMsisdn, RejectsLandlinesForeignAndJunk) {
   for (const char* text : {"", "0512345678", "+442071234567", "+92512345678", "030012345678",
                            "0300123456", "+92300123456a", "++923001234567", "92-300"}) {
     EXPECT_THAT(NormalizeMsisdn(text), HasReason("invalid_msisdn")) << text;
+  }
+}
+
+TEST(NormalizeMsisdn, NarrowedRanges_AcceptOnlyThoseNetworks) {
+  NumberPlan plan;
+  plan.ranges = {"+92300", "+92301"};
+  EXPECT_THAT(NormalizeMsisdn("0301 7654321", plan), IsOkAndHolds(std::string("+923017654321")));
+  EXPECT_THAT(NormalizeMsisdn("0345 1234567", plan), HasReason("invalid_msisdn"));
+  const auto refused = NormalizeMsisdn("0345 1234567", plan);
+  EXPECT_THAT(refused.error().message(), HasSubstr("+92300, +92301"));
+}
+
+TEST(NormalizeMsisdn, AnotherCountrysPlan_NormalisesItsWrittenForms) {
+  NumberPlan uk;
+  uk.country_code = "44";
+  uk.national_digits = 10;
+  uk.ranges = {"+447"};
+  for (const char* text : {"07700 900123", "+44 7700 900123", "0044-7700-900123", "447700900123"}) {
+    EXPECT_THAT(NormalizeMsisdn(text, uk), IsOkAndHolds(std::string("+447700900123"))) << text;
+  }
+  EXPECT_THAT(NormalizeMsisdn("020 7946 0123", uk), HasReason("invalid_msisdn"));
+  EXPECT_THAT(NormalizeMsisdn("03001234567", uk), HasReason("invalid_msisdn"));
+}
+
+TEST(ValidateNumberPlan, RefusesPlansThatCannotBeE164) {
+  EXPECT_THAT(ValidateNumberPlan(NumberPlan{}), IsOk());
+  const std::vector<NumberPlan> bad = {
+      {"", 10, {"+923"}},    {"0092", 10, {"+923"}},
+      {"9a", 10, {"+923"}},  {"92", 3, {"+923"}},
+      {"92", 14, {"+923"}},  {"92", 10, {}},
+      {"92", 10, {"923"}},   {"92", 10, {"+443"}},
+      {"92", 10, {"+92 3"}}, {"92", 10, {"+92300123456789"}},
+  };
+  for (const NumberPlan& plan : bad) {
+    EXPECT_THAT(ValidateNumberPlan(plan), HasReason("invalid_number_plan"))
+        << plan.country_code << " " << plan.national_digits << " "
+        << (plan.ranges.empty() ? "-" : plan.ranges[0]);
   }
 }
 

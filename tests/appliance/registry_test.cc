@@ -114,6 +114,77 @@ struct Malformed {
 class RegistryMalformedTest : public RegistryTest,
                               public ::testing::WithParamInterface<Malformed> {};
 
+TEST_F(RegistryTest, Subscribers_ImportedNumbersMatch_OthersDoNot) {
+  ASSERT_THAT(ImportRegistryCsv(DbPath(), kDemoCsv), IsOk());
+  ASSERT_THAT(ImportSubscribersCsv(DbPath(), Csv("subscribers.csv",
+                                                 "cnic,msisdn\n"
+                                                 "35202-1234567-1,0300 1234567\n"
+                                                 "3520212345671,+923331234567\n"
+                                                 "4210112345673,+447700900123\n")),
+              IsOkAndHolds(3));
+  auto registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  using S = IdentityRegistry::Subscriber;
+  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923001234567"), IsOkAndHolds(S::kMatch));
+  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923331234567"), IsOkAndHolds(S::kMatch));
+  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923459998887"),
+              IsOkAndHolds(S::kMismatch));
+  EXPECT_THAT(registry->CheckSubscriber("4210112345673", "+447700900123"), IsOkAndHolds(S::kMatch));
+  EXPECT_THAT(registry->CheckSubscriber("3740512345675", "+923001234567"),
+              IsOkAndHolds(S::kMismatch))
+      << "a CNIC without subscriber rows matches nothing";
+}
+
+TEST_F(RegistryTest, Subscribers_ReimportReplacesTheNumbersOfTheCnicsInTheFile) {
+  ASSERT_THAT(ImportSubscribersCsv(DbPath(), Csv("a.csv",
+                                                 "cnic,msisdn\n3520212345671,03001234567\n"
+                                                 "4210112345673,03331234567\n")),
+              IsOk());
+  ASSERT_THAT(
+      ImportSubscribersCsv(DbPath(), Csv("b.csv", "cnic,msisdn\n3520212345671,03119876543\n")),
+      IsOk());
+  auto registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  using S = IdentityRegistry::Subscriber;
+  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923001234567"),
+              IsOkAndHolds(S::kMismatch));
+  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923119876543"), IsOkAndHolds(S::kMatch));
+  EXPECT_THAT(registry->CheckSubscriber("4210112345673", "+923331234567"), IsOkAndHolds(S::kMatch))
+      << "CNICs not in the second file keep their numbers";
+}
+
+TEST_F(RegistryTest, Subscribers_WithoutData_CheckFailsClearly) {
+  ASSERT_THAT(ImportRegistryCsv(DbPath(), kDemoCsv), IsOk());
+  auto registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923001234567"),
+              HasReason("subscribers_missing"));
+}
+
+TEST_F(RegistryTest, Subscribers_MalformedFiles_FailWithTheLine_AndImportNothing) {
+  ASSERT_THAT(
+      ImportSubscribersCsv(DbPath(), Csv("ok.csv", "cnic,msisdn\n3520212345671,03001234567\n")),
+      IsOk());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"cnic,phone\n3520212345671,03001234567\n", ":1: the header must be exactly"},
+      {"cnic,msisdn\n4210112345673,03331234567\n35202,03001234567\n", ":3: the cnic is not"},
+      {"cnic,msisdn\n4210112345673,12345\n", ":2: the msisdn is not"},
+      {"cnic,msisdn\n4210112345673,03331234567,x\n", ":2: expected 2 fields"},
+      {"cnic,msisdn\n4210112345673,03331234567\n4210112345673,+923331234567\n",
+       ":3: this cnic and msisdn appear on an earlier line"},
+  };
+  for (const auto& [text, message] : cases) {
+    const auto imported = ImportSubscribersCsv(DbPath(), Csv("bad.csv", text));
+    ASSERT_THAT(imported, HasReason("registry_csv_invalid")) << text;
+    EXPECT_THAT(imported.error().message(), HasSubstr(message)) << text;
+  }
+  auto registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  EXPECT_THAT(registry->CheckSubscriber("4210112345673", "+923331234567"),
+              IsOkAndHolds(IdentityRegistry::Subscriber::kMismatch))
+      << "nothing of the failed files was imported";
+}
+
 TEST_P(RegistryMalformedTest, Import_FailsWithLineNumber_AndImportsNothing) {
   ASSERT_THAT(ImportRegistryCsv(DbPath(), Csv("good.csv", "cnic,name\n3520212345671,Before\n")),
               IsOkAndHolds(1));

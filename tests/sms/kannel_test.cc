@@ -62,7 +62,7 @@ class KannelTest : public ApplianceTest {
     config_.sms.kannel_url = kannel_->sendsms_url();
     config_.sms.kannel_username = kannel_->username();
     config_.sms.kannel_password_file = password_file.string();
-    config_.sms.kannel_dlr_url = base + "/v1/sms/dlr?secret=" + std::string(kGatewaySecret);
+    config_.sms.kannel_dlr_url = base + "/v1/sms/dlr";
     StartAppliance();
     if (HasFatalFailure()) return;
     ASSERT_TRUE(kannel_->Start());
@@ -161,6 +161,87 @@ TEST_F(KannelTest, LockCommandThroughKannelStopsCodes) {
   ASSERT_TRUE(WaitForMt(kPhone, "your CNIC is unlocked").has_value());
   ASSERT_FALSE(RequestConsentId().empty());
   EXPECT_TRUE(WaitForMt(kPhone, "Ijazat code").has_value());
+}
+
+// HELP, HISTORY, REVOKE, BLOCK and UNBLOCK, each sent by the phone through Kannel and
+// answered through Kannel, with its effect.
+TEST_F(KannelTest, EveryCommandThroughKannel_IsAnsweredAndTakesEffect) {
+  EnrolThroughKannel();
+  ASSERT_TRUE(kannel_->SendMo(kPhone, kShortCode, "help"));
+  const auto help = WaitForMt(kPhone, "Commands:");
+  ASSERT_TRUE(help.has_value());
+  EXPECT_LE(help->text.size(), 160u);
+
+  // A verification to list and revoke: the code travels through Kannel.
+  const std::string consent_id = RequestConsentId();
+  const auto sms = WaitForMt(kPhone, "Ijazat code");
+  ASSERT_TRUE(sms.has_value());
+  const auto confirmed =
+      Post("/v1/consents/" + consent_id + "/confirm", {{"otp", CodeIn(sms->text).value_or("")}});
+  ASSERT_EQ(confirmed.status, 200) << confirmed.body;
+  const std::string reference = confirmed.json["reference"];
+  const std::string token = confirmed.json["consent_token"];
+  ASSERT_EQ(Post("/v1/verifications", {{"consent_token", token}}).status, 200);
+
+  ASSERT_TRUE(kannel_->SendMo(kPhone, kShortCode, " History "));
+  const auto history = WaitForMt(kPhone, "Ijazat verifications:");
+  ASSERT_TRUE(history.has_value());
+  EXPECT_TRUE(Contains(history->text, "Test Bank")) << history->text;
+  EXPECT_TRUE(Contains(history->text, reference)) << history->text;
+  EXPECT_FALSE(Contains(history->text, "1234567")) << "never shows the CNIC";
+
+  ASSERT_TRUE(kannel_->SendMo(kPhone, kShortCode, "revoke " + reference));
+  ASSERT_TRUE(WaitForMt(kPhone, "is revoked").has_value());
+  EXPECT_EQ(Get("/v1/consents/" + consent_id).json["state"], "revoked");
+
+  ASSERT_TRUE(kannel_->SendMo(kPhone, kShortCode, "BLOCK test bank"));
+  ASSERT_TRUE(WaitForMt(kPhone, "can no longer ask").has_value());
+  const int codes_before = CodesTo(kannel_->Received(), kPhone);
+  EXPECT_EQ(RequestConsentId().empty(), false) << "the provider sees the usual answer";
+  Settle();
+  EXPECT_EQ(CodesTo(kannel_->Received(), kPhone), codes_before) << "a blocked provider's code";
+
+  ASSERT_TRUE(kannel_->SendMo(kPhone, kShortCode, "unblock test-bank"));
+  ASSERT_TRUE(WaitForMt(kPhone, "may ask for your consent again").has_value());
+  RequestConsentId();
+  Settle();
+  EXPECT_EQ(CodesTo(kannel_->Received(), kPhone), codes_before + 1);
+}
+
+// A new number for the CNIC: the old number is told through Kannel, the new one confirmed, and
+// the cooling-off hold stops codes for now.
+TEST_F(KannelTest, NumberChangeThroughKannel_TellsTheOldNumberAndHoldsCodes) {
+  EnrolThroughKannel();
+  const std::string new_phone = "+923019876543";
+  ASSERT_TRUE(kannel_->SendMo(new_phone, kShortCode, std::string("CNIC ") + kCnicDashed));
+  ASSERT_TRUE(WaitForMt(new_phone, "now enrolled").has_value());
+  const auto notice = WaitForMt(kPhone, "enrolled with a new number");
+  ASSERT_TRUE(notice.has_value()) << "the old number was not told";
+  EXPECT_FALSE(Contains(notice->text, "1234567")) << "never shows the CNIC";
+  RequestConsentId();
+  Settle();
+  EXPECT_EQ(CodesTo(kannel_->Received(), new_phone), 0) << "a code during the hold";
+  EXPECT_EQ(CodesTo(kannel_->Received(), kPhone), 0) << "a code to the old number";
+}
+
+// The per-CNIC daily cap, with codes going through Kannel: past it no code reaches the phone,
+// the provider's answer is unchanged, and the hit is counted.
+TEST_F(KannelTest, SmsCapThroughKannel_StopsCodesAndIsCounted) {
+  StopAppliance();
+  config_.sms.caps.per_cnic_per_day = 2;  // the enrolment confirmation and one code
+  StartAppliance();
+  ASSERT_FALSE(HasFatalFailure());
+  EnrolThroughKannel();
+  RequestConsentId();
+  ASSERT_TRUE(WaitForMt(kPhone, "Ijazat code").has_value());
+  const auto capped = Post(
+      "/v1/consents",
+      {{"cnic", kCnic}, {"purpose", "account-opening"}, {"scopes", {"name", "date_of_birth"}}});
+  EXPECT_EQ(capped.status, 202);
+  EXPECT_TRUE(capped.json.contains("consent_id"));
+  Settle();
+  EXPECT_EQ(CodesTo(kannel_->Received(), kPhone), 1) << "a code past the cap reached the phone";
+  EXPECT_TRUE(Contains(Get("/metrics", "").body, "event=\"sms_cap_hit_cnic_day\"} 1"));
 }
 
 TEST_F(KannelTest, CodeQueuedWhileKannelIsDownIsDeliveredOnceWhenItReturns) {
