@@ -12,10 +12,11 @@
 namespace ijazat::appliance {
 
 struct HttpLimits {
-  std::size_t max_request_line = 8 * 1024;
-  std::size_t max_header_bytes = 16 * 1024;  // the whole header section, request line included
+  std::size_t max_request_line = std::size_t{8} * 1024;
+  std::size_t max_header_bytes =
+      std::size_t{16} * 1024;  // the whole header section, request line included
   std::size_t max_header_fields = 100;
-  std::size_t max_body_bytes = 16 * 1024;
+  std::size_t max_body_bytes = std::size_t{16} * 1024;
 };
 
 struct HttpRequest {

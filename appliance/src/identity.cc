@@ -71,10 +71,10 @@ Status ValidateNumberPlan(const NumberPlan& plan) {
   for (const std::string& range : plan.ranges) {
     if (range.size() < 2 || range[0] != '+' || !all_digits(std::string_view(range).substr(1)) ||
         range.rfind(country, 0) != 0 || range.size() > country.size() + plan.national_digits) {
-      return Error(ErrorCode::kInvalidArgument,
-                   "range \"" + range + "\" must be \"" + country +
-                       "\" followed by at most national_digits digits",
-                   "invalid_number_plan");
+      std::string message = "range \"";
+      message.append(range).append("\" must be \"").append(country);
+      message.append("\" followed by at most national_digits digits");
+      return Error(ErrorCode::kInvalidArgument, message, "invalid_number_plan");
     }
   }
   return OkStatus();
