@@ -185,6 +185,16 @@ Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const s
   audit.event = "enrolment." + std::string(InboundOutcomeName(outcome));
   audit.detail = "{}";
   IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(enrolment, audit, messages));
+  if (outcome == InboundOutcome::kReconfirmed) {
+    AuditEvent lifted;
+    lifted.at = now;
+    lifted.event = "cnic.failures_reset";
+    lifted.detail = R"({"by":"citizen"})";
+    IJAZAT_RETURN_IF_ERROR(store_.ResetConsecutiveFailures(cnic_index, lifted));
+    if (existing->cnic.value != cnic_index.value) {
+      IJAZAT_RETURN_IF_ERROR(store_.ResetConsecutiveFailures(existing->cnic, lifted));
+    }
+  }
   if (notify_) notify_();
   return outcome;
 }

@@ -350,6 +350,18 @@ class SqliteStore final : public ConsentStore {
     });
   }
 
+  Status ResetConsecutiveFailures(const BlindIndex& cnic, const AuditEvent& audit) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    return Write("resetting failures", [&](Session& s, Transaction&) -> Status {
+      std::vector<Int64> reset;
+      s << "UPDATE cnic_failures SET consecutive = 0 WHERE cnic_index = ? AND consecutive > 0 "
+           "RETURNING 1",
+          bind(ToBlob(cnic.value)), into(reset), now;
+      if (reset.empty()) return OkStatus();  // nothing to lift: no audit entry either
+      return sqlite::AppendAudit(s, audit);
+    });
+  }
+
   Status SetBlocked(const BlindIndex& cnic, const std::string& provider_id, bool blocked,
                     const AuditEvent& audit) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));

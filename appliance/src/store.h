@@ -64,6 +64,9 @@ class ConsentStore {
 
   // The CNIC's failure counters now (a window older than 24 h counts as empty).
   virtual Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic, Timestamp now) = 0;
+  // The citizen re-confirmed the enrolled number: wrong codes in a row start again from 0,
+  // so that the 100-in-a-row lock can be lifted by the number's holder alone.
+  virtual Status ResetConsecutiveFailures(const BlindIndex& cnic, const AuditEvent& audit) = 0;
 
   // A wrong code for a pending consent: attempts + 1, and the consent becomes failed when
   // attempts reach max_attempts; the CNIC's window and consecutive counters + 1 (the window

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "appliance_fixture.h"
+#include "consent_service.h"
 #include "ijazat/hsm/pkcs11_hsm.h"
 
 namespace ijazat::appliance::testing {
@@ -49,6 +50,37 @@ TEST_F(ApplianceTest, CnicFailureLimit_HoldsUnderParallelGuesses) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(compared.load(), 10) << "the policy allows 10 wrong codes per CNIC per day";
   EXPECT_EQ(refused.load(), 20);
+}
+
+// After 100 wrong codes in a row no code is accepted for the CNIC, even the right one, until
+// the holder of the enrolled number texts the CNIC again (nobody else can lift it).
+TEST_F(ApplianceTest, HundredWrongCodesInARow_LockCodes_UntilTheNumberReconfirms) {
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  int wrong = 0;
+  for (int day = 0; day < 12 && wrong < kMaxConsecutiveFailures; ++day) {
+    // Ten wrong codes a day (the policy's daily limit), four consents three hours apart.
+    for (int consent = 0; consent < 4 && wrong < kMaxConsecutiveFailures; ++consent) {
+      const std::string id = Post("/v1/consents", Body(kCnic)).json["consent_id"];
+      for (int guess = 0; guess < 3 && wrong < kMaxConsecutiveFailures; ++guess) {
+        const auto result = Post("/v1/consents/" + id + "/confirm", {{"otp", "000001"}});
+        if (result.status == 403 || result.status == 409) ++wrong;
+      }
+      clock_.Advance(3 * 3600);
+    }
+    clock_.Advance(24 * 3600);
+  }
+  ASSERT_EQ(wrong, kMaxConsecutiveFailures);
+  SentMessages();
+
+  const std::string id = Post("/v1/consents", Body(kCnic)).json["consent_id"];
+  const auto code = LastCodeFor(kPhone);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(Post("/v1/consents/" + id + "/confirm", {{"otp", *code}}).status, 429)
+      << "the right code is refused while the CNIC is locked";
+  // Someone else's number texting the CNIC does not lift it (it is a number change instead).
+  // The enrolled number does:
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  EXPECT_EQ(Post("/v1/consents/" + id + "/confirm", {{"otp", *code}}).status, 200);
 }
 
 TEST_F(ApplianceTest, SmsCap_HoldsUnderParallelRequests) {
