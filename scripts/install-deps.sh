@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   python3 python3-jwcrypto
   clang libclang-rt-14-dev
-  openssl curl
+  openssl curl testssl.sh
   kannel kannel-extras
 )
 
