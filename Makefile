@@ -6,6 +6,7 @@
 #   make test    install what is missing, build, run every test
 #   make bench   release build, then the benchmarks
 #   make package the Debian package (see docs/operations.md)
+#   make image-test  the package in a fresh Debian 12 rootfs (mmdebstrap), booted to /readyz
 #   make format  clang-format every C++ file;  make lint  clang-tidy over the sources
 #
 # PRESET selects a CMake preset from CMakePresets.json (dev, ci, release, asan, tsan).
@@ -17,7 +18,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all deps configure build test run demo bench package format lint clean
+.PHONY: all deps configure build test run demo bench package image-test format lint clean
 
 all: build
 
@@ -52,6 +53,19 @@ package: deps
 	@cmake --preset release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 	@cmake --build build/release -j $(JOBS)
 	@cd build/release && cpack
+
+# Opt-in (not part of `make test`): needs root and the Debian mirror. The package is built as
+# image/Dockerfile builds it (release, without tests and benchmarks, in build/image), checked
+# with lintian, installed with softhsm2 into a minimal bookworm rootfs (image/build-rootfs.sh),
+# provisioned and started there until GET /readyz says ready (image/image-test.sh).
+image-test:
+	@scripts/install-deps.sh image
+	@cmake --preset release -B build/image -DIJAZAT_BUILD_TESTS=OFF -DIJAZAT_BUILD_BENCH=OFF \
+	  -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+	@cmake --build build/image -j $(JOBS)
+	@rm -f build/image/ijazat_*.deb && cd build/image && cpack >/dev/null
+	@lintian --fail-on error build/image/ijazat_*.deb
+	@image/image-test.sh build/image/ijazat_*.deb
 
 format:
 	@clang-format -i $(CXX_SOURCES)

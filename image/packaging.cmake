@@ -17,7 +17,8 @@
 #   /etc/ijazat/ijazatd.yaml              image/etc/ijazatd.yaml             conffile, 0640
 #   /etc/ijazat/policy.yaml               policy/example/policy.yaml         conffile, 0640
 #   /etc/ijazat/softhsm2.conf             SoftHSM token directory            conffile, 0640
-#   /usr/share/doc/ijazat/                README, runbooks, OpenAPI document
+#   /usr/share/doc/ijazat/                README, runbooks, OpenAPI document, copyright,
+#                                         changelog.Debian.gz (image/debian/)
 #   /usr/share/ijazat/registry.csv        the demo identity registry
 #
 # image/debian/{postinst,prerm,postrm} create the `ijazat` user, /var/lib/ijazat and the
@@ -95,6 +96,18 @@ install(FILES
 install(FILES ${IJAZAT_REPO_DIR}/appliance/demo/registry.csv
         DESTINATION ${CMAKE_INSTALL_DATADIR}/ijazat)
 
+# Debian's documentation of a binary package: the copyright file, and the changelog compressed
+# with gzip -9n (no name or time stamp: the same bytes every build). cpack refuses to package
+# a version that the changelog's newest entry does not describe (debian/check-changelog.cmake).
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${IJAZAT_IMAGE_DIR}/debian/changelog)
+execute_process(COMMAND gzip -9nc ${IJAZAT_IMAGE_DIR}/debian/changelog
+                OUTPUT_FILE ${IJAZAT_STAGE_DIR}/changelog.Debian.gz COMMAND_ERROR_IS_FATAL ANY)
+install(FILES ${IJAZAT_IMAGE_DIR}/debian/copyright ${IJAZAT_STAGE_DIR}/changelog.Debian.gz
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# lintian's overrides for what the package does on purpose (the modes of /etc/ijazat).
+install(FILES ${IJAZAT_IMAGE_DIR}/debian/lintian-overrides
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME ijazat)
+
 # CPack: one binary package, ijazat_<version>-<release>_<arch>.deb.
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME ijazat)
@@ -104,7 +117,7 @@ set(CPACK_PACKAGE_CONTACT "Ijazat maintainers <maintainers@users.noreply.r-seed-
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "HSM-backed consent appliance")
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_STRIP_FILES ON)
-set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)  # keep image/debian/changelog's newest entry in step
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
@@ -134,6 +147,8 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${IJAZAT_IMAGE_DIR}/debian/postrm
   ${IJAZAT_STAGE_DIR}/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_IJAZAT_CHANGELOG ${IJAZAT_IMAGE_DIR}/debian/changelog)
+set(CPACK_PRE_BUILD_SCRIPTS ${IJAZAT_IMAGE_DIR}/debian/check-changelog.cmake)
 set(CPACK_SOURCE_GENERATOR TXZ)
 set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build/" "/var/")
 include(CPack)

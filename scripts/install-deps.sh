@@ -2,6 +2,9 @@
 # Installs the Debian 12 packages Ijazat needs to build, test and run, and nothing else.
 # Idempotent: packages already present are left alone, and apt is not touched at all when
 # nothing is missing. Shared by `make run`, `make test` and `.ci/run`.
+#
+#   scripts/install-deps.sh          what building and `make test` need
+#   scripts/install-deps.sh image    also what `make image-test` needs (mmdebstrap, lintian)
 set -euo pipefail
 
 packages=(
@@ -11,9 +14,12 @@ packages=(
   libgtest-dev libgmock-dev
   python3 python3-jwcrypto
   clang libclang-rt-14-dev
-  openssl curl
+  openssl curl testssl.sh
   kannel kannel-extras
 )
+if [ "${1:-}" = image ]; then
+  packages+=(mmdebstrap lintian)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -51,4 +51,7 @@ Ijazat is starting on https://localhost:8443 (self-signed certificate: var/tls/s
 
 Stop with Ctrl-C.
 MSG
-exec "$build_dir/bin/ijazatd" --config "$config"
+# ijazatd refuses to serve as root unless told: allowed here, for a development machine only.
+as_root=()
+[ "$(id -u)" -ne 0 ] || as_root=(--allow-root)
+exec "$build_dir/bin/ijazatd" --config "$config" "${as_root[@]}"

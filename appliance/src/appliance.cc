@@ -83,7 +83,8 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   }
   a.registry = std::move(registry).value();
 
-  auto inbound_secret = hsm::PinSource::File(config.sms.inbound_secret_file).Read();
+  auto inbound_secret =
+      hsm::PinSource::File(config.sms.inbound_secret_file, "SMS gateway secret").Read();
   if (!inbound_secret.ok()) {
     return Context(inbound_secret.error(), "reading the SMS gateway secret");
   }
@@ -97,7 +98,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
       [hsm_ptr] { return hsm_ptr->Jwks(); });
 
   if (config.sms.sender == "kannel") {
-    auto password = hsm::PinSource::File(config.sms.kannel_password_file).Read();
+    auto password = hsm::PinSource::File(config.sms.kannel_password_file, "Kannel password").Read();
     if (!password.ok()) return Context(password.error(), "reading the Kannel password");
     KannelOptions kannel;
     kannel.url = config.sms.kannel_url;

@@ -1,13 +1,18 @@
 // ijazatd: the Ijazat consent appliance.
 //
-//   ijazatd --config FILE [--port-file FILE]
+//   ijazatd --config FILE [--port-file FILE] [--allow-root]
 //   ijazatd --check-config FILE
+//
+// It refuses to serve as root (the unit runs it as the `ijazat` user) unless --allow-root says
+// so (development and tests only), and refuses a PIN file or other secret file that is not
+// the process's own or that its group or other users can reach (exit status 4).
 //
 // SIGHUP reloads the policy (an invalid file keeps the old one, and the log says why) and
 // re-reads the HSM's key versions; SIGTERM or SIGINT drains requests in flight and exits.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -19,15 +24,21 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: ijazatd --config FILE [--port-file FILE]\n"
+    "usage: ijazatd --config FILE [--port-file FILE] [--allow-root]\n"
     "       ijazatd --check-config FILE\n"
     "\n"
     "  --config FILE       the appliance's configuration (YAML)\n"
     "  --port-file FILE    write the port it listens on (useful with port 0)\n"
+    "  --allow-root        serve even as root (development and tests only)\n"
     "  --check-config FILE validate the configuration and exit\n"
     "\n"
     "Exit status: 0 stopped cleanly, 1 cannot start (HSM, store, ... unavailable),\n"
-    "2 invalid arguments or configuration, 3 the HSM rejected the PIN (wrong or locked).\n";
+    "2 invalid arguments or configuration, 3 the HSM rejected the PIN (wrong or locked),\n"
+    "4 refused: run as root without --allow-root, or a secret file (PIN, gateway secret,\n"
+    "Kannel password) that is not owned by the process's user or that its group or others\n"
+    "can access.\n";
+
+constexpr int kExitRefused = 4;
 
 void HardenProcess() {
   // No core dumps: they would hold the PIN and key handles' session state.
@@ -42,6 +53,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string port_file;
   bool check_only = false;
+  bool allow_root = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if ((arg == "--config" || arg == "--check-config") && i + 1 < argc) {
@@ -49,6 +61,8 @@ int main(int argc, char** argv) {
       check_only = arg == "--check-config";
     } else if (arg == "--port-file" && i + 1 < argc) {
       port_file = argv[++i];
+    } else if (arg == "--allow-root") {
+      allow_root = true;
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
       return 0;
@@ -70,6 +84,12 @@ int main(int argc, char** argv) {
     std::cout << "ijazatd: " << config_path << " is valid\n";
     return 0;
   }
+  if (::geteuid() == 0 && !allow_root) {
+    // A flaw in the HTTPS server would hand an attacker the whole machine, not one account.
+    std::cerr << "ijazatd: refusing to run as root: run it as an unprivileged user (the "
+                 "packaged unit runs it as ijazat), or pass --allow-root for development\n";
+    return kExitRefused;
+  }
   HardenProcess();
 
   // Signals are taken synchronously by this thread; every thread started after inherits the
@@ -89,6 +109,8 @@ int main(int argc, char** argv) {
     // attempts and may lock it. A distinct status lets the service manager stop retrying.
     const std::string_view reason = appliance.error().reason();
     if (reason == "pin_incorrect" || reason == "pin_locked") return 3;
+    // An unsafe secret file needs an operator too (chown, chmod); say so distinctly.
+    if (reason == "pin_file_unsafe") return kExitRefused;
     return 1;
   }
   if (!port_file.empty()) {

@@ -104,6 +104,12 @@ void SecureWipe(void* data, std::size_t size) {
   explicit_bzero(data, size);
 }
 
+void SecureWipe(std::string& text) {
+  text.resize(text.capacity());  // within the capacity: no reallocation, the same buffer
+  SecureWipe(text.data(), text.size());
+  text.clear();
+}
+
 bool ConstantTimeEquals(ByteView a, ByteView b) {
   if (a.size() != b.size()) return false;
   volatile std::uint8_t diff = 0;

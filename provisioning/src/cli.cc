@@ -42,8 +42,9 @@ Key names: otp, receipt, index, data, log.
 Options (each also read from the environment variable shown):
   --module PATH     PKCS#11 module (IJAZAT_HSM_MODULE; default /usr/lib/softhsm/libsofthsm2.so)
   --token LABEL     token label (IJAZAT_HSM_TOKEN; default ijazat-dev)
-  --pin-file FILE   user PIN file, mode 0600 or stricter (IJAZAT_HSM_PIN_FILE); without one,
-                    the PIN is read from IJAZAT_HSM_PIN, then from var/hsm/user.pin
+  --pin-file FILE   user PIN file (IJAZAT_HSM_PIN_FILE), owned by the user running this tool,
+                    mode 0600 or 0400; without one, the PIN is read from IJAZAT_HSM_PIN, then
+                    from var/hsm/user.pin
   -h, --help        this text
 
 PINs are never accepted on the command line.
@@ -135,7 +136,7 @@ int ExitCodeFor(const Error& error) {
   if (reason == "module_load_failed") return kExitModule;
   if (reason == "token_not_found" || reason == "no_free_slot") return kExitToken;
   if (reason == "pin_incorrect" || reason == "pin_locked" || reason == "pin_source" ||
-      reason == "pin_invalid" || reason == "pin_not_usable") {
+      reason == "pin_file_unsafe" || reason == "pin_invalid" || reason == "pin_not_usable") {
     return kExitPin;
   }
   if (reason == "key_exists" || reason == "token_exists") return kExitExists;

@@ -195,7 +195,7 @@ class CrashConsistencyTest : public ApplianceTest {
         dup2(fd, 2);
       }
       execl(binary.c_str(), binary.c_str(), "--config", config_file_.c_str(), "--port-file",
-            port_file.c_str(), static_cast<char*>(nullptr));
+            port_file.c_str(), "--allow-root", static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 2000; ++i) {

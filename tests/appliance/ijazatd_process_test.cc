@@ -1,9 +1,13 @@
 // The real ijazatd binary: configuration from a file, --port-file, SIGHUP reloads (a bad policy
 // keeps the old one and the log says why), SIGTERM drains and exits 0, and it refuses to start
-// with a clear message when a part is missing.
+// with a clear message when a part is missing, when run as root, or when a secret file is not
+// the process's own or is open to its group or to others. As an unprivileged user with a PIN
+// file like systemd's credentials it serves, and cannot dump core.
 #include <gmock/gmock.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,12 +16,15 @@
 #include <thread>
 
 #include "appliance_fixture.h"
+#include "support/posix_acl.h"
 #include "support/temp_dir.h"
 
 namespace ijazat::appliance::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+constexpr uid_t kServiceUid = 65534;  // nobody: any unprivileged uid will do
 
 class IjazatdProcessTest : public ApplianceTest {
  protected:
@@ -48,15 +55,22 @@ class IjazatdProcessTest : public ApplianceTest {
     }
   }
 
-  // Starts the binary; returns its port, or 0 if it did not come up within 20 s.
-  int Spawn() {
+  // Starts the binary (as root with --allow-root, or as `uid` without it); returns its port,
+  // or 0 if it did not come up within 20 s.
+  int Spawn(uid_t uid = 0) {
     const std::string binary = ijazat::testing::BinaryPath("ijazatd");
     const std::string port_file = (dir_ / "port").string();
     std::filesystem::remove(port_file);
     pid_ = fork();
     if (pid_ == 0) {
-      execl(binary.c_str(), binary.c_str(), "--config", config_file_.c_str(), "--port-file",
-            port_file.c_str(), static_cast<char*>(nullptr));
+      if (uid != 0) {
+        if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) _exit(126);
+        execl(binary.c_str(), binary.c_str(), "--config", config_file_.c_str(), "--port-file",
+              port_file.c_str(), static_cast<char*>(nullptr));
+      } else {
+        execl(binary.c_str(), binary.c_str(), "--config", config_file_.c_str(), "--port-file",
+              port_file.c_str(), "--allow-root", static_cast<char*>(nullptr));
+      }
       _exit(127);
     }
     for (int i = 0; i < 200; ++i) {
@@ -72,6 +86,50 @@ class IjazatdProcessTest : public ApplianceTest {
     return ijazat::testing::RunCommand("curl -s --cacert " + config_.tls.certificate +
                                        " https://127.0.0.1:" + std::to_string(port) + path)
         .output;
+  }
+
+  // Runs the binary to completion (as root: with --allow-root unless `allow_root` is false).
+  // One that starts serving when it should have refused is stopped after 20 s (status 124).
+  ijazat::testing::CommandResult Run(bool allow_root = true) {
+    return ijazat::testing::RunCommand("timeout 20 " + ijazat::testing::BinaryPath("ijazatd") +
+                                       " --config " + config_file_.string() +
+                                       (allow_root ? " --allow-root" : ""));
+  }
+
+  // Makes every file of the fixture (token, store, configuration...) `uid`'s.
+  void GiveFilesTo(uid_t uid) {
+    const auto chown = ijazat::testing::RunCommand("chown -R " + std::to_string(uid) + ":" +
+                                                   std::to_string(uid) + " " + dir_.string());
+    ASSERT_EQ(chown.exit_code, 0) << chown.output;
+  }
+
+  // Replaces `from` with `to` in the configuration file.
+  void ReplaceInConfig(const std::string& from, const std::string& to) {
+    std::string text = ijazat::testing::ReadFileOrDie(config_file_);
+    text.replace(text.find(from), from.size(), to);
+    std::ofstream(config_file_, std::ios::trunc) << text;
+  }
+
+  // Runs ijazatd as kServiceUid (the files must be ready for it) and checks that it serves, is
+  // not dumpable and has no core size; then stops it.
+  void ServeAsServiceUser() {
+    const int port = Spawn(kServiceUid);
+    ASSERT_GT(port, 0) << ijazat::testing::ReadFileOrDie(config_.log_file);
+    EXPECT_THAT(Curl(port, "/readyz"), HasSubstr(R"("ready":true)"));
+
+    const std::string proc = "/proc/" + std::to_string(pid_);
+    EXPECT_THAT(ijazat::testing::ReadFileOrDie(proc + "/status"),
+                HasSubstr("Uid:\t65534\t65534\t65534\t65534"));
+    // The kernel gives the /proc files of a process that is not dumpable (PR_SET_DUMPABLE 0)
+    // to root: no core dump, and no ptrace, /proc/PID/mem or environ for the service user.
+    struct stat info {};
+    ASSERT_EQ(stat((proc + "/environ").c_str(), &info), 0);
+    EXPECT_EQ(info.st_uid, 0U) << "ijazatd is still dumpable";
+    EXPECT_THAT(ijazat::testing::ReadFileOrDie(proc + "/limits"),
+                ::testing::ContainsRegex("Max core file size +0 +0 "));
+
+    kill(pid_, SIGTERM);
+    EXPECT_EQ(WaitForExit(), 0);
   }
 
   int WaitForExit() {
@@ -108,8 +166,7 @@ TEST_F(IjazatdProcessTest, ServesReloadsOnSighupAndDrainsOnSigterm) {
 
 TEST_F(IjazatdProcessTest, RefusesToStart_NamingTheMissingPart) {
   std::filesystem::remove(config_.sms.inbound_secret_file);
-  const auto result = ijazat::testing::RunCommand(ijazat::testing::BinaryPath("ijazatd") +
-                                                  " --config " + config_file_.string());
+  const auto result = Run();
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.output, HasSubstr("reading the SMS gateway secret"));
 }
@@ -132,14 +189,91 @@ TEST_F(IjazatdProcessTest, WrongPin_ExitsWithStatusThree_SoTheServiceManagerStop
   const auto wrong = dir_ / "wrong.pin";
   std::ofstream(wrong) << "not-the-pin\n";
   std::filesystem::permissions(wrong, std::filesystem::perms::owner_read);
-  std::string text = ijazat::testing::ReadFileOrDie(config_file_);
-  text.replace(text.find(config_.hsm.pin_file), config_.hsm.pin_file.size(), wrong.string());
-  std::ofstream(config_file_, std::ios::trunc) << text;
-  const auto result = ijazat::testing::RunCommand(ijazat::testing::BinaryPath("ijazatd") +
-                                                  " --config " + config_file_.string());
+  ReplaceInConfig(config_.hsm.pin_file, wrong.string());
+  const auto result = Run();
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_THAT(result.output, ::testing::HasSubstr("rejected the PIN"));
   EXPECT_THAT(result.output, ::testing::Not(::testing::HasSubstr("not-the-pin")));
+}
+
+}  // namespace
+}  // namespace ijazat::appliance::testing
+
+namespace ijazat::appliance::testing {
+namespace {
+
+using std::filesystem::perms;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST_F(IjazatdProcessTest, AsRootWithoutAllowRoot_RefusesWithStatusFour) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  const auto result = Run(/*allow_root=*/false);
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_THAT(result.output, HasSubstr("refusing to run as root"));
+  EXPECT_THAT(result.output, Not(HasSubstr("appliance.started")));
+}
+
+TEST_F(IjazatdProcessTest, PinFileReadableByItsGroup_RefusesWithStatusFour_NamingFileAndMode) {
+  std::filesystem::permissions(config_.hsm.pin_file, perms::owner_read | perms::group_read);
+  const auto result = Run();
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_THAT(result.output, HasSubstr("the PIN file " + config_.hsm.pin_file +
+                                       " is accessible to its group (mode 0440); restrict it"));
+  EXPECT_THAT(result.output, Not(HasSubstr(token_.user_pin())));
+}
+
+TEST_F(IjazatdProcessTest, PinFileReadableByOthers_RefusesWithStatusFour) {
+  std::filesystem::permissions(config_.hsm.pin_file, perms::others_read,
+                               std::filesystem::perm_options::add);
+  const auto result = Run();
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_THAT(result.output, HasSubstr("the PIN file " + config_.hsm.pin_file +
+                                       " is accessible to other users (mode 0604)"));
+}
+
+TEST_F(IjazatdProcessTest, PinFileOfAnotherUser_RefusesWithStatusFour_NamingTheOwners) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (to give the file away)";
+  ASSERT_EQ(chown(config_.hsm.pin_file.c_str(), kServiceUid, kServiceUid), 0);
+  const auto result = Run();
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_THAT(result.output, HasSubstr("the PIN file " + config_.hsm.pin_file +
+                                       " is owned by uid 65534, not by "
+                                       "uid 0 that this process runs as"));
+}
+
+TEST_F(IjazatdProcessTest, GatewaySecretReadableByItsGroup_RefusesWithStatusFour) {
+  std::filesystem::permissions(config_.sms.inbound_secret_file,
+                               perms::owner_read | perms::owner_write | perms::group_read);
+  const auto result = Run();
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_THAT(result.output,
+              HasSubstr("the SMS gateway secret file " + config_.sms.inbound_secret_file +
+                        " is accessible to its group (mode 0640)"));
+}
+
+// What the packaged unit does: an unprivileged user, the PIN and the gateway secret as
+// LoadCredential= hands them over on ramfs (Debian 12): owned by the service user, mode 0400.
+TEST_F(IjazatdProcessTest, AsServiceUser_WithCredentialFilesItOwns_ServesAndCannotDumpCore) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (to switch to the service user)";
+  GiveFilesTo(kServiceUid);
+  for (const auto& secret : {config_.hsm.pin_file, config_.sms.inbound_secret_file}) {
+    std::filesystem::permissions(secret, perms::owner_read);
+  }
+  ServeAsServiceUser();
+}
+
+// LoadCredential= where the credentials file system takes ACLs (tmpfs; newer systemd): the
+// files stay root's, mode 0400, and an ACL lets the service user read them.
+TEST_F(IjazatdProcessTest, AsServiceUser_WithRootsCredentialFilesAndAnAcl_Serves) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (to switch to the service user)";
+  GiveFilesTo(kServiceUid);
+  for (const auto& secret : {config_.hsm.pin_file, config_.sms.inbound_secret_file}) {
+    ASSERT_EQ(chown(secret.c_str(), 0, 0), 0);
+    std::filesystem::permissions(secret, perms::owner_read);
+    ijazat::testing::SetReadAcl(secret, kServiceUid);
+  }
+  ServeAsServiceUser();
 }
 
 }  // namespace

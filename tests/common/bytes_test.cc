@@ -51,5 +51,35 @@ TEST(SecretString, MovesLeaveTheSourceEmpty) {
   EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): checking the moved-from state
 }
 
+// True when the `size` bytes at `buffer` are all zero.
+bool AllZero(const char* buffer, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i) {
+    if (buffer[i] != '\0') return false;
+  }
+  return true;
+}
+
+TEST(SecretString, WipesTheShortStringItWasMadeFrom) {
+  // A short PIN lives inside the std::string object; moving it copies the bytes.
+  std::string pin = "1234-user";
+  const char* buffer = pin.data();
+  const std::size_t capacity = pin.capacity();
+  ASSERT_LT(capacity, 32U) << "expected the small-string buffer";
+  const SecretString secret(std::move(pin));
+  EXPECT_EQ(secret.UnsafeView(), "1234-user");
+  EXPECT_TRUE(AllZero(buffer, capacity)) << "the PIN is still in the moved-from string";
+}
+
+TEST(SecureWipe, ZeroesAStringUpToItsCapacity) {
+  std::string text = "a passphrase long enough to live on the heap\n";
+  text.pop_back();  // what PinSource does with the trailing newline
+  const char* buffer = text.data();
+  const std::size_t capacity = text.capacity();
+  SecureWipe(text);
+  EXPECT_TRUE(text.empty());
+  EXPECT_EQ(text.data(), buffer) << "wiped in place, not reallocated";
+  EXPECT_TRUE(AllZero(buffer, capacity));
+}
+
 }  // namespace
 }  // namespace ijazat

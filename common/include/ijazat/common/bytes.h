@@ -33,6 +33,9 @@ std::optional<Bytes> Base64UrlDecode(std::string_view text);
 
 // Overwrites memory in a way the compiler may not elide.
 void SecureWipe(void* data, std::size_t size);
+// Overwrites every byte `text` holds, up to its capacity (characters removed from its end
+// are still in the buffer), and leaves it empty.
+void SecureWipe(std::string& text);
 
 // Constant-time equality: the time taken depends on the lengths only, never on the contents.
 bool ConstantTimeEquals(ByteView a, ByteView b);
@@ -41,7 +44,11 @@ bool ConstantTimeEquals(ByteView a, ByteView b);
 class SecretString {
  public:
   SecretString() = default;
-  explicit SecretString(std::string value) : value_(std::move(value)) {}
+  // Takes the caller's string and wipes what is left of it: a short value lives inside the
+  // std::string object itself (small-string optimisation), and moving it copies the bytes.
+  explicit SecretString(std::string&& value) : value_(std::move(value)) {
+    SecureWipe(value);  // NOLINT(bugprone-use-after-move): valid but unspecified, then wiped
+  }
   SecretString(const SecretString&) = delete;
   SecretString& operator=(const SecretString&) = delete;
   SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) { other.Wipe(); }
@@ -61,10 +68,7 @@ class SecretString {
   std::size_t size() const { return value_.size(); }
 
  private:
-  void Wipe() {
-    SecureWipe(value_.data(), value_.size());
-    value_.clear();
-  }
+  void Wipe() { SecureWipe(value_); }
   std::string value_;
 };
 
