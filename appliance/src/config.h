@@ -35,6 +35,8 @@ struct SmsConfig {
   std::string kannel_username;
   std::string kannel_password_file;
   std::string kannel_dlr_url;
+  int dispatch_batch = 64;   // outbox messages taken per dispatcher pass
+  int dispatch_threads = 4;  // dispatcher threads rendering (HSM) and sending (gateway)
 };
 
 struct ServerConfig {
