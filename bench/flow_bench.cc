@@ -2,7 +2,11 @@
 // HSM alone sets for the same work, in the same run on the same token.
 //
 //   flow_bench [--clients N] [--seconds S] [--rate R] [--open-fraction F] [--citizens N]
-//              [--providers P] [--json FILE]
+//              [--providers P] [--json FILE] [--server-threads N] [--dispatch-threads N]
+//              [--dispatch-batch N]
+//   flow_bench --url https://host:port --ca FILE --api-key-file FILE --citizens-file FILE
+//              --sms-file FILE [--gateway-secret-file FILE] [--hsm-token T --hsm-pin-file F]
+//              [--clients N] [--seconds S] [--rate R] [--open-fraction F] [--json FILE]
 //
 // It starts a fresh appliance in-process (SoftHSM token with every key, self-signed TLS, a
 // policy, a synthetic registry, the file SMS sink, the dispatcher running, the system clock),
@@ -20,12 +24,18 @@
 // numbers depend on the machine. Clients are spread over --providers providers so that the
 // per-provider rate limit (at most 6000 requests/min) does not cap the measurement, and over
 // the citizens so that the per-CNIC SMS cap does not.
+//
+// With --url it drives a real deployment instead (docs/performance.md, "Against a real
+// deployment"): no appliance is started, the citizens come from --citizens-file, the codes from
+// the deployment's file SMS sink (--sms-file), and the HSM bound is measured only if the token
+// is reachable from here (--hsm-token, --hsm-pin-file, --hsm-module).
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/NetSSL.h>
 #include <Poco/Net/SSLManager.h>
+#include <Poco/URI.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
@@ -44,6 +54,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -67,6 +78,10 @@ constexpr char kPin[] = "flow-bench-user-pin";
 constexpr char kGatewaySecret[] = "flow-bench-gateway-secret-0123456789";
 constexpr char kShortCode[] = "8009";
 constexpr auto kCodeTimeout = std::chrono::seconds(10);
+// Below the server's keep-alive timeout (ijazatd's default is 5 s; POCO's client default is 8 s):
+// a connection idle for longer is opened afresh instead of being reused after the server has
+// closed it, which the client only notices as "No message received" on its next request.
+constexpr int kClientKeepAliveSeconds = 3;
 
 [[noreturn]] void Die(const std::string& message) {
   std::cerr << "flow_bench: " << message << '\n';
@@ -84,6 +99,11 @@ std::string ProviderKey(int p) {
   std::snprintf(key, sizeof key, "ijz_bench_provider_%04d_0123456789abcdef", p);
   return key;
 }
+
+struct Citizen {
+  std::string cnic;
+  std::string phone;  // E.164, as the SMS sink writes it
+};
 
 // Citizen i: a synthetic CNIC (35202 + 8 digits) and its own mobile number.
 std::string CitizenCnic(int i) {
@@ -261,6 +281,7 @@ class Client {
   Client(const std::string& host, int port, Poco::Net::Context::Ptr context)
       : session_(host, static_cast<Poco::UInt16>(port), context) {
     session_.setKeepAlive(true);
+    session_.setKeepAliveTimeout(Poco::Timespan(kClientKeepAliveSeconds, 0));
     session_.setTimeout(Poco::Timespan(15, 0));
   }
 
@@ -312,6 +333,9 @@ struct Bench {
   int port = 0;
   Poco::Net::Context::Ptr context;
   std::vector<std::string> keys;  // per provider
+  std::vector<Citizen> people;
+  std::string purpose = "account-opening";
+  std::vector<std::string> scopes = {"name", "date_of_birth"};
   CodeIndex* codes = nullptr;
   CitizenPool* citizens = nullptr;
 
@@ -319,8 +343,8 @@ struct Bench {
   bool Flow(Client& client, const std::string& key, WorkerStats& stats,
             SteadyClock::time_point started) {
     const int citizen = citizens->Acquire();
-    const std::string cnic = CitizenCnic(citizen);
-    const std::string phone = CitizenPhone(citizen);
+    const std::string& cnic = people[static_cast<std::size_t>(citizen)].cnic;
+    const std::string& phone = people[static_cast<std::size_t>(citizen)].phone;
     auto fail = [&](const std::string& step, const Response& r) {
       citizens->Release(citizen);
       ++stats.errors;
@@ -337,11 +361,9 @@ struct Bench {
 
     const std::uint64_t generation = codes->Generation(phone);
     auto t0 = SteadyClock::now();
-    const Response created = client.Send(
-        "POST", "/v1/consents",
-        json{{"cnic", cnic}, {"purpose", "account-opening"}, {"scopes", {"name", "date_of_birth"}}}
-            .dump(),
-        key);
+    const Response created =
+        client.Send("POST", "/v1/consents",
+                    json{{"cnic", cnic}, {"purpose", purpose}, {"scopes", scopes}}.dump(), key);
     auto t1 = SteadyClock::now();
     if (created.status != 202 || !created.body.contains("consent_id")) {
       return fail("request", created);
@@ -392,7 +414,16 @@ PhaseResult RunPhase(Bench& bench, int clients, double seconds, double rate) {
   std::vector<std::unique_ptr<Client>> connections;
   for (int c = 0; c < clients; ++c) {
     connections.push_back(std::make_unique<Client>(bench.host, bench.port, bench.context));
-    connections.back()->Send("GET", "/healthz", "", "");  // TLS handshake outside the window
+  }
+  {
+    // TLS handshakes outside the window, all at once: one by one, the connections beyond the
+    // server's threads wait for earlier ones to idle out, and those are then closed under the
+    // clients (the "No message received" errors of earlier runs).
+    std::vector<std::thread> warm;
+    for (auto& connection : connections) {
+      warm.emplace_back([&client = *connection] { client.Send("GET", "/healthz", "", ""); });
+    }
+    for (auto& thread : warm) thread.join();
   }
   std::atomic<long> next{0};
   std::atomic<long> late{0};
@@ -617,7 +648,8 @@ std::string RegistryCsv(int citizens) {
 
 int RunCommand(const std::string& command) { return std::system(command.c_str()); }
 
-void Enrol(Bench& bench, int citizens, int clients) {
+void Enrol(Bench& bench, int citizens, int clients, const std::string& short_code,
+           const std::string& secret) {
   std::atomic<int> next{0};
   std::atomic<int> failures{0};
   std::vector<std::thread> workers;
@@ -625,10 +657,13 @@ void Enrol(Bench& bench, int citizens, int clients) {
     workers.emplace_back([&] {
       Client client(bench.host, bench.port, bench.context);
       for (int i; (i = next++) < citizens;) {
-        const Response r = client.Send(
-            "POST", "/v1/sms/inbound",
-            json{{"from", CitizenPhone(i)}, {"to", kShortCode}, {"text", CitizenCnic(i)}}.dump(),
-            "", "X-Ijazat-Gateway-Secret", kGatewaySecret);
+        const Response r =
+            client.Send("POST", "/v1/sms/inbound",
+                        json{{"from", bench.people[static_cast<std::size_t>(i)].phone},
+                             {"to", short_code},
+                             {"text", bench.people[static_cast<std::size_t>(i)].cnic}}
+                            .dump(),
+                        "", "X-Ijazat-Gateway-Secret", secret);
         if (r.status / 100 != 2) {
           if (failures++ == 0)
             std::cerr << "enrolment failed: " << r.status << ' ' << r.body << '\n';
@@ -648,40 +683,213 @@ struct Options {
   int citizens = 2000;
   int providers = 10;
   std::string json_path;
+  // The in-process appliance's settings (0: the configuration's default).
+  int server_threads = 0;
+  int dispatch_threads = 0;
+  int dispatch_batch = 0;
+  // A real deployment.
+  std::string url;
+  std::string ca;
+  std::string api_key_file;
+  std::string citizens_file;
+  std::string sms_file;
+  std::string gateway_secret_file;
+  std::string short_code = kShortCode;
+  std::string purpose = "account-opening";
+  std::string scopes = "name,date_of_birth";
+  std::string hsm_module = kModule;
+  std::string hsm_token;
+  std::string hsm_pin_file;
 };
+
+std::vector<std::string> SplitList(const std::string& text, char separator) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, separator)) {
+    while (!item.empty() && (item.back() == '\r' || item.back() == ' ')) item.pop_back();
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Die("cannot read " + path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty() && line.front() != '#') lines.push_back(line);
+  }
+  return lines;
+}
 
 Options ParseOptions(int argc, char** argv) {
   Options o;
   const std::string usage =
       "usage: flow_bench [--clients N] [--seconds S] [--rate R] [--open-fraction F] "
-      "[--citizens N] [--providers P] [--json FILE]";
+      "[--citizens N] [--providers P] [--json FILE] [--server-threads N] "
+      "[--dispatch-threads N] [--dispatch-batch N]\n"
+      "       flow_bench --url URL --ca FILE --api-key-file FILE --citizens-file FILE "
+      "--sms-file FILE [--gateway-secret-file FILE] [--short-code C] [--purpose P] "
+      "[--scopes a,b] [--hsm-token T --hsm-pin-file F [--hsm-module SO]] [--clients N] "
+      "[--seconds S] [--rate R] [--open-fraction F] [--json FILE]";
+  const std::map<std::string, std::string*> strings = {
+      {"--json", &o.json_path},
+      {"--url", &o.url},
+      {"--ca", &o.ca},
+      {"--api-key-file", &o.api_key_file},
+      {"--citizens-file", &o.citizens_file},
+      {"--sms-file", &o.sms_file},
+      {"--gateway-secret-file", &o.gateway_secret_file},
+      {"--short-code", &o.short_code},
+      {"--purpose", &o.purpose},
+      {"--scopes", &o.scopes},
+      {"--hsm-module", &o.hsm_module},
+      {"--hsm-token", &o.hsm_token},
+      {"--hsm-pin-file", &o.hsm_pin_file}};
+  const std::map<std::string, int*> ints = {{"--clients", &o.clients},
+                                            {"--citizens", &o.citizens},
+                                            {"--providers", &o.providers},
+                                            {"--server-threads", &o.server_threads},
+                                            {"--dispatch-threads", &o.dispatch_threads},
+                                            {"--dispatch-batch", &o.dispatch_batch}};
+  const std::map<std::string, double*> doubles = {
+      {"--seconds", &o.seconds}, {"--rate", &o.rate}, {"--open-fraction", &o.open_fraction}};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (i + 1 >= argc) Die(usage);
     const char* value = argv[++i];
-    if (arg == "--clients") {
-      o.clients = std::atoi(value);
-    } else if (arg == "--seconds") {
-      o.seconds = std::atof(value);
-    } else if (arg == "--rate") {
-      o.rate = std::atof(value);
-    } else if (arg == "--open-fraction") {
-      o.open_fraction = std::atof(value);
-    } else if (arg == "--citizens") {
-      o.citizens = std::atoi(value);
-    } else if (arg == "--providers") {
-      o.providers = std::atoi(value);
-    } else if (arg == "--json") {
-      o.json_path = value;
+    if (const auto it = strings.find(arg); it != strings.end()) {
+      *it->second = value;
+    } else if (const auto at = ints.find(arg); at != ints.end()) {
+      *at->second = std::atoi(value);
+    } else if (const auto dt = doubles.find(arg); dt != doubles.end()) {
+      *dt->second = std::atof(value);
     } else {
       Die(usage);
     }
   }
   if (o.clients < 1 || o.seconds <= 0 || o.rate < 0 || o.open_fraction < 0 || o.citizens < 1 ||
-      o.providers < 1) {
+      o.providers < 1 || o.server_threads < 0 || o.dispatch_threads < 0 || o.dispatch_batch < 0) {
     Die(usage);
   }
+  if (!o.url.empty() &&
+      (o.ca.empty() || o.api_key_file.empty() || o.citizens_file.empty() || o.sms_file.empty())) {
+    Die("--url needs --ca, --api-key-file, --citizens-file and --sms-file\n" + usage);
+  }
   return o;
+}
+
+// Runs the phases and prints and writes the results; `bound` may be absent (remote deployment
+// whose HSM is not reachable from here).
+void Measure(Bench& bench, const Options& options, hsm::Pkcs11Hsm* layer, int server_threads) {
+  std::vector<PhaseResult> phases;
+  double closed_rate = 0;
+  if (options.rate <= 0) {
+    phases.push_back(RunPhase(bench, options.clients, options.seconds, 0));
+    PrintPhase(phases.back());
+    closed_rate = phases.back().flows_per_s;
+  }
+  double open_rate = options.rate;
+  if (open_rate <= 0 && options.open_fraction > 0) open_rate = closed_rate * options.open_fraction;
+  if (open_rate > 0) {
+    phases.push_back(RunPhase(bench, options.clients, options.seconds, open_rate));
+    PrintPhase(phases.back());
+  }
+
+  std::printf("\nHSM operations per flow (%d layer calls; Seal is 2 PKCS#11 operations):\n",
+              kFlowOpCount);
+  for (const char* op : kFlowOps) std::printf("  %s\n", op);
+  HsmBound bound;
+  if (layer != nullptr) {
+    bound = MeasureHsmBound(*layer, options.clients, std::min(options.seconds, 5.0));
+    std::printf("HSM-bound: %.1f flows/s (%.0f layer calls/s) on %d threads\n", bound.flows_per_s,
+                bound.ops_per_s, options.clients);
+  } else {
+    std::printf("HSM-bound: not measured (no --hsm-token); run hsm_bench on the appliance\n");
+  }
+  auto ratio = [&](double rate) { return bound.flows_per_s > 0 ? rate / bound.flows_per_s : 0.0; };
+
+  std::printf("\n%-8s %8s %10s %7s %9s %9s %9s %9s %8s\n", "mode", "clients", "flows/s", "errors",
+              "p50 ms", "p95 ms", "p99 ms", "max ms", "/HSM");
+  json out_phases = json::array();
+  for (const PhaseResult& r : phases) {
+    const Summary& f = r.steps[kFlow];
+    std::printf("%-8s %8d %10.1f %7ld %9.2f %9.2f %9.2f %9.2f %8.2f\n", r.mode.c_str(), r.clients,
+                r.flows_per_s, r.errors, f.p50, f.p95, f.p99, f.max, ratio(r.flows_per_s));
+    json phase = PhaseJson(r);
+    phase["ratio_to_hsm_bound"] = ratio(r.flows_per_s);
+    out_phases.push_back(phase);
+  }
+  if (layer != nullptr) std::printf("%-8s %8d %10.1f\n", "hsm", options.clients, bound.flows_per_s);
+
+  if (!options.json_path.empty()) {
+    json ops = json::array();
+    for (const char* op : kFlowOps) ops.push_back(op);
+    const json out = {{"target", options.url.empty() ? "in-process" : options.url},
+                      {"clients", options.clients},
+                      {"seconds", options.seconds},
+                      {"citizens", bench.people.size()},
+                      {"providers", bench.keys.size()},
+                      {"server_threads", server_threads},
+                      {"phases", out_phases},
+                      {"hsm_ops_per_flow", ops},
+                      {"hsm_ops_per_flow_count", kFlowOpCount},
+                      {"hsm_bound_flows_per_s", bound.flows_per_s},
+                      {"sms_messages_seen", bench.codes->messages()}};
+    std::ofstream(options.json_path) << out.dump(2) << '\n';
+  }
+}
+
+// Against a deployment: citizens "cnic,+92..." per line (enrolled already, or enrolled here
+// through the gateway webhook when --gateway-secret-file is given), API keys one per line.
+int RunRemote(const Options& options) {
+  Poco::URI uri(options.url);
+  if (uri.getScheme() != "https" || uri.getHost().empty()) Die("--url must be https://host[:port]");
+  Bench bench;
+  bench.host = uri.getHost();
+  bench.port = uri.getPort();
+  bench.context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", options.ca,
+                                         Poco::Net::Context::VERIFY_RELAXED, 9, false);
+  bench.keys = ReadLines(options.api_key_file);
+  if (bench.keys.empty()) Die("no API key in " + options.api_key_file);
+  for (const std::string& line : ReadLines(options.citizens_file)) {
+    const auto fields = SplitList(line, ',');
+    if (fields.size() < 2) Die("citizens file: expected \"cnic,phone\", got: " + line);
+    bench.people.push_back({fields[0], fields[1]});
+  }
+  if (bench.people.empty()) Die("no citizen in " + options.citizens_file);
+  bench.purpose = options.purpose;
+  bench.scopes = SplitList(options.scopes, ',');
+  CodeIndex codes(options.sms_file);
+  CitizenPool citizens(static_cast<int>(bench.people.size()));
+  bench.codes = &codes;
+  bench.citizens = &citizens;
+  std::printf("flow_bench: %s, %zu API keys, %zu citizens, codes from %s\n", options.url.c_str(),
+              bench.keys.size(), bench.people.size(), options.sms_file.c_str());
+  if (!options.gateway_secret_file.empty()) {
+    const auto secret = ReadLines(options.gateway_secret_file);
+    if (secret.empty()) Die("empty " + options.gateway_secret_file);
+    const auto start = SteadyClock::now();
+    Enrol(bench, static_cast<int>(bench.people.size()), std::min(options.clients, 16),
+          options.short_code, secret.front());
+    std::printf("enrolled %zu citizens in %.1f s\n", bench.people.size(),
+                std::chrono::duration<double>(SteadyClock::now() - start).count());
+  }
+  std::unique_ptr<hsm::Pkcs11Hsm> layer;
+  if (!options.hsm_token.empty()) {
+    hsm::HsmOptions hsm_options;
+    hsm_options.module_path = options.hsm_module;
+    hsm_options.token_label = options.hsm_token;
+    hsm_options.pin = hsm::PinSource::File(options.hsm_pin_file);
+    auto opened = hsm::Pkcs11Hsm::Open(hsm_options);
+    if (!opened.ok()) Die(opened.error().message());
+    layer = std::move(opened).value();
+  }
+  Measure(bench, options, layer.get(), 0);
+  return 0;
 }
 
 }  // namespace
@@ -689,6 +897,7 @@ Options ParseOptions(int argc, char** argv) {
 int main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
   Poco::Net::initializeSSL();
+  if (!options.url.empty()) return RunRemote(options);
 
   char pattern[] = "/tmp/ijazat-flow-bench-XXXXXX";
   if (mkdtemp(pattern) == nullptr) Die("mkdtemp failed");
@@ -749,6 +958,9 @@ int main(int argc, char** argv) {
   config.sms.file = (dir / "sms.jsonl").string();
   config.receipt.policy_url = "https://ijazat.bench/policy";
   config.log_file = (dir / "ijazatd.log").string();
+  if (options.server_threads > 0) config.server.threads = options.server_threads;
+  if (options.dispatch_threads > 0) config.sms.dispatch_threads = options.dispatch_threads;
+  if (options.dispatch_batch > 0) config.sms.dispatch_batch = options.dispatch_batch;
   appliance::ApplianceOptions appliance_options;  // system clock, dispatcher started
   auto started = appliance::Appliance::Start(config, appliance_options);
   if (!started.ok()) Die(started.error().message());
@@ -762,15 +974,18 @@ int main(int argc, char** argv) {
       new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", config.tls.certificate,
                              Poco::Net::Context::VERIFY_RELAXED, 9, false);
   for (int p = 0; p < options.providers; ++p) bench.keys.push_back(ProviderKey(p));
+  for (int i = 0; i < options.citizens; ++i)
+    bench.people.push_back({CitizenCnic(i), CitizenPhone(i)});
   bench.codes = &codes;
   bench.citizens = &citizens;
 
   std::printf(
-      "flow_bench: appliance on 127.0.0.1:%d (server threads %d), %d providers, %d "
-      "citizens; working directory %s\n",
-      bench.port, config.server.threads, options.providers, options.citizens, dir.c_str());
+      "flow_bench: appliance on 127.0.0.1:%d (server threads %d, dispatcher threads %d, batch "
+      "%d), %d providers, %d citizens; working directory %s\n",
+      bench.port, config.server.threads, config.sms.dispatch_threads, config.sms.dispatch_batch,
+      options.providers, options.citizens, dir.c_str());
   const auto enrol_start = SteadyClock::now();
-  Enrol(bench, options.citizens, std::min(options.clients, 16));
+  Enrol(bench, options.citizens, std::min(options.clients, 16), kShortCode, kGatewaySecret);
   std::printf("enrolled %d citizens in %.1f s\n", options.citizens,
               std::chrono::duration<double>(SteadyClock::now() - enrol_start).count());
 
@@ -784,57 +999,7 @@ int main(int argc, char** argv) {
               std::chrono::duration<double>(SteadyClock::now() - enrol_start).count(),
               static_cast<unsigned long long>(codes.messages()));
 
-  std::vector<PhaseResult> phases;
-  double closed_rate = 0;
-  if (options.rate <= 0) {
-    phases.push_back(RunPhase(bench, options.clients, options.seconds, 0));
-    PrintPhase(phases.back());
-    closed_rate = phases.back().flows_per_s;
-  }
-  double open_rate = options.rate;
-  if (open_rate <= 0 && options.open_fraction > 0) open_rate = closed_rate * options.open_fraction;
-  if (open_rate > 0) {
-    phases.push_back(RunPhase(bench, options.clients, options.seconds, open_rate));
-    PrintPhase(phases.back());
-  }
-
-  std::printf("\nHSM operations per flow (%d layer calls; Seal is 2 PKCS#11 operations):\n",
-              kFlowOpCount);
-  for (const char* op : kFlowOps) std::printf("  %s\n", op);
-  const HsmBound bound =
-      MeasureHsmBound(app->hsm(), options.clients, std::min(options.seconds, 5.0));
-  std::printf("HSM-bound: %.1f flows/s (%.0f layer calls/s) on %d threads\n", bound.flows_per_s,
-              bound.ops_per_s, options.clients);
-
-  std::printf("\n%-8s %8s %10s %7s %9s %9s %9s %9s %8s\n", "mode", "clients", "flows/s", "errors",
-              "p50 ms", "p95 ms", "p99 ms", "max ms", "/HSM");
-  json out_phases = json::array();
-  for (const PhaseResult& r : phases) {
-    const Summary& f = r.steps[kFlow];
-    std::printf("%-8s %8d %10.1f %7ld %9.2f %9.2f %9.2f %9.2f %8.2f\n", r.mode.c_str(), r.clients,
-                r.flows_per_s, r.errors, f.p50, f.p95, f.p99, f.max,
-                r.flows_per_s / bound.flows_per_s);
-    json phase = PhaseJson(r);
-    phase["ratio_to_hsm_bound"] = r.flows_per_s / bound.flows_per_s;
-    out_phases.push_back(phase);
-  }
-  std::printf("%-8s %8d %10.1f\n", "hsm", options.clients, bound.flows_per_s);
-
-  if (!options.json_path.empty()) {
-    json ops = json::array();
-    for (const char* op : kFlowOps) ops.push_back(op);
-    const json out = {{"clients", options.clients},
-                      {"seconds", options.seconds},
-                      {"citizens", options.citizens},
-                      {"providers", options.providers},
-                      {"server_threads", config.server.threads},
-                      {"phases", out_phases},
-                      {"hsm_ops_per_flow", ops},
-                      {"hsm_ops_per_flow_count", kFlowOpCount},
-                      {"hsm_bound_flows_per_s", bound.flows_per_s},
-                      {"sms_messages_seen", codes.messages()}};
-    std::ofstream(options.json_path) << out.dump(2) << '\n';
-  }
+  Measure(bench, options, &app->hsm(), config.server.threads);
   app->Stop();
   app.reset();
   std::filesystem::remove_all(dir);

@@ -111,8 +111,9 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   } else {
     a.sender = std::make_unique<FileSmsSender>(config.sms.file, *a.clock);
   }
-  a.dispatcher =
-      std::make_unique<OutboxDispatcher>(*a.store, *a.crypto, *a.sender, SmsTemplates(), *a.clock);
+  a.dispatcher = std::make_unique<OutboxDispatcher>(
+      *a.store, *a.crypto, *a.sender, SmsTemplates(), *a.clock,
+      DispatcherOptions{config.sms.dispatch_batch, config.sms.dispatch_threads});
   OutboxDispatcher* dispatcher = a.dispatcher.get();
   auto notify = [dispatcher] { dispatcher->Wake(); };
   a.consents = std::make_unique<ConsentService>(*a.store, *a.crypto, *a.tokens, *a.registry,

@@ -250,6 +250,8 @@ Result<Config> LoadConfig(const std::string& path) {
                      {"inbound_secret_file", r.String(&config.sms.inbound_secret_file)},
                      {"sender", r.String(&config.sms.sender)},
                      {"file", r.String(&config.sms.file)},
+                     {"dispatch_batch", r.Int(&config.sms.dispatch_batch, 1, 10000)},
+                     {"dispatch_threads", r.Int(&config.sms.dispatch_threads, 1, 256)},
                      {"kannel",
                       [&](const YAML::Node& n, const std::string& q) {
                         r.Map(n, q,

@@ -42,6 +42,8 @@ struct SmsConfig {
   // Enrol a number for a CNIC only if the subscriber registry (operator data in the registry
   // database, `ijazat-registry import-subscribers`) lists that number for that CNIC.
   bool require_subscriber_match = false;
+  int dispatch_batch = 64;   // outbox messages taken per dispatcher pass
+  int dispatch_threads = 4;  // dispatcher threads rendering (HSM) and sending (gateway)
 };
 
 struct ServerConfig {

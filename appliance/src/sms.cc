@@ -11,8 +11,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 namespace ijazat::appliance {
 namespace {
@@ -20,7 +24,9 @@ namespace {
 constexpr std::int64_t kFirstRetrySeconds = 2;
 constexpr std::int64_t kMaxRetrySeconds = 300;
 constexpr std::int64_t kGiveUpSeconds = std::int64_t{24} * 3600;
-constexpr int kBatch = 64;
+// Kannel connections idle for longer are opened afresh rather than reused.
+constexpr int kKannelIdleSeconds = 4;
+constexpr std::size_t kKannelMaxIdle = 16;
 
 std::string JsonLine(std::int64_t id, Timestamp at, const std::string& to,
                      const std::string& text) {
@@ -51,9 +57,14 @@ std::string RenderTemplate(const std::string& text,
   return out;
 }
 
-Result<std::string> FileSmsSender::Send(std::int64_t message_id, const std::string& to_e164,
-                                        const std::string& text) {
-  const std::string line = JsonLine(message_id, clock_.Now(), to_e164, text);
+std::vector<Result<std::string>> SmsSender::SendBatch(const std::vector<OutgoingSms>& batch) {
+  std::vector<Result<std::string>> results;
+  results.reserve(batch.size());
+  for (const OutgoingSms& sms : batch) results.push_back(Send(sms.id, sms.to, sms.text));
+  return results;
+}
+
+Status FileSmsSender::Append(const std::string& lines) {
   const std::lock_guard lock(mutex_);
   const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -62,18 +73,69 @@ Result<std::string> FileSmsSender::Send(std::int64_t message_id, const std::stri
                  "sms_unavailable");
   }
   std::size_t written = 0;
-  while (written < line.size()) {
-    const ssize_t n = ::write(fd, line.data() + written, line.size() - written);
+  while (written < lines.size()) {
+    const ssize_t n = ::write(fd, lines.data() + written, lines.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     written += static_cast<std::size_t>(n);
   }
-  const bool ok = written == line.size() && ::fsync(fd) == 0;
+  const bool ok = written == lines.size() && ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok)
+  if (!ok) {
     return Error(ErrorCode::kUnavailable, "cannot write the SMS sink " + path_, "sms_unavailable");
-  return std::to_string(message_id);
+  }
+  ++syncs_;
+  return OkStatus();
 }
+
+Result<std::string> FileSmsSender::Send(std::int64_t message_id, const std::string& to_e164,
+                                        const std::string& text) {
+  return std::move(SendBatch({OutgoingSms{message_id, to_e164, text}}).front());
+}
+
+std::vector<Result<std::string>> FileSmsSender::SendBatch(const std::vector<OutgoingSms>& batch) {
+  std::vector<Result<std::string>> results;
+  if (batch.empty()) return results;
+  std::string lines;
+  const Timestamp at = clock_.Now();
+  for (const OutgoingSms& sms : batch) lines += JsonLine(sms.id, at, sms.to, sms.text);
+  // Nothing is reported sent before the whole batch is on disk.
+  const Status appended = Append(lines);
+  results.reserve(batch.size());
+  for (const OutgoingSms& sms : batch) {
+    if (appended.ok()) {
+      results.emplace_back(std::to_string(sms.id));
+    } else {
+      results.emplace_back(appended.error());
+    }
+  }
+  return results;
+}
+
+// Idle keep-alive connections to smsbox.
+class KannelSmsSender::Connections {
+ public:
+  std::unique_ptr<Poco::Net::HTTPClientSession> Take() {
+    const std::lock_guard lock(mutex_);
+    if (idle_.empty()) return nullptr;
+    auto session = std::move(idle_.back());
+    idle_.pop_back();
+    return session;
+  }
+  void Give(std::unique_ptr<Poco::Net::HTTPClientSession> session) {
+    const std::lock_guard lock(mutex_);
+    if (idle_.size() < kKannelMaxIdle) idle_.push_back(std::move(session));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>> idle_;
+};
+
+KannelSmsSender::KannelSmsSender(KannelOptions options)
+    : options_(std::move(options)), connections_(std::make_unique<Connections>()) {}
+
+KannelSmsSender::~KannelSmsSender() = default;
 
 Result<std::string> KannelSmsSender::Send(std::int64_t message_id, const std::string& to_e164,
                                           const std::string& text) {
@@ -96,15 +158,24 @@ Result<std::string> KannelSmsSender::Send(std::int64_t message_id, const std::st
                                 (secret.empty() ? "" : "secret=" + secret + "&") +
                                 "id=" + std::to_string(message_id) + "&status=%d");
     }
-    Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
-    session.setTimeout(Poco::Timespan(0, static_cast<long>(options_.timeout_ms) * 1000));
+    auto session = connections_->Take();
+    if (!session) {
+      session = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
+      session->setKeepAlive(true);
+      session->setKeepAliveTimeout(Poco::Timespan(kKannelIdleSeconds, 0));
+      ++connections_opened_;
+    }
+    session->setTimeout(Poco::Timespan(0, static_cast<long>(options_.timeout_ms) * 1000));
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, uri.getPathAndQuery(),
                                    Poco::Net::HTTPMessage::HTTP_1_1);
-    session.sendRequest(request);
+    request.setKeepAlive(true);
+    session->sendRequest(request);
     Poco::Net::HTTPResponse response;
-    std::istream& body = session.receiveResponse(response);
+    std::istream& body = session->receiveResponse(response);
     std::string answer(std::istreambuf_iterator<char>(body), {});
     answer.resize(std::min<std::size_t>(answer.size(), 200));
+    // The whole answer was read: the connection can carry the next message.
+    if (response.getKeepAlive()) connections_->Give(std::move(session));
     const int status = static_cast<int>(response.getStatus());
     if (status == 200 || status == 202) return std::to_string(message_id);
     if (status >= 500) {
@@ -124,13 +195,115 @@ Result<std::string> KannelSmsSender::Send(std::int64_t message_id, const std::st
   }
 }
 
+// A few threads that run one pass's work: ForEach(n, fn) runs fn(0..n-1) on them and on the
+// calling thread, and returns when every call has returned.
+class OutboxDispatcher::Workers {
+ public:
+  explicit Workers(int threads) {
+    for (int i = 1; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~Workers() {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    start_.notify_all();
+    for (auto& thread : threads_) thread.join();
+  }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  void ForEach(std::size_t n, const std::function<void(std::size_t)>& fn) {
+    if (threads_.empty() || n <= 1) {
+      for (std::size_t i = 0; i < n; ++i) fn(i);
+      return;
+    }
+    std::uint64_t generation = 0;
+    {
+      const std::lock_guard lock(mutex_);
+      job_ = &fn;
+      size_ = n;
+      next_ = 0;
+      finished_ = 0;
+      generation = ++generation_;
+    }
+    start_.notify_all();
+    Work(generation);
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return finished_ == size_; });
+    job_ = nullptr;
+  }
+
+ private:
+  void Run() {
+    std::uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        start_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+      }
+      Work(seen);
+    }
+  }
+
+  // Takes items of job `generation` until none is left.
+  void Work(std::uint64_t generation) {
+    for (;;) {
+      const std::function<void(std::size_t)>* fn = nullptr;
+      std::size_t item = 0;
+      {
+        const std::lock_guard lock(mutex_);
+        if (generation_ != generation || job_ == nullptr || next_ >= size_) return;
+        item = next_++;
+        fn = job_;
+      }
+      (*fn)(item);
+      {
+        const std::lock_guard lock(mutex_);
+        if (++finished_ == size_) done_.notify_all();
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable start_;
+  std::condition_variable done_;
+  const std::function<void(std::size_t)>* job_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t next_ = 0;
+  std::size_t finished_ = 0;
+  std::uint64_t generation_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// What a pass does with one due message.
+struct OutboxDispatcher::Item {
+  enum class Action { kKeep, kSend, kDrop, kFail };
+  Action action = Action::kKeep;  // kKeep: left queued (the HSM or the store is down)
+  std::string to;
+  std::string text;
+  std::string note;            // why it is dropped or failed
+  std::optional<Error> error;  // kKeep: what was unavailable
+  std::optional<Result<std::string>> sent;
+  bool late = false;  // expired between rendering and the hand-over
+};
+
 OutboxDispatcher::OutboxDispatcher(ConsentStore& store, CitizenCrypto& crypto, SmsSender& sender,
-                                   SmsTemplates templates, const Clock& clock)
+                                   SmsTemplates templates, const Clock& clock,
+                                   DispatcherOptions options)
     : store_(store),
       crypto_(crypto),
       sender_(sender),
       templates_(std::move(templates)),
-      clock_(clock) {}
+      clock_(clock),
+      options_(options) {
+  options_.batch = std::clamp(options_.batch, 1, 10000);
+  options_.threads = std::clamp(options_.threads, 1, 256);
+  workers_ = std::make_unique<Workers>(options_.threads);
+}
 
 OutboxDispatcher::~OutboxDispatcher() { Stop(); }
 
@@ -163,15 +336,33 @@ void OutboxDispatcher::Loop() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return woken_ || stopping_; });
-      if (stopping_) return;
+      if (stopping_) {
+        lock.unlock();
+        const std::lock_guard pass(pass_mutex_);
+        (void)FlushDeferred();  // what cannot be recorded now is sent again after a restart
+        return;
+      }
       woken_ = false;
     }
     // Errors (store or HSM down) are retried on the next pass; the messages stay queued.
     while (true) {
-      auto handled = RunOnce();
-      if (!handled.ok() || *handled < kBatch) break;
+      auto handled = RunPass(/*may_defer=*/true);
+      if (!handled.ok() || *handled < options_.batch) break;
     }
   }
+}
+
+bool OutboxDispatcher::Woken() {
+  const std::lock_guard lock(mutex_);
+  return woken_ && !stopping_;
+}
+
+Status OutboxDispatcher::FlushDeferred() {
+  if (deferred_.empty()) return OkStatus();
+  IJAZAT_RETURN_IF_ERROR(store_.UpdateMessages(deferred_));
+  deferred_.clear();
+  deferred_ids_.clear();
+  return OkStatus();
 }
 
 Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message, bool* drop) {
@@ -208,68 +399,181 @@ Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message, bool*
   return std::string();
 }
 
-Result<int> OutboxDispatcher::RunOnce() {
-  const Timestamp now = clock_.Now();
-  IJAZAT_ASSIGN_OR_RETURN(const auto due, store_.DueMessages(now, kBatch));
-  for (const OutboxMessage& message : due) {
-    const Status handled = Dispatch(message, now);
-    if (handled.ok()) continue;
-    // The HSM or the store is down: stop this pass; everything stays queued for the next.
-    if (handled.error().code() == ErrorCode::kUnavailable) return handled.error();
-    // Anything else is this message's own problem (say, its key was retired): it must not
-    // hold up the messages behind it.
-    IJAZAT_RETURN_IF_ERROR(
-        store_.UpdateMessage(message.id, OutboxStatus::kFailed, 0, "", handled.error().message()));
-    ++metrics_.failed;
-  }
-  return static_cast<int>(due.size());
-}
-
-Status OutboxDispatcher::Dispatch(const OutboxMessage& message, Timestamp now) {
+void OutboxDispatcher::Prepare(const OutboxMessage& message, Timestamp now, Item& item) {
+  using Action = Item::Action;
+  auto trouble = [&](const Error& error) {
+    // The HSM or the store is down: the message stays queued for a later pass. Anything else is
+    // this message's own problem (say, its key was retired): it fails without holding up the
+    // messages behind it.
+    if (error.code() == ErrorCode::kUnavailable) {
+      item.action = Action::kKeep;
+      item.error = error;
+    } else {
+      item.action = Action::kFail;
+      item.note = error.message();
+    }
+  };
   if (message.not_after != 0 && message.not_after <= now) {
-    ++metrics_.dropped;
-    return store_.UpdateMessage(message.id, OutboxStatus::kDropped, 0, "",
-                                "expired before sending");
+    item.action = Action::kDrop;
+    item.note = "expired before sending";
+    return;
   }
   bool drop = false;
-  IJAZAT_ASSIGN_OR_RETURN(const std::string text, Render(message, &drop));
+  auto text = Render(message, &drop);
+  if (!text.ok()) return trouble(text.error());
   if (drop) {
-    ++metrics_.dropped;
-    return store_.UpdateMessage(message.id, OutboxStatus::kDropped, 0, "",
-                                "consent no longer pending");
+    item.action = Action::kDrop;
+    item.note = "consent no longer pending";
+    return;
   }
+  auto to = crypto_.OpenPhone(message.recipient, message.cnic.value_or(BlindIndex{}));
+  if (!to.ok()) return trouble(to.error());
+  item.action = Action::kSend;
+  item.text = std::move(text).value();
+  item.to = std::move(to).value();
+}
+
+Result<int> OutboxDispatcher::RunOnce() { return RunPass(/*may_defer=*/false); }
+
+Result<int> OutboxDispatcher::RunPass(bool may_defer) {
+  using Action = Item::Action;
+  // One pass at a time: two passes would take the same due messages.
+  const std::lock_guard pass(pass_mutex_);
+  const Timestamp now = clock_.Now();
+  // Messages whose outcome is deferred may still read as queued: they are left out.
   IJAZAT_ASSIGN_OR_RETURN(
-      const std::string to,
-      crypto_.OpenPhone(message.recipient, message.cnic.value_or(BlindIndex{})));
-  // A consent's messages (its code, its grant notice) go out at most once: the message is
-  // recorded as sent before it is handed over, so a crash between the two cannot send it again
-  // after a restart; a failed hand-over puts it back in the queue. Other messages go out at
-  // least once.
-  const bool at_most_once =
-      message.kind == OutboxKind::kOtp || message.kind == OutboxKind::kGranted;
-  if (at_most_once) {
-    IJAZAT_RETURN_IF_ERROR(store_.UpdateMessage(message.id, OutboxStatus::kSent, 0, "claimed", ""));
+      auto candidates,
+      store_.DueMessages(now, options_.batch + static_cast<int>(deferred_ids_.size())));
+  std::vector<OutboxMessage> due;
+  for (auto& message : candidates) {
+    if (deferred_ids_.count(message.id) == 0 && static_cast<int>(due.size()) < options_.batch) {
+      due.push_back(std::move(message));
+    }
   }
-  auto sent = sender_.Send(message.id, to, text);
-  if (sent.ok()) {
-    ++metrics_.sent;
-    return store_.UpdateMessage(message.id, OutboxStatus::kSent, 0, *sent, "");
+  if (due.empty()) {
+    IJAZAT_RETURN_IF_ERROR(FlushDeferred());
+    return 0;
   }
-  const bool retryable = sent.error().code() == ErrorCode::kUnavailable;
-  const std::int64_t backoff =
-      std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min(message.attempts, 16));
-  const Timestamp next = now + backoff;
-  const Timestamp deadline =
-      message.not_after != 0 ? message.not_after : message.created_at + kGiveUpSeconds;
-  if (retryable && next < deadline) {
-    ++metrics_.retried;
-    return store_.UpdateMessage(message.id, OutboxStatus::kQueued, next, "",
-                                sent.error().message());
+  ++metrics_.batches;
+  std::vector<Item> items(due.size());
+  workers_->ForEach(due.size(), [&](std::size_t i) { Prepare(due[i], now, items[i]); });
+
+  // A consent's messages (its code, its grant notice) go out at most once: they are recorded as
+  // sent before they are handed over, so a crash between the two cannot send them again after a
+  // restart; a failed hand-over puts them back in the queue. Other messages go out at least
+  // once. Drops and failures known already are recorded in the same transaction.
+  auto at_most_once = [](const OutboxMessage& m) {
+    return m.kind == OutboxKind::kOtp || m.kind == OutboxKind::kGranted;
+  };
+  std::vector<MessageUpdate> before = deferred_;
+  std::vector<std::size_t> sending;
+  std::optional<Error> unavailable;
+  std::uint64_t dropped = 0;
+  std::uint64_t failed = 0;
+  for (std::size_t i = 0; i < due.size(); ++i) {
+    const Item& item = items[i];
+    switch (item.action) {
+      case Action::kKeep:
+        if (!unavailable) unavailable = item.error;
+        break;
+      case Action::kDrop:
+        before.push_back({due[i].id, OutboxStatus::kDropped, 0, "", item.note});
+        ++dropped;
+        break;
+      case Action::kFail:
+        before.push_back({due[i].id, OutboxStatus::kFailed, 0, "", item.note});
+        ++failed;
+        break;
+      case Action::kSend:
+        if (at_most_once(due[i])) {
+          before.push_back({due[i].id, OutboxStatus::kSent, 0, "claimed", ""});
+        }
+        sending.push_back(i);
+        break;
+    }
   }
-  ++(retryable ? metrics_.dropped : metrics_.failed);
-  return store_.UpdateMessage(message.id,
-                              retryable ? OutboxStatus::kDropped : OutboxStatus::kFailed, 0, "",
-                              sent.error().message());
+  IJAZAT_RETURN_IF_ERROR(store_.UpdateMessages(before));
+  deferred_.clear();
+  deferred_ids_.clear();
+  metrics_.dropped += dropped;
+  metrics_.failed += failed;
+
+  // The hand-over. A code that expired since it was rendered is not handed over late.
+  auto expired = [&](const OutboxMessage& m) {
+    return m.not_after != 0 && m.not_after <= clock_.Now();
+  };
+  if (sender_.PrefersBatches()) {
+    std::vector<OutgoingSms> batch;
+    std::vector<std::size_t> batched;
+    for (const std::size_t i : sending) {
+      if (expired(due[i])) {
+        items[i].late = true;
+        continue;
+      }
+      batch.push_back({due[i].id, items[i].to, items[i].text});
+      batched.push_back(i);
+    }
+    auto results = sender_.SendBatch(batch);
+    for (std::size_t k = 0; k < batched.size(); ++k) {
+      items[batched[k]].sent =
+          k < results.size()
+              ? std::move(results[k])
+              : Result<std::string>(
+                    Error(ErrorCode::kInternal, "the sender lost a message", "sms_unavailable"));
+    }
+  } else {
+    workers_->ForEach(sending.size(), [&](std::size_t k) {
+      Item& item = items[sending[k]];
+      const OutboxMessage& message = due[sending[k]];
+      if (expired(message)) {
+        item.late = true;
+        return;
+      }
+      item.sent = sender_.Send(message.id, item.to, item.text);
+    });
+  }
+
+  // Every outcome in one transaction.
+  std::vector<MessageUpdate> after;
+  after.reserve(sending.size());
+  for (const std::size_t i : sending) {
+    const OutboxMessage& message = due[i];
+    Item& item = items[i];
+    if (item.late || !item.sent) {
+      after.push_back({message.id, OutboxStatus::kDropped, 0, "", "expired before sending"});
+      ++metrics_.dropped;
+      continue;
+    }
+    const Result<std::string>& sent = *item.sent;
+    if (sent.ok()) {
+      after.push_back({message.id, OutboxStatus::kSent, 0, *sent, ""});
+      ++metrics_.sent;
+      continue;
+    }
+    const bool retryable = sent.error().code() == ErrorCode::kUnavailable;
+    const std::int64_t backoff =
+        std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min(message.attempts, 16));
+    const Timestamp next = now + backoff;
+    const Timestamp deadline =
+        message.not_after != 0 ? message.not_after : message.created_at + kGiveUpSeconds;
+    if (retryable && next < deadline) {
+      after.push_back({message.id, OutboxStatus::kQueued, next, "", sent.error().message()});
+      ++metrics_.retried;
+      continue;
+    }
+    ++(retryable ? metrics_.dropped : metrics_.failed);
+    after.push_back({message.id, retryable ? OutboxStatus::kDropped : OutboxStatus::kFailed, 0, "",
+                     sent.error().message()});
+  }
+  if (may_defer && !unavailable && Woken()) {
+    // More is queued already: these outcomes go with the next pass's first transaction.
+    for (const MessageUpdate& update : after) deferred_ids_.insert(update.id);
+    deferred_ = std::move(after);
+  } else {
+    IJAZAT_RETURN_IF_ERROR(store_.UpdateMessages(after));
+  }
+  if (unavailable) return *unavailable;
+  return static_cast<int>(due.size());
 }
 
 }  // namespace ijazat::appliance

@@ -7,8 +7,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "citizen_crypto.h"
 #include "clock.h"
@@ -17,6 +19,14 @@
 
 namespace ijazat::appliance {
 
+// One rendered message, ready to hand over.
+struct OutgoingSms {
+  std::int64_t id = 0;
+  std::string to;  // E.164
+  std::string text;
+};
+
+// Senders are called from several dispatcher threads at once: they must be thread safe.
 class SmsSender {
  public:
   virtual ~SmsSender() = default;
@@ -24,20 +34,35 @@ class SmsSender {
   // kUnavailable when the gateway cannot take it now (the dispatcher retries).
   virtual Result<std::string> Send(std::int64_t message_id, const std::string& to_e164,
                                    const std::string& text) = 0;
+  // Hands several messages over: one result per message, in order. By default one Send each.
+  virtual std::vector<Result<std::string>> SendBatch(const std::vector<OutgoingSms>& batch);
+  // True if SendBatch costs much less than one Send per message (the file sink: one fsync for
+  // the batch). The dispatcher then hands it whole batches from one thread, instead of
+  // spreading single sends over its threads.
+  virtual bool PrefersBatches() const { return false; }
 };
 
 // Appends one JSON object per message to a file: {"id":..,"at":..,"to":"+92...","text":".."}.
-// The development and test sink: it holds the codes, so keep it out of production.
+// A batch is written with one write and made durable with one fsync before any of it is
+// reported sent. The development and test sink: it holds the codes, so keep it out of
+// production.
 class FileSmsSender final : public SmsSender {
  public:
   FileSmsSender(std::string path, const Clock& clock) : path_(std::move(path)), clock_(clock) {}
   Result<std::string> Send(std::int64_t message_id, const std::string& to_e164,
                            const std::string& text) override;
+  std::vector<Result<std::string>> SendBatch(const std::vector<OutgoingSms>& batch) override;
+  bool PrefersBatches() const override { return true; }
+  // fsyncs done so far (one per batch), for tests.
+  std::uint64_t syncs() const { return syncs_.load(); }
 
  private:
+  Status Append(const std::string& lines);
+
   std::string path_;
   const Clock& clock_;
   std::mutex mutex_;
+  std::atomic<std::uint64_t> syncs_{0};
 };
 
 struct KannelOptions {
@@ -50,15 +75,25 @@ struct KannelOptions {
   int timeout_ms = 5000;
 };
 
-// Kannel's sendsms over HTTP (GET with query parameters, as Kannel documents it).
+// Kannel's sendsms over HTTP (GET with query parameters, as Kannel documents it). Keeps idle
+// keep-alive connections for reuse (one per concurrent sender at most); a connection idle for
+// longer than a few seconds is opened afresh rather than risk one the server has closed.
 class KannelSmsSender final : public SmsSender {
  public:
-  explicit KannelSmsSender(KannelOptions options) : options_(std::move(options)) {}
+  explicit KannelSmsSender(KannelOptions options);
+  ~KannelSmsSender() override;
+  KannelSmsSender(const KannelSmsSender&) = delete;
+  KannelSmsSender& operator=(const KannelSmsSender&) = delete;
   Result<std::string> Send(std::int64_t message_id, const std::string& to_e164,
                            const std::string& text) override;
+  // TCP connections opened so far, for tests.
+  std::uint64_t connections_opened() const { return connections_opened_.load(); }
 
  private:
+  class Connections;
   KannelOptions options_;
+  std::unique_ptr<Connections> connections_;
+  std::atomic<std::uint64_t> connections_opened_{0};
 };
 
 // The texts citizens receive. Placeholders: {code} {provider} {purpose} {minutes}
@@ -89,16 +124,29 @@ struct DispatcherMetrics {
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> retried{0};
+  std::atomic<std::uint64_t> batches{0};  // passes that found due messages
 };
 
-// Drains the outbox: renders each due message (deriving a code again in the HSM), sends it,
-// records the outcome. A code whose consent is no longer pending or has expired is dropped,
-// never sent late. Failed sends retry with exponential backoff (2 s doubling to 5 min) until
-// `not_after` or 24 h. Runs on its own thread; Wake() makes it look at once.
+struct DispatcherOptions {
+  int batch = 64;   // due messages taken per pass
+  int threads = 4;  // threads rendering (HSM) and sending (gateway) a pass's messages
+};
+
+// Drains the outbox in passes. A pass takes up to `batch` due messages, renders them on
+// `threads` threads (deriving codes again and unsealing numbers in the HSM), records in one
+// transaction which are dropped or failed and which of the at-most-once ones are about to go
+// (claimed), hands them to the sender (a batch-minded sender gets them all at once; others get
+// them one by one from the threads), and records every outcome in one more transaction.
+//
+// A code whose consent is no longer pending or has expired is dropped, never sent late (its
+// expiry is checked again just before the hand-over). A consent's messages (its code, its
+// grant notice) go out at most once: they are durably claimed before the hand-over. Other
+// messages go out at least once. Failed sends retry with exponential backoff (2 s doubling to
+// 5 min) until `not_after` or 24 h. Runs on its own thread; Wake() makes it look at once.
 class OutboxDispatcher {
  public:
   OutboxDispatcher(ConsentStore& store, CitizenCrypto& crypto, SmsSender& sender,
-                   SmsTemplates templates, const Clock& clock);
+                   SmsTemplates templates, const Clock& clock, DispatcherOptions options = {});
   ~OutboxDispatcher();
   OutboxDispatcher(const OutboxDispatcher&) = delete;
   OutboxDispatcher& operator=(const OutboxDispatcher&) = delete;
@@ -107,13 +155,23 @@ class OutboxDispatcher {
   void Stop();
   void Wake();
   // One pass over the due messages (tests call it directly); returns how many it handled.
+  // Every outcome is recorded before it returns.
   Result<int> RunOnce();
 
   const DispatcherMetrics& metrics() const { return metrics_; }
+  const DispatcherOptions& options() const { return options_; }
 
  private:
+  struct Item;
+  class Workers;
   Result<std::string> Render(const OutboxMessage& message, bool* drop);
-  Status Dispatch(const OutboxMessage& message, Timestamp now);
+  void Prepare(const OutboxMessage& message, Timestamp now, Item& item);
+  // One pass. With `may_defer`, when more messages are already waiting, the outcomes are not
+  // committed at the end of the pass but with the next pass's first transaction, so that the
+  // next pass starts one commit sooner; the messages concerned are kept out of it meanwhile.
+  Result<int> RunPass(bool may_defer);
+  Status FlushDeferred();
+  bool Woken();
   void Loop();
 
   ConsentStore& store_;
@@ -121,8 +179,13 @@ class OutboxDispatcher {
   SmsSender& sender_;
   SmsTemplates templates_;
   const Clock& clock_;
+  DispatcherOptions options_;
   DispatcherMetrics metrics_;
+  std::unique_ptr<Workers> workers_;
 
+  std::mutex pass_mutex_;                // one pass at a time; guards the two below
+  std::vector<MessageUpdate> deferred_;  // outcomes not committed yet
+  std::set<std::int64_t> deferred_ids_;  // their messages, kept out of the next pass
   std::mutex mutex_;
   std::condition_variable wake_;
   bool woken_ = false;

@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
+#include <vector>
 
 namespace ijazat::appliance::sqlite {
 namespace {
@@ -179,6 +181,108 @@ void ConnectionPool::Release(std::unique_ptr<Poco::Data::Session> session, bool 
   }
   available_.notify_one();
   // A discarded session is closed here, outside the lock, when `session` goes out of scope.
+}
+
+void GroupCommitter::Submit(Request& request) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  queue_.push_back(&request);
+  if (leading_) {
+    request.wake.wait(lock, [&] { return request.done || request.lead; });
+    if (request.done) return;
+  } else {
+    leading_ = true;
+  }
+  // This writer leads. Its request is the oldest queued one (the lead goes to the front), so
+  // it is in the batch.
+  std::vector<Request*> batch;
+  const std::size_t take = std::min(queue_.size(), std::max<std::size_t>(options_.max_batch, 1));
+  batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+  lock.unlock();
+  RunBatch(batch);
+  lock.lock();
+  for (Request* done : batch) {
+    done->done = true;
+    if (done != &request) done->wake.notify_one();
+  }
+  if (queue_.empty()) {
+    leading_ = false;
+  } else {
+    queue_.front()->lead = true;
+    queue_.front()->wake.notify_one();
+  }
+}
+
+void GroupCommitter::RunBatch(const std::vector<Request*>& batch) {
+  using Poco::Data::Keywords::now;
+  const std::lock_guard<std::mutex> writer(writer_);
+  // Every writer whose changes were lost with the transaction, and those not run yet.
+  auto fail_all = [&](const Error& error) {
+    for (Request* request : batch) {
+      if (!request->ran || request->kept) request->fail(error.WithContext(request->operation));
+    }
+  };
+  auto lease = pool_.Acquire();
+  if (!lease.ok()) return fail_all(lease.error());
+  Poco::Data::Session& session = lease->session();
+  auto abandon = [&] {
+    try {
+      session << "ROLLBACK", now;
+    } catch (...) {
+      lease->Discard();
+    }
+  };
+  try {
+    session << "BEGIN IMMEDIATE", now;
+  } catch (const Poco::Exception& e) {
+    return fail_all(pool_.Map("starting a transaction", e));
+  } catch (...) {
+    return fail_all(MapUnknownException("starting a transaction"));
+  }
+  for (Request* request : batch) {
+    std::optional<Error> thrown;
+    try {
+      session << "SAVEPOINT ijazat_write", now;
+      request->ran = true;
+      request->kept = request->run(session);
+      if (request->kept) {
+        session << "RELEASE ijazat_write", now;
+        continue;
+      }
+    } catch (const Poco::Exception& e) {
+      thrown = pool_.Map(request->operation, e);
+    } catch (...) {
+      thrown = MapUnknownException(request->operation);
+    }
+    request->ran = true;
+    request->kept = false;
+    if (thrown) request->fail(*thrown);
+    try {
+      // Undoes this body's changes only; the transaction and the bodies before it go on.
+      session << "ROLLBACK TO ijazat_write", now;
+      session << "RELEASE ijazat_write", now;
+    } catch (const Poco::Exception& e) {
+      // SQLite rolled the whole transaction back (an I/O error, a full disk): nothing of the
+      // batch is kept.
+      abandon();
+      return fail_all(pool_.Map("rolling back a write", e));
+    } catch (...) {
+      abandon();
+      return fail_all(MapUnknownException("rolling back a write"));
+    }
+  }
+  if (options_.before_commit) options_.before_commit(batch.size());
+  try {
+    session << "COMMIT", now;
+  } catch (const Poco::Exception& e) {
+    abandon();
+    return fail_all(pool_.Map("committing", e));
+  } catch (...) {
+    abandon();
+    return fail_all(MapUnknownException("committing"));
+  }
+  ++commits_;
+  writes_ += batch.size();
 }
 
 }  // namespace ijazat::appliance::sqlite

@@ -5,6 +5,8 @@
 // whether in this process (also serialised by `writer_`) or another one (busy_timeout). The
 // decisive updates are conditional all the same (`WHERE state = 'pending' AND expires_at > ?`)
 // and report what they changed (RETURNING), so a rule that the read missed cannot be broken.
+// Concurrent writers share one such transaction and its COMMIT (sqlite::GroupCommitter), each
+// in its own savepoint, one after the other: the reasoning above holds for each of them.
 #include <Poco/Data/Statement.h>
 
 #include <algorithm>
@@ -268,6 +270,22 @@ Status MarkExpired(Session& session, const Consent& consent, Timestamp at) {
   return sqlite::AppendAudit(session, event);
 }
 
+// One send attempt's outcome. A send attempt (sent, failed, or queued again to retry) counts;
+// a delivery report or a drop does not.
+Status ApplyMessageUpdate(Session& session, const MessageUpdate& u) {
+  const bool attempt = u.status == OutboxStatus::kSent || u.status == OutboxStatus::kFailed ||
+                       u.status == OutboxStatus::kQueued;
+  std::vector<Int64> changed;
+  session << "UPDATE outbox SET status = ?, next_attempt_at = ?, attempts = attempts + ?, "
+             "gateway_id = COALESCE(NULLIF(?, ''), gateway_id), "
+             "last_error = COALESCE(NULLIF(?, ''), last_error) WHERE id = ? RETURNING id",
+      bind(std::string(OutboxStatusName(u.status))), bind(static_cast<Int64>(u.next_attempt_at)),
+      bind(static_cast<Int64>(attempt ? 1 : 0)), bind(u.gateway_id),
+      bind(ClampText(u.error, kMaxErrorText)), bind(static_cast<Int64>(u.id)), into(changed), now;
+  if (changed.empty()) return Error(ErrorCode::kNotFound, "no such message", "message_not_found");
+  return OkStatus();
+}
+
 Error NotPending() {
   return Error(ErrorCode::kFailedPrecondition, "the consent is not pending", "consent_not_pending");
 }
@@ -278,7 +296,7 @@ class SqliteStore final : public ConsentStore {
  private:
   template <typename Body>
   auto Write(std::string_view operation, Body&& body) {
-    return sqlite::RunWrite(pool_, writer_, operation, std::forward<Body>(body));
+    return committer_.Write(operation, std::forward<Body>(body));
   }
   template <typename Body>
   auto Read(std::string_view operation, Body&& body) {
@@ -286,10 +304,12 @@ class SqliteStore final : public ConsentStore {
   }
 
   sqlite::ConnectionPool pool_;
-  std::mutex writer_;  // this process's writers, one at a time
+  std::mutex writer_;  // this process's writers, one transaction at a time
+  sqlite::GroupCommitter committer_;
 
  public:
-  explicit SqliteStore(sqlite::ConnectionPool::Options options) : pool_(std::move(options)) {}
+  SqliteStore(sqlite::ConnectionPool::Options options, sqlite::GroupCommitter::Options group)
+      : pool_(std::move(options)), committer_(pool_, writer_, std::move(group)) {}
 
   Status Open() {
     return sqlite::Migrate(pool_, writer_, static_cast<Timestamp>(std::time(nullptr)));
@@ -675,21 +695,15 @@ class SqliteStore final : public ConsentStore {
 
   Status UpdateMessage(std::int64_t id, OutboxStatus status, Timestamp next_attempt_at,
                        const std::string& gateway_id, const std::string& error) override {
-    // A send attempt (sent, failed, or queued again to retry) counts; a delivery report or a
-    // drop does not.
-    const bool attempt = status == OutboxStatus::kSent || status == OutboxStatus::kFailed ||
-                         status == OutboxStatus::kQueued;
-    return Write("updating a message", [&](Session& s, Transaction&) -> Status {
-      std::vector<Int64> changed;
-      s << "UPDATE outbox SET status = ?, next_attempt_at = ?, attempts = attempts + ?, "
-           "gateway_id = COALESCE(NULLIF(?, ''), gateway_id), "
-           "last_error = COALESCE(NULLIF(?, ''), last_error) WHERE id = ? RETURNING id",
-          bind(std::string(OutboxStatusName(status))), bind(static_cast<Int64>(next_attempt_at)),
-          bind(static_cast<Int64>(attempt ? 1 : 0)), bind(gateway_id),
-          bind(ClampText(error, kMaxErrorText)), bind(static_cast<Int64>(id)), into(changed), now;
-      if (changed.empty()) {
-        return Error(ErrorCode::kNotFound, "no such message", "message_not_found");
-      }
+    const MessageUpdate update{id, status, next_attempt_at, gateway_id, error};
+    return Write("updating a message",
+                 [&](Session& s, Transaction&) { return ApplyMessageUpdate(s, update); });
+  }
+
+  Status UpdateMessages(const std::vector<MessageUpdate>& updates) override {
+    if (updates.empty()) return OkStatus();
+    return Write("updating messages", [&](Session& s, Transaction&) -> Status {
+      for (const MessageUpdate& u : updates) IJAZAT_RETURN_IF_ERROR(ApplyMessageUpdate(s, u));
       return OkStatus();
     });
   }
@@ -786,7 +800,8 @@ class SqliteStore final : public ConsentStore {
 
 }  // namespace
 
-Result<std::unique_ptr<ConsentStore>> OpenSqliteStore(const SqliteStoreOptions& options) {
+Result<std::unique_ptr<ConsentStore>> OpenSqliteStore(const SqliteStoreOptions& options,
+                                                      const GroupCommitOptions& group_options) {
   if (options.path.empty()) return Invalid("store path is empty");
   if (options.busy_timeout_ms < 0) return Invalid("busy timeout is negative");
   IJAZAT_RETURN_IF_ERROR(sqlite::CreatePrivateFile(options.path, "store_unavailable"));
@@ -794,7 +809,10 @@ Result<std::unique_ptr<ConsentStore>> OpenSqliteStore(const SqliteStoreOptions& 
   pool.uri = sqlite::FileUri(options.path, "mode=rw");
   pool.busy_timeout_ms = options.busy_timeout_ms;
   pool.max_connections = 4;
-  auto store = std::make_unique<SqliteStore>(std::move(pool));
+  sqlite::GroupCommitter::Options group;
+  group.max_batch = std::max<std::size_t>(group_options.max_writers, 1);
+  group.before_commit = group_options.before_commit_for_test;
+  auto store = std::make_unique<SqliteStore>(std::move(pool), std::move(group));
   IJAZAT_RETURN_IF_ERROR(store->Open());
   return std::unique_ptr<ConsentStore>(std::move(store));
 }

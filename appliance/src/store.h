@@ -2,10 +2,11 @@
 // SQLite file implements today and PostgreSQL (several appliances sharing state) next.
 //
 // Every method is one atomic transaction, committed durably before it returns success: a
-// consent acknowledged to a client survives a crash. Counters and single-use checks happen in
-// the database (conditional updates), never in process memory, so that several appliances on
-// one database stay correct. Every state change appends to the audit chain inside the same
-// transaction; if the audit append fails, the whole change fails (fail closed).
+// consent acknowledged to a client survives a crash. Concurrent writers may share one durable
+// commit (group commit); each is still atomic and answered only after that commit. Counters and
+// single-use checks happen in the database (conditional updates), never in process memory, so that
+// several appliances on one database stay correct. Every state change appends to the audit chain
+// inside the same transaction; if the audit append fails, the whole change fails (fail closed).
 //
 // Thread safety: implementations are safe to call from any number of threads.
 // Errors: kUnavailable ("store_unavailable") when the database cannot be reached or is busy
@@ -13,6 +14,9 @@
 // kAlreadyExists / kFailedPrecondition as documented per method.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +37,15 @@ struct CnicFailures {
 struct AttemptResult {
   Consent consent;    // the consent after the update
   CnicFailures cnic;  // the CNIC's counters after the update
+};
+
+// One outcome for UpdateMessages.
+struct MessageUpdate {
+  std::int64_t id = 0;
+  OutboxStatus status = OutboxStatus::kQueued;
+  Timestamp next_attempt_at = 0;
+  std::string gateway_id;
+  std::string error;
 };
 
 class ConsentStore {
@@ -111,6 +124,8 @@ class ConsentStore {
   // kQueued with a new next_attempt_at to retry.
   virtual Status UpdateMessage(std::int64_t id, OutboxStatus status, Timestamp next_attempt_at,
                                const std::string& gateway_id, const std::string& error) = 0;
+  // Outcomes of several send attempts (as UpdateMessage each) in one transaction: all or none.
+  virtual Status UpdateMessages(const std::vector<MessageUpdate>& updates) = 0;
   // Messages sent for the CNIC since `since` (for per-CNIC SMS caps).
   virtual Result<int> CountMessagesForCnic(const BlindIndex& cnic, Timestamp since) = 0;
   // Counts by status, for metrics.
@@ -132,8 +147,18 @@ struct SqliteStoreOptions {
   int busy_timeout_ms = 5000;  // waiting for a lock before "store_unavailable"
 };
 
+// Group commit: concurrent writers share one transaction and its durable COMMIT, each still
+// answered only after that COMMIT.
+struct GroupCommitOptions {
+  std::size_t max_writers = 64;  // per COMMIT; 1: one transaction per writer
+  // Tests only: called before each COMMIT of the writers' transactions, with how many writers
+  // share it.
+  std::function<void(std::size_t)> before_commit_for_test;
+};
+
 // Opens (creating if needed) the SQLite store and applies pending schema migrations.
 // WAL journal, synchronous=FULL, foreign keys on; the file is created with mode 0600.
-Result<std::unique_ptr<ConsentStore>> OpenSqliteStore(const SqliteStoreOptions& options);
+Result<std::unique_ptr<ConsentStore>> OpenSqliteStore(const SqliteStoreOptions& options,
+                                                      const GroupCommitOptions& group = {});
 
 }  // namespace ijazat::appliance

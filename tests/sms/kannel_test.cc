@@ -293,6 +293,23 @@ TEST_F(KannelTest, CodeQueuedWhileKannelIsDownPastItsLifetimeIsNeverDelivered) {
   EXPECT_EQ(CountWithStatus(OutboxStatus::kDropped), 1);
 }
 
+TEST_F(KannelTest, SenderReusesOneConnectionForSuccessiveMessages) {
+  KannelOptions options;
+  options.url = kannel_->sendsms_url();
+  options.username = kannel_->username();
+  options.password = kannel_->password();
+  options.from = kShortCode;
+  KannelSmsSender sender(options);
+  for (int i = 0; i < 3; ++i) {
+    auto sent = sender.Send(1000 + i, kPhone, "reuse test " + std::to_string(i));
+    ASSERT_TRUE(sent.ok()) << sent.error().message();
+  }
+  EXPECT_EQ(sender.connections_opened(), 1U) << "a new connection per message";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitForMt(kPhone, "reuse test " + std::to_string(i)).has_value()) << i;
+  }
+}
+
 TEST_F(KannelTest, DeliveryReportFromKannelMarksTheMessageDelivered) {
   EnrolThroughKannel();
   // The enrolment confirmation is the only message so far; its gateway id is its outbox id.
