@@ -722,7 +722,10 @@ Reply ApplianceServer::Impl::MetricsText() {
           << "ijazat_sms_dispatch_total{outcome=\"sent\"} " << m.sent.load() << '\n'
           << "ijazat_sms_dispatch_total{outcome=\"failed\"} " << m.failed.load() << '\n'
           << "ijazat_sms_dispatch_total{outcome=\"dropped\"} " << m.dropped.load() << '\n'
-          << "ijazat_sms_dispatch_total{outcome=\"retried\"} " << m.retried.load() << '\n';
+          << "ijazat_sms_dispatch_total{outcome=\"retried\"} " << m.retried.load() << '\n'
+          << "# HELP ijazat_sms_dispatch_batches_total Dispatcher passes that found due messages.\n"
+             "# TYPE ijazat_sms_dispatch_batches_total counter\n"
+          << "ijazat_sms_dispatch_batches_total " << m.batches.load() << '\n';
   }
   Reply reply;
   reply.content_type = "text/plain; version=0.0.4";
