@@ -1,5 +1,7 @@
 #include "appliance.h"
 
+#include <algorithm>
+
 #include "citizen_crypto.h"
 #include "consent_service.h"
 #include "hsm_token_service.h"
@@ -64,6 +66,10 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   hsm_options.pin = config.hsm.pin_file.empty() ? hsm::PinSource::Environment(config.hsm.pin_env)
                                                 : hsm::PinSource::File(config.hsm.pin_file);
   hsm_options.faults = options.hsm_faults;
+  // Every thread that may call the HSM at once keeps its session: opening and closing sessions
+  // under load costs a round trip each on a network HSM.
+  hsm_options.max_idle_sessions = static_cast<std::size_t>(
+      std::max(8, config.server.threads + config.sms.dispatch_threads + 2));
   auto opened = hsm::Pkcs11Hsm::Open(hsm_options);
   if (!opened.ok()) return Context(opened.error(), "opening the HSM");
   a.hsm = std::move(opened).value();
