@@ -11,8 +11,6 @@
 namespace ijazat::appliance {
 namespace {
 
-constexpr std::uintmax_t kMaxConfigBytes = std::uintmax_t{256} * 1024;
-
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
@@ -132,25 +130,37 @@ bool ValidListen(const std::string& listen) {
 }  // namespace
 
 Result<Config> LoadConfig(const std::string& path) {
-  auto invalid = [&](const std::string& message) {
-    return Error(ErrorCode::kInvalidArgument, message, "config_invalid");
-  };
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return invalid(path + ": cannot read the configuration file: " + ec.message());
-  if (size > kMaxConfigBytes)
-    return invalid(path + ": the configuration file is larger than 256 KiB");
+  if (ec) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path + ": cannot read the configuration file: " + ec.message(), "config_invalid");
+  }
+  if (size > kMaxConfigBytes) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path + ": the configuration file is larger than 256 KiB", "config_invalid");
+  }
   std::ifstream in(path, std::ios::binary);
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  return ParseConfig(buffer.str(), path);
+}
+
+Result<Config> ParseConfig(std::string_view text, const std::string& source) {
+  const std::string& path = source;
+  auto invalid = [&](const std::string& message) {
+    return Error(ErrorCode::kInvalidArgument, message, "config_invalid");
+  };
+  if (text.size() > kMaxConfigBytes) {
+    return invalid(path + ": the configuration file is larger than 256 KiB");
+  }
   if (text.find('\t') != std::string::npos) {
     return invalid(path + ": tabs are not allowed in YAML indentation; use spaces");
   }
 
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     return invalid(path + ":" + std::to_string(e.mark.line + 1) + ":" +
                    std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);

@@ -16,6 +16,7 @@
 
 #include "citizen_crypto.h"
 #include "clock.h"
+#include "identity.h"
 #include "ijazat/policy/policy_set.h"
 #include "store.h"
 
@@ -56,8 +57,5 @@ class SmsInbox {
   std::string short_code_;
   std::function<void()> notify_;
 };
-
-// The longest inbound text accepted (a concatenated SMS of 4 parts).
-inline constexpr std::size_t kMaxInboundSmsLength = 640;
 
 }  // namespace ijazat::appliance
