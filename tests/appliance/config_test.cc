@@ -103,6 +103,18 @@ TEST(ParseConfig, RefusesMoreThanTheSizeCap) {
   EXPECT_THAT(big.error().message(), HasSubstr("larger than 256 KiB"));
 }
 
+// Each problem is one line, even for a quoted key holding a line break (found by the config
+// fuzzer's invariant: every line of the message names the file).
+TEST(ParseConfig, KeepsEachProblemOnOneLine) {
+  const auto bad = ParseConfig("\"a\\nb\": 1\n\"c\\u007f\": 2\n", "keys.yaml");
+  ASSERT_FALSE(bad.ok());
+  std::istringstream lines(bad.error().message());
+  std::string line;
+  while (std::getline(lines, line)) EXPECT_EQ(line.rfind("keys.yaml", 0), 0u) << line;
+  EXPECT_THAT(bad.error().message(), HasSubstr("a\\x0ab: unknown key"));
+  EXPECT_THAT(bad.error().message(), HasSubstr("c\\x7f: unknown key"));
+}
+
 TEST(LoadConfig, RefusesAMissingFile) {
   EXPECT_THAT(LoadConfig("/nonexistent/ijazatd.yaml"), HasReason("config_invalid"));
 }
