@@ -7,6 +7,9 @@
 #   make bench   release build, then the benchmarks
 #   make package the Debian package (see docs/operations.md)
 #   make format  clang-format every C++ file;  make lint  clang-tidy over the sources
+#   make fuzz    build the libFuzzer harnesses (preset fuzz) and run each for FUZZ_SECONDS
+#                (default 600); FUZZ_MERGE=1 merges new inputs into the checked-in corpora,
+#                FUZZERS="config_fuzzer ..." picks harnesses (docs/testing.md)
 #
 # PRESET selects a CMake preset from CMakePresets.json (dev, ci, release, asan, tsan).
 
@@ -17,7 +20,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all deps configure build test run demo bench package format lint clean
+.PHONY: all deps configure build test run demo bench package format lint clean fuzz
 
 all: build
 
@@ -52,6 +55,15 @@ package: deps
 	@cmake --preset release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 	@cmake --build build/release -j $(JOBS)
 	@cd build/release && cpack
+
+FUZZ_SECONDS ?= 600
+FUZZ_MERGE ?= 0
+
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j $(JOBS) --target fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MERGE=$(FUZZ_MERGE) FUZZERS="$(FUZZERS)" \
+	  tests/fuzz/run-fuzzers.sh build/fuzz
 
 format:
 	@clang-format -i $(CXX_SOURCES)
