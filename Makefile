@@ -8,6 +8,9 @@
 #   make package the Debian package (see docs/operations.md)
 #   make image-test  the package in a fresh Debian 12 rootfs (mmdebstrap), booted to /readyz
 #   make format  clang-format every C++ file;  make lint  clang-tidy over the sources
+#   make fuzz    build the libFuzzer harnesses (preset fuzz) and run each for FUZZ_SECONDS
+#                (default 600); FUZZ_MERGE=1 merges new inputs into the checked-in corpora,
+#                FUZZERS="config_fuzzer ..." picks harnesses (docs/testing.md)
 #
 # PRESET selects a CMake preset from CMakePresets.json (dev, ci, release, asan, tsan).
 
@@ -18,7 +21,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all deps configure build test run demo bench package image-test format lint clean
+.PHONY: all deps configure build test run demo bench package image-test format lint clean fuzz
 
 all: build
 
@@ -66,6 +69,15 @@ image-test:
 	@rm -f build/image/ijazat_*.deb && cd build/image && cpack >/dev/null
 	@lintian --fail-on error build/image/ijazat_*.deb
 	@image/image-test.sh build/image/ijazat_*.deb
+
+FUZZ_SECONDS ?= 600
+FUZZ_MERGE ?= 0
+
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j $(JOBS) --target fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MERGE=$(FUZZ_MERGE) FUZZERS="$(FUZZERS)" \
+	  tests/fuzz/run-fuzzers.sh build/fuzz
 
 format:
 	@clang-format -i $(CXX_SOURCES)

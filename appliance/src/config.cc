@@ -11,7 +11,23 @@
 namespace ijazat::appliance {
 namespace {
 
-constexpr std::uintmax_t kMaxConfigBytes = std::uintmax_t{256} * 1024;
+// A key as it may appear in an error line: control characters (a quoted key may hold a line
+// break) become \xNN, so that each problem stays on one line.
+std::string Printable(const std::string& text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
 
 class Reader {
  public:
@@ -38,7 +54,7 @@ class Reader {
       const std::string key = entry.first.Scalar();
       std::string child = path;
       if (!child.empty()) child += ".";
-      child += key;
+      child += Printable(key);
       const auto it = handlers.find(key);
       if (it == handlers.end()) {
         std::string allowed;
@@ -164,25 +180,37 @@ bool ValidListen(const std::string& listen) {
 }  // namespace
 
 Result<Config> LoadConfig(const std::string& path) {
-  auto invalid = [&](const std::string& message) {
-    return Error(ErrorCode::kInvalidArgument, message, "config_invalid");
-  };
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return invalid(path + ": cannot read the configuration file: " + ec.message());
-  if (size > kMaxConfigBytes)
-    return invalid(path + ": the configuration file is larger than 256 KiB");
+  if (ec) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path + ": cannot read the configuration file: " + ec.message(), "config_invalid");
+  }
+  if (size > kMaxConfigBytes) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path + ": the configuration file is larger than 256 KiB", "config_invalid");
+  }
   std::ifstream in(path, std::ios::binary);
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  return ParseConfig(buffer.str(), path);
+}
+
+Result<Config> ParseConfig(std::string_view text, const std::string& source) {
+  const std::string& path = source;
+  auto invalid = [&](const std::string& message) {
+    return Error(ErrorCode::kInvalidArgument, message, "config_invalid");
+  };
+  if (text.size() > kMaxConfigBytes) {
+    return invalid(path + ": the configuration file is larger than 256 KiB");
+  }
   if (text.find('\t') != std::string::npos) {
     return invalid(path + ": tabs are not allowed in YAML indentation; use spaces");
   }
 
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     return invalid(path + ":" + std::to_string(e.mark.line + 1) + ":" +
                    std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "identity.h"
@@ -80,5 +81,11 @@ struct Config {
 // Relative paths in the file are taken relative to `base_dir` (ijazatd uses the working
 // directory). Errors: kInvalidArgument ("config_invalid") with one line per problem.
 Result<Config> LoadConfig(const std::string& path);
+
+// The largest configuration file read.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{256} * 1024;
+
+// LoadConfig on text already read; `source` names the file in errors.
+Result<Config> ParseConfig(std::string_view text, const std::string& source);
 
 }  // namespace ijazat::appliance

@@ -56,6 +56,73 @@ Result<nlohmann::json> ParseJsonObject(const std::string& body) {
 
 namespace {
 
+Result<std::string> JsonString(const nlohmann::json& body, const char* field,
+                               std::size_t max_length) {
+  const auto it = body.find(field);
+  if (it == body.end() || !it->is_string()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 std::string("the body needs \"") + field + "\" as a string", "invalid_request");
+  }
+  std::string value = it->get<std::string>();
+  if (value.size() > max_length) {
+    return Error(ErrorCode::kInvalidArgument,
+                 std::string("\"") + field + "\" is longer than " + std::to_string(max_length),
+                 "invalid_request");
+  }
+  return value;
+}
+
+Status OnlyFields(const nlohmann::json& body, std::initializer_list<const char*> allowed) {
+  for (const auto& [key, value] : body.items()) {
+    bool known = false;
+    for (const char* name : allowed) known = known || key == name;
+    if (!known) {
+      return Error(ErrorCode::kInvalidArgument, "unknown field \"" + key + "\" in the body",
+                   "invalid_request");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<ConsentRequestBody> ParseConsentRequestBody(const std::string& body) {
+  IJAZAT_ASSIGN_OR_RETURN(const nlohmann::json json, ParseJsonObject(body));
+  IJAZAT_RETURN_IF_ERROR(OnlyFields(json, {"cnic", "purpose", "scopes"}));
+  ConsentRequestBody request;
+  IJAZAT_ASSIGN_OR_RETURN(request.cnic, JsonString(json, "cnic", kMaxCnicField));
+  IJAZAT_ASSIGN_OR_RETURN(request.purpose, JsonString(json, "purpose", kMaxPurposeField));
+  const auto scopes = json.find("scopes");
+  if (scopes == json.end() || !scopes->is_array() || scopes->empty() ||
+      scopes->size() > kMaxScopes) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "the body needs \"scopes\" as an array of 1 to 16 attribute names",
+                 "invalid_request");
+  }
+  for (const auto& scope : *scopes) {
+    if (!scope.is_string() || scope.get_ref<const std::string&>().size() > kMaxScopeField) {
+      return Error(ErrorCode::kInvalidArgument, "each scope must be a short string",
+                   "invalid_request");
+    }
+    request.scopes.push_back(scope.get<std::string>());
+  }
+  return request;
+}
+
+Result<std::string> ParseConfirmBody(const std::string& body) {
+  IJAZAT_ASSIGN_OR_RETURN(const nlohmann::json json, ParseJsonObject(body));
+  IJAZAT_RETURN_IF_ERROR(OnlyFields(json, {"otp"}));
+  return JsonString(json, "otp", kMaxOtpField);
+}
+
+Result<std::string> ParseVerifyBody(const std::string& body) {
+  IJAZAT_ASSIGN_OR_RETURN(const nlohmann::json json, ParseJsonObject(body));
+  IJAZAT_RETURN_IF_ERROR(OnlyFields(json, {"consent_token"}));
+  return JsonString(json, "consent_token", kMaxTokenField);
+}
+
+namespace {
+
 // The reasons a client may see, with their messages. Anything else comes from deep inside (a
 // key state, a store detail) and is reported as an internal error or, when retrying may help,
 // as unavailable, without its text.

@@ -2,11 +2,28 @@
 
 #include <algorithm>
 #include <cctype>
+#include <tuple>
+#include <utility>
 
 namespace ijazat::appliance {
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// "  revoke   k7q2-m9xd " -> {"REVOKE", "K7Q2-M9XD"}: the first word upper-cased, the rest
+// trimmed with inner runs of spaces folded.
+std::pair<std::string, std::string> SplitCommand(std::string_view text) {
+  std::string folded;
+  for (const char c : text) {
+    const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
+    if (space && (folded.empty() || folded.back() == ' ')) continue;
+    folded.push_back(space ? ' ' : c);
+  }
+  while (!folded.empty() && folded.back() == ' ') folded.pop_back();
+  const auto gap = folded.find(' ');
+  return {AsciiUpper(folded.substr(0, gap)),
+          gap == std::string::npos ? "" : folded.substr(gap + 1)};
+}
 
 }  // namespace
 
@@ -124,6 +141,31 @@ Result<std::string> NormalizeMsisdn(std::string_view text, const NumberPlan& pla
 Result<std::string> NormalizeMsisdn(std::string_view text) {
   static const NumberPlan kDefault;
   return NormalizeMsisdn(text, kDefault);
+}
+
+Result<InboundSms> ParseInboundSms(std::string_view sender, std::string_view to,
+                                   std::string_view short_code, std::string_view text) {
+  static const NumberPlan kDefault;
+  return ParseInboundSms(sender, to, short_code, text, kDefault);
+}
+
+Result<InboundSms> ParseInboundSms(std::string_view sender, std::string_view to,
+                                   std::string_view short_code, std::string_view text,
+                                   const NumberPlan& numbers) {
+  InboundSms sms;
+  IJAZAT_ASSIGN_OR_RETURN(sms.from, NormalizeMsisdn(sender, numbers));
+  if (to != short_code) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "messages must be sent to the short code " + std::string(short_code),
+                 "wrong_short_code");
+  }
+  if (text.size() > kMaxInboundSmsLength) {
+    return Error(ErrorCode::kInvalidArgument, "the message is longer than 640 characters",
+                 "sms_too_long");
+  }
+  sms.cnic = FindCnicInSms(text);
+  if (!sms.cnic) std::tie(sms.verb, sms.argument) = SplitCommand(text);
+  return sms;
 }
 
 std::string AsciiUpper(std::string_view text) {

@@ -36,6 +36,27 @@ Status ValidateNumberPlan(const NumberPlan& plan);
 Result<std::string> NormalizeMsisdn(std::string_view text, const NumberPlan& plan);
 Result<std::string> NormalizeMsisdn(std::string_view text);  // the default plan
 
+// An inbound SMS at the short code as read before anything is looked up or stored: the sender
+// in E.164 and either the CNIC it enrols or a command word (upper case) with its argument.
+struct InboundSms {
+  std::string from;                 // "+923001234567"
+  std::optional<std::string> cnic;  // 13 digits, when the text holds a CNIC
+  std::string verb;      // when not a CNIC: the first word, upper case ("" for an empty text)
+  std::string argument;  // the rest, trimmed, inner runs of white space folded to one space
+};
+
+// The longest inbound text accepted (a concatenated SMS of 4 parts).
+inline constexpr std::size_t kMaxInboundSmsLength = 640;
+
+// Reads what the gateway posted: `sender` in any form NormalizeMsisdn takes, `to` the number
+// it was sent to (must be `short_code`), `text` at most kMaxInboundSmsLength bytes. Errors
+// (kInvalidArgument): "invalid_msisdn", "wrong_short_code", "sms_too_long".
+Result<InboundSms> ParseInboundSms(std::string_view sender, std::string_view to,
+                                   std::string_view short_code, std::string_view text,
+                                   const NumberPlan& numbers);
+Result<InboundSms> ParseInboundSms(std::string_view sender, std::string_view to,
+                                   std::string_view short_code, std::string_view text);
+
 // ASCII upper case (SMS commands, references and provider names are matched case-blind).
 std::string AsciiUpper(std::string_view text);
 

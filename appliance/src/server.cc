@@ -92,31 +92,14 @@ std::map<std::string, std::string> ParseForm(const std::string& text) {
   return fields;
 }
 
-Result<std::string> JsonString(const json& body, const char* field, std::size_t max_length) {
-  const auto it = body.find(field);
-  if (it == body.end() || !it->is_string()) {
-    return Error(ErrorCode::kInvalidArgument,
-                 std::string("the body needs \"") + field + "\" as a string", "invalid_request");
+// The body as application/json, read and checked by `parse` (one of http_util's readers).
+template <typename Parse>
+auto JsonBody(const HttpRequest& request, Parse parse) -> decltype(parse(request.body)) {
+  if (request.MediaType() != "application/json") {
+    return Error(ErrorCode::kInvalidArgument, "the body must be application/json",
+                 "unsupported_media_type");
   }
-  std::string value = it->get<std::string>();
-  if (value.size() > max_length) {
-    return Error(ErrorCode::kInvalidArgument,
-                 std::string("\"") + field + "\" is longer than " + std::to_string(max_length),
-                 "invalid_request");
-  }
-  return value;
-}
-
-Status OnlyFields(const json& body, std::initializer_list<const char*> allowed) {
-  for (const auto& [key, value] : body.items()) {
-    bool known = false;
-    for (const char* name : allowed) known = known || key == name;
-    if (!known) {
-      return Error(ErrorCode::kInvalidArgument, "unknown field \"" + key + "\" in the body",
-                   "invalid_request");
-    }
-  }
-  return OkStatus();
+  return parse(request.body);
 }
 
 std::string Iso8601(Timestamp t) {
@@ -173,8 +156,6 @@ class ApplianceServer::Impl {
   Reply DeliveryReport(const HttpRequest& request, const std::string& request_id);
   Reply Ready(const std::string& request_id);
   Reply MetricsText();
-
-  Result<json> JsonBody(const HttpRequest& request);
 
   ServerOptions options_;
   ServerContext context_;
@@ -265,12 +246,7 @@ Reply ApplianceServer::Impl::Problem(const Error& raw, const std::string& reques
   return reply;
 }
 
-Result<json> ApplianceServer::Impl::JsonBody(const HttpRequest& request) {
-  if (request.MediaType() != "application/json") {
-    return Error(ErrorCode::kInvalidArgument, "the body must be application/json",
-                 "unsupported_media_type");
-  }
-  return ParseJsonObject(request.body);
+return ParseJsonObject(request.body);
 }
 
 Result<const policy::Provider*> ApplianceServer::Impl::Authenticate(
@@ -474,33 +450,10 @@ Reply ApplianceServer::Impl::RequestConsent(const HttpRequest& request,
                                             const policy::PolicySet& policy,
                                             const policy::Provider& provider,
                                             const std::string& request_id) {
-  auto body = JsonBody(request);
+  const auto body = JsonBody(request, ParseConsentRequestBody);
   if (!body.ok()) return Problem(body.error(), request_id);
-  if (auto only = OnlyFields(*body, {"cnic", "purpose", "scopes"}); !only.ok()) {
-    return Problem(only.error(), request_id);
-  }
-  auto cnic = JsonString(*body, "cnic", 32);
-  auto purpose = JsonString(*body, "purpose", 64);
-  if (!cnic.ok()) return Problem(cnic.error(), request_id);
-  if (!purpose.ok()) return Problem(purpose.error(), request_id);
-  const auto scopes_it = body->find("scopes");
-  if (scopes_it == body->end() || !scopes_it->is_array() || scopes_it->empty() ||
-      scopes_it->size() > 16) {
-    return Problem(Error(ErrorCode::kInvalidArgument,
-                         "the body needs \"scopes\" as an array of 1 to 16 attribute names",
-                         "invalid_request"),
-                   request_id);
-  }
-  std::vector<std::string> scopes;
-  for (const auto& scope : *scopes_it) {
-    if (!scope.is_string() || scope.get<std::string>().size() > 32) {
-      return Problem(Error(ErrorCode::kInvalidArgument, "each scope must be a short string",
-                           "invalid_request"),
-                     request_id);
-    }
-    scopes.push_back(scope.get<std::string>());
-  }
-  auto created = context_.consents->RequestConsent(policy, provider, *cnic, *purpose, scopes);
+  auto created =
+      context_.consents->RequestConsent(policy, provider, body->cnic, body->purpose, body->scopes);
   if (!created.ok()) return Problem(created.error(), request_id);
   json reply = {{"consent_id", created->consent_id}, {"expires_at", Iso8601(created->expires_at)}};
   if (created->enrolled.has_value()) reply["enrolled"] = *created->enrolled;
@@ -510,10 +463,7 @@ Reply ApplianceServer::Impl::RequestConsent(const HttpRequest& request,
 Reply ApplianceServer::Impl::Confirm(const HttpRequest& request, const policy::PolicySet& policy,
                                      const policy::Provider& provider, const std::string& id,
                                      const std::string& request_id) {
-  auto body = JsonBody(request);
-  if (!body.ok()) return Problem(body.error(), request_id);
-  if (auto only = OnlyFields(*body, {"otp"}); !only.ok()) return Problem(only.error(), request_id);
-  auto otp = JsonString(*body, "otp", 16);
+  const auto otp = JsonBody(request, ParseConfirmBody);
   if (!otp.ok()) return Problem(otp.error(), request_id);
   auto outcome = context_.consents->Confirm(policy, provider, id, *otp);
   if (!outcome.ok()) return Problem(outcome.error(), request_id);
@@ -539,12 +489,7 @@ Reply ApplianceServer::Impl::Confirm(const HttpRequest& request, const policy::P
 Reply ApplianceServer::Impl::Verify(const HttpRequest& request, const policy::PolicySet& policy,
                                     const policy::Provider& provider,
                                     const std::string& request_id) {
-  auto body = JsonBody(request);
-  if (!body.ok()) return Problem(body.error(), request_id);
-  if (auto only = OnlyFields(*body, {"consent_token"}); !only.ok()) {
-    return Problem(only.error(), request_id);
-  }
-  auto token = JsonString(*body, "consent_token", 8192);
+  const auto token = JsonBody(request, ParseVerifyBody);
   if (!token.ok()) return Problem(token.error(), request_id);
   auto verified = context_.consents->Verify(policy, provider, *token);
   if (!verified.ok()) return Problem(verified.error(), request_id);

@@ -12,23 +12,6 @@ namespace {
 
 constexpr std::size_t kMaxReply = 160;
 
-// "  revoke   k7q2-m9xd " -> {"REVOKE", "K7Q2-M9XD"}: the first word upper-cased, the rest
-// trimmed with inner runs of spaces folded.
-std::pair<std::string, std::string> SplitCommand(const std::string& text) {
-  std::string folded;
-  for (const char c : text) {
-    const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
-    if (space && (folded.empty() || folded.back() == ' ')) continue;
-    folded.push_back(space ? ' ' : c);
-  }
-  while (!folded.empty() && folded.back() == ' ') folded.pop_back();
-  const auto gap = folded.find(' ');
-  std::string verb = folded.substr(0, gap);
-  std::transform(verb.begin(), verb.end(), verb.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return {verb, gap == std::string::npos ? "" : folded.substr(gap + 1)};
-}
-
 const policy::Provider* FindProviderByName(const policy::PolicySet& policy,
                                            const std::string& name) {
   const std::string wanted = AsciiUpper(name);
@@ -97,23 +80,17 @@ SmsInbox::SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& cloc
 
 Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const std::string& sender,
                                         const std::string& short_code, const std::string& text) {
-  IJAZAT_ASSIGN_OR_RETURN(const std::string from, NormalizeMsisdn(sender, options_.numbers));
-  if (short_code != options_.short_code) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "messages must be sent to the short code " + options_.short_code,
-                 "wrong_short_code");
-  }
-  if (text.size() > kMaxInboundSmsLength) {
-    return Error(ErrorCode::kInvalidArgument, "the message is longer than 640 characters",
-                 "sms_too_long");
-  }
+  IJAZAT_ASSIGN_OR_RETURN(
+      const InboundSms sms,
+      ParseInboundSms(sender, short_code, options_.short_code, text, options_.numbers));
+  const std::string& from = sms.from;
   const Timestamp now = clock_.Now();
-  const std::optional<std::string> cnic = FindCnicInSms(text);
+  const std::optional<std::string>& cnic = sms.cnic;
   if (!cnic) {
-    const auto [verb, argument] = SplitCommand(text);
+    const std::string& verb = sms.verb;
     if (verb == "HISTORY" || verb == "REVOKE" || verb == "BLOCK" || verb == "UNBLOCK" ||
         verb == "LOCK" || verb == "UNLOCK") {
-      return Command(policy, from, verb, argument);
+      return Command(policy, from, verb, sms.argument);
     }
     IJAZAT_RETURN_IF_ERROR(Queue(OutboxKind::kHelp, from, std::nullopt, nullptr));
     return InboundOutcome::kHelp;

@@ -69,7 +69,4 @@ class SmsInbox {
   std::function<void()> notify_;
 };
 
-// The longest inbound text accepted (a concatenated SMS of 4 parts).
-inline constexpr std::size_t kMaxInboundSmsLength = 640;
-
 }  // namespace ijazat::appliance

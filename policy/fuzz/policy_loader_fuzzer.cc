@@ -2,15 +2,15 @@
 //
 // Beyond "no crash, no hang, no sanitizer report", it checks the loader's contract on every
 // input: a failure always explains itself with at least one diagnostic; a success has none,
-// hashes deterministically, diffs as unchanged against itself, and finds each provider by
-// each of its credentials. The same function runs over the checked-in corpus as an ordinary
-// test (tests/policy/fuzz_corpus_test.cc), so gcc builds exercise it too.
+// stays within the loader's caps (size; nesting, also through aliases), hashes deterministically,
+// diffs as unchanged against itself, and finds each provider by each of its credentials. The same
+// function runs over the checked-in corpus as an ordinary test (tests/policy/fuzz_corpus_test.cc),
+// so gcc builds exercise it too.
 //
-//   cmake --preset fuzz && cmake --build build/fuzz --target policy_loader_fuzzer
-//   mkdir -p /tmp/policy-corpus
-//   build/fuzz/bin/policy_loader_fuzzer -dict=policy/fuzz/policy.dict -max_len=4096
-//       /tmp/policy-corpus tests/data/policy/fuzz_corpus tests/data/policy/malformed
-// (one command line; new inputs go to the first directory).
+// `make fuzz FUZZERS=policy_loader_fuzzer` builds and runs it (docs/testing.md).
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -28,6 +28,33 @@ void Check(bool condition) {
   if (!condition) std::abort();
 }
 
+// Levels of mappings and sequences in yaml-cpp's reading of the text, counting the outermost,
+// through aliases; stops counting past `limit` (an alias may make the graph cyclic).
+int YamlDepth(const YAML::Node& node, int limit) {
+  if (!node.IsMap() && !node.IsSequence()) return 0;
+  if (limit <= 0) return 1;
+  int deepest = 0;
+  for (const auto& entry : node) {
+    if (node.IsMap()) {
+      deepest = std::max(
+          {deepest, YamlDepth(entry.first, limit - 1), YamlDepth(entry.second, limit - 1)});
+    } else {
+      deepest = std::max(deepest, YamlDepth(entry, limit - 1));
+    }
+  }
+  return 1 + deepest;
+}
+
+void CheckCaps(std::string_view text, const ijazat::policy::LoaderLimits& limits) {
+  Check(text.size() <= limits.max_file_bytes);
+  const int max_depth = static_cast<int>(limits.max_depth);
+  try {
+    Check(YamlDepth(YAML::Load(std::string(text)), max_depth + 1) <= max_depth);
+  } catch (const YAML::Exception&) {
+    Check(false);  // an accepted policy is YAML
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -43,6 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   Check(diagnostics.empty());
+  CheckCaps(text, LoaderLimits{});
   const PolicySet& policy = **result;
   Check(policy.identity().sha256_hex.size() == 64);
   Check(DiffPolicies(policy, policy).empty());

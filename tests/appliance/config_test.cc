@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "support/result_matchers.h"
 #include "support/temp_dir.h"
 
@@ -125,6 +127,40 @@ TEST(LoadConfig, RefusesEmptyTabsBadYamlAndMissingKeys) {
   std::string bad_listen = kMinimal;
   bad_listen.replace(bad_listen.find("127.0.0.1:8443"), 14, "127.0.0.1:99999");
   EXPECT_THAT(Load(bad_listen), HasReason("config_invalid"));
+}
+
+TEST(ParseConfig, ReadsTextAsLoadConfigReadsTheFile) {
+  const auto parsed = ParseConfig(kMinimal, "inline.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  const auto loaded = Load(kMinimal);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(parsed->source, "inline.yaml");
+  EXPECT_EQ(parsed->server.listen, loaded->server.listen);
+  EXPECT_EQ(parsed->hsm.pin_file, loaded->hsm.pin_file);
+  EXPECT_EQ(parsed->sms.file, loaded->sms.file);
+}
+
+TEST(ParseConfig, RefusesMoreThanTheSizeCap) {
+  std::string text = kMinimal;
+  text += "#" + std::string(kMaxConfigBytes - text.size() - 2, 'x') + "\n";
+  ASSERT_EQ(text.size(), kMaxConfigBytes);
+  EXPECT_TRUE(ParseConfig(text, "big.yaml").ok());
+  text += "\n";
+  const auto big = ParseConfig(text, "big.yaml");
+  ASSERT_THAT(big, HasReason("config_invalid"));
+  EXPECT_THAT(big.error().message(), HasSubstr("larger than 256 KiB"));
+}
+
+// Each problem is one line, even for a quoted key holding a line break (found by the config
+// fuzzer's invariant: every line of the message names the file).
+TEST(ParseConfig, KeepsEachProblemOnOneLine) {
+  const auto bad = ParseConfig("\"a\\nb\": 1\n\"c\\u007f\": 2\n", "keys.yaml");
+  ASSERT_FALSE(bad.ok());
+  std::istringstream lines(bad.error().message());
+  std::string line;
+  while (std::getline(lines, line)) EXPECT_EQ(line.rfind("keys.yaml", 0), 0u) << line;
+  EXPECT_THAT(bad.error().message(), HasSubstr("a\\x0ab: unknown key"));
+  EXPECT_THAT(bad.error().message(), HasSubstr("c\\x7f: unknown key"));
 }
 
 TEST(LoadConfig, RefusesAMissingFile) {

@@ -90,5 +90,39 @@ TEST(Masking, HidesTheMiddle) {
   EXPECT_EQ(MaskMsisdn("+923001234567"), "+92300*****67");
 }
 
+TEST(ParseInboundSms, ReadsTheSenderAndACnic) {
+  const auto sms = ParseInboundSms("0300-1234567", "8009", "8009", "CNIC: 35202-1234567-1");
+  ASSERT_TRUE(sms.ok());
+  EXPECT_EQ(sms->from, "+923001234567");
+  EXPECT_EQ(sms->cnic, "3520212345671");
+  EXPECT_EQ(sms->verb, "");
+  EXPECT_EQ(sms->argument, "");
+}
+
+TEST(ParseInboundSms, ReadsACommandWordAndFoldsItsArgument) {
+  const auto sms = ParseInboundSms("+923001234567", "8009", "8009", " \trevoke   k7q2-m9xd \r\n");
+  ASSERT_TRUE(sms.ok());
+  EXPECT_FALSE(sms->cnic.has_value());
+  EXPECT_EQ(sms->verb, "REVOKE");
+  EXPECT_EQ(sms->argument, "k7q2-m9xd");
+  const auto block = ParseInboundSms("03001234567", "8009", "8009", "block Demo\t\tBank");
+  ASSERT_TRUE(block.ok());
+  EXPECT_EQ(block->verb, "BLOCK");
+  EXPECT_EQ(block->argument, "Demo Bank");
+  const auto empty = ParseInboundSms("03001234567", "8009", "8009", " ");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->verb, "");
+  EXPECT_EQ(empty->argument, "");
+}
+
+TEST(ParseInboundSms, RefusesBadSendersOtherNumbersAndLongTexts) {
+  EXPECT_THAT(ParseInboundSms("0421234567", "8009", "8009", "HELP"), HasReason("invalid_msisdn"));
+  EXPECT_THAT(ParseInboundSms("03001234567", "80090", "8009", "HELP"),
+              HasReason("wrong_short_code"));
+  EXPECT_THAT(ParseInboundSms("03001234567", "8009", "8009", std::string(641, 'x')),
+              HasReason("sms_too_long"));
+  EXPECT_TRUE(ParseInboundSms("03001234567", "8009", "8009", std::string(640, 'x')).ok());
+}
+
 }  // namespace
 }  // namespace ijazat::appliance

@@ -5,7 +5,11 @@ find_package(Threads REQUIRED)
 ijazat_add_test_executable(store_tests
   ${CMAKE_CURRENT_LIST_DIR}/store_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/group_commit_test.cc
-  ${CMAKE_CURRENT_LIST_DIR}/registry_test.cc)
+  ${CMAKE_CURRENT_LIST_DIR}/registry_test.cc
+  CONCURRENCY_TESTS
+    SqliteStoreTest.RecordFailedAttempt_LandsEveryAttempt_FromFourThreads
+    SqliteStoreTest.SecondStoreOnSameFile_SeesCommits_AndGrantsStaySingleUse
+    GroupCommitTest.ManyConcurrentWriters_AllLand_InFewerCommits_WithTheChainIntact)
 # SQLite::SQLite3 comes with Poco's DataSQLite package: the tests tamper with files directly.
 target_link_libraries(store_tests PRIVATE ijazat_store SQLite::SQLite3 Threads::Threads)
 target_compile_definitions(store_tests PRIVATE

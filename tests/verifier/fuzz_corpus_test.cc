@@ -50,5 +50,27 @@ TEST(TokenFuzzCorpusTest, AwkwardInputs_DoNotCrash) {
   }
 }
 
+// kMaxJsonDepth levels of objects and arrays pass, one more does not, whether or not the
+// innermost container is empty (the token fuzzer's depth check found 17 empty levels passing).
+TEST(StrictJsonDepth, AcceptsTheCapAndNoMore) {
+  const auto nest = [](int levels, const std::string& inner) {
+    std::string text;
+    for (int i = 1; i < levels; ++i) text += i % 2 == 0 ? "[" : R"({"a":)";
+    text += inner;
+    for (int i = levels - 1; i >= 1; --i) text += i % 2 == 0 ? "]" : "}";
+    return text;
+  };
+  for (const char* const text : {"{}", R"({"b":1})", R"({"b":[]})"}) {
+    const std::string inner = text;
+    SCOPED_TRACE(inner);
+    const int inner_levels = inner.find('[') != std::string::npos ? 2 : 1;
+    const int at_cap = internal::kMaxJsonDepth - inner_levels + 1;
+    EXPECT_TRUE(internal::ParseStrictObject(nest(at_cap, inner), "doc").ok());
+    const auto deeper = internal::ParseStrictObject(nest(at_cap + 1, inner), "doc");
+    ASSERT_FALSE(deeper.ok());
+    EXPECT_EQ(deeper.error().message(), "doc is nested too deeply");
+  }
+}
+
 }  // namespace
 }  // namespace ijazat::verifier

@@ -4,8 +4,12 @@
 // Each input is tried as a consent token and as a receipt against a fixed JWKS at a fixed time,
 // as a JWKS document, and as a claims payload (the claims readers are only reachable through a
 // valid signature otherwise). Claims that parse are issued again and must read back equal.
+// Whatever is accepted is within the caps: a token at most kMaxTokenSize bytes, a JWKS at most
+// kMaxJwksSize bytes and kMaxJwksKeys keys, a strict JSON object at most
+// internal::kMaxJsonDepth levels deep.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -41,6 +45,15 @@ inline const Jwks& FuzzJwks() {
 // A defect found by the fuzzer: abort so that libFuzzer (or the test) reports it.
 inline void Require(bool condition) {
   if (!condition) std::abort();
+}
+
+// Levels of arrays and objects, counting the outermost; stops counting past `limit`.
+inline int JsonDepth(const nlohmann::json& value, int limit) {
+  if (!value.is_structured()) return 0;
+  if (limit <= 0) return 1;
+  int deepest = 0;
+  for (const auto& child : value) deepest = std::max(deepest, JsonDepth(child, limit - 1));
+  return 1 + deepest;
 }
 
 inline void CheckConsentRoundTrip(const nlohmann::json& payload) {
@@ -91,14 +104,19 @@ inline int RunTokenFuzzInput(const std::uint8_t* data, std::size_t size) {
       continue;
     }
     ++accepted;
+    Require(input.size() <= kMaxTokenSize);
     Require(verified->type == type);
     Require(verified->consent.has_value() == (type == TokenType::kConsentToken));
     Require(verified->receipt.has_value() == (type == TokenType::kReceipt));
     Require(FuzzJwks().Contains(verified->kid));
   }
-  if (Jwks::Parse(input).ok()) ++accepted;
+  if (const auto jwks = Jwks::Parse(input); jwks.ok()) {
+    ++accepted;
+    Require(input.size() <= kMaxJwksSize && jwks->size() <= kMaxJwksKeys);
+  }
   const auto payload = internal::ParseStrictObject(input, "input");
   if (payload.ok()) {
+    Require(JsonDepth(*payload, internal::kMaxJsonDepth + 1) <= internal::kMaxJsonDepth);
     CheckConsentRoundTrip(*payload);
     CheckReceiptRoundTrip(*payload);
   }

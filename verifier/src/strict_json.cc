@@ -21,7 +21,11 @@ Result<json> ParseStrictObject(std::string_view text, std::string_view what) {
   bool duplicate = false;
   bool too_deep = false;
   const json::parser_callback_t callback = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (depth > kMaxJsonDepth) too_deep = true;
+    // `depth` counts the containers around the event; a container's own start and end events
+    // come at its parent's depth, so an empty innermost container is counted here.
+    const bool opens =
+        event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
+    if (depth + (opens ? 1 : 0) > kMaxJsonDepth) too_deep = true;
     switch (event) {
       case json::parse_event_t::object_start:
         members.emplace_back();
