@@ -246,9 +246,6 @@ Reply ApplianceServer::Impl::Problem(const Error& raw, const std::string& reques
   return reply;
 }
 
-return ParseJsonObject(request.body);
-}
-
 Result<const policy::Provider*> ApplianceServer::Impl::Authenticate(
     const HttpRequest& request, const policy::PolicySet& policy) {
   const policy::Provider* by_key = nullptr;
