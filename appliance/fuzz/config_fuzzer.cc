@@ -19,7 +19,8 @@
 namespace ijazat::appliance::fuzz {
 namespace {
 
-constexpr int kSchemaDepth = 3;
+// The deepest the schema goes: sms -> numbers -> ranges (a list) under the top mapping.
+constexpr int kSchemaDepth = 4;
 
 void Require(bool condition) {
   if (!condition) __builtin_trap();
@@ -72,6 +73,13 @@ void CheckAccepted(std::string_view text, const Config& config) {
     Require(timeout.count() >= 1 && timeout.count() <= 300);
   }
   Require(config.server.listen.find(':') != std::string::npos);
+  Require(config.server.io_threads >= 1 && config.server.io_threads <= 64);
+  Require(config.server.max_connections >= 16);
+  Require(ValidateNumberPlan(config.sms.numbers).ok());
+  Require(config.sms.caps.per_number_per_hour >= 1 && config.sms.caps.per_number_per_day >= 1 &&
+          config.sms.caps.per_cnic_per_day >= 1);
+  Require(config.sms.kannel_dlr_url.find("secret=") == std::string::npos);
+  Require(config.sms.dispatch_batch >= 1 && config.sms.dispatch_threads >= 1);
 }
 
 }  // namespace

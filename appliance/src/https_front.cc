@@ -37,6 +37,8 @@ constexpr std::uint64_t kListenTag = 0;
 constexpr std::uint64_t kWakeTag = 1;
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
 constexpr int kMaxAcceptsPerWake = 64;
+constexpr auto kLingerFor = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = std::size_t{1} << 20;
 
 bool IsLoopback(const sockaddr_storage& address) {
   if (address.ss_family == AF_INET) {
@@ -101,7 +103,9 @@ class HttpsFrontEnd::Impl {
 
  private:
   struct Connection {
-    enum class Phase { kHandshake, kReading, kProcessing, kWriting };
+    // kLingering: an error answered and the connection being closed, while what the client
+    // still sends is read and dropped, so that the client reads the answer rather than a reset.
+    enum class Phase { kHandshake, kReading, kProcessing, kWriting, kLingering };
     std::uint64_t id = 0;
     int fd = -1;
     SSL* ssl = nullptr;
@@ -114,6 +118,8 @@ class HttpsFrontEnd::Impl {
     bool idle = false;           // between requests: the keep-alive deadline applies
     bool continue_sent = false;  // "100 Continue" sent for the request being read
     bool close_after_write = false;
+    bool linger = false;  // after the response, drain the client's input before closing
+    std::size_t linger_budget = 0;
     bool in_request = false;     // counted in requests_in_progress_
     bool registered = true;      // in the loop's epoll set
     bool peer_gone = false;      // hung up while its request was being handled
@@ -162,6 +168,7 @@ class HttpsFrontEnd::Impl {
   bool Flush(Loop& loop, Connection& c);
   bool FinishResponse(Loop& loop, Connection& c);
   bool ReadAndParse(Loop& loop, Connection& c);
+  bool Linger(Loop& loop, Connection& c);
   bool Respond(Loop& loop, Connection& c, std::string bytes, bool close);
   void SetInterest(Loop& loop, Connection& c, std::uint32_t events);
   void Close(Loop& loop, Connection& c);
@@ -421,7 +428,7 @@ void HttpsFrontEnd::Impl::Sweep(Loop& loop) {
     if (draining_.load() && idle) {
       expired.push_back(id);
     } else if (c.has_deadline && now >= c.deadline) {
-      ++counters_.timeouts;
+      if (c.phase != Connection::Phase::kLingering) ++counters_.timeouts;
       expired.push_back(id);
     }
   }
@@ -465,7 +472,24 @@ bool HttpsFrontEnd::Impl::Drive(Loop& loop, Connection& c) {
   }
   if (c.phase == Connection::Phase::kWriting && !FinishResponse(loop, c)) return false;
   if (c.phase == Connection::Phase::kReading) return ReadAndParse(loop, c);
+  if (c.phase == Connection::Phase::kLingering) return Linger(loop, c);
   return true;
+}
+
+bool HttpsFrontEnd::Impl::Linger(Loop& loop, Connection& c) {
+  char buffer[16384];
+  while (true) {
+    ERR_clear_error();
+    const int n = SSL_read(c.ssl, buffer, sizeof buffer);
+    if (n > 0 && static_cast<std::size_t>(n) < c.linger_budget) {
+      c.linger_budget -= static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n <= 0 && SSL_get_error(c.ssl, n) == SSL_ERROR_WANT_READ) return true;
+    ERR_clear_error();
+    Close(loop, c);  // the client finished, failed, or sent more than we drain
+    return false;
+  }
 }
 
 bool HttpsFrontEnd::Impl::Handshake(Loop& loop, Connection& c) {
@@ -519,6 +543,16 @@ bool HttpsFrontEnd::Impl::FinishResponse(Loop& loop, Connection& c) {
   if (c.close_after_write || draining_.load()) {
     ERR_clear_error();
     SSL_shutdown(c.ssl);  // best effort: a close_notify, without waiting for the client's
+    if (c.linger && !draining_.load()) {
+      ::shutdown(c.fd, SHUT_WR);
+      c.phase = Connection::Phase::kLingering;
+      c.has_deadline = true;
+      c.deadline = SteadyClock::now() + kLingerFor;
+      c.linger_budget = kLingerBytes;
+      std::string().swap(c.in);
+      SetInterest(loop, c, EPOLLIN);
+      return Linger(loop, c);
+    }
     Close(loop, c);
     return false;
   }
@@ -587,6 +621,7 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
     case HttpParse::State::kIncomplete:
       if (c.in.size() >= cap) {
         ++counters_.malformed_requests;
+        c.linger = true;
         return Respond(loop, c, FramingError(413, "the request is too large"), true);
       }
       if (parse.expect_continue && !c.continue_sent) {
@@ -600,6 +635,7 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
       return true;
     case HttpParse::State::kInvalid:
       ++counters_.malformed_requests;
+      c.linger = true;
       return Respond(loop, c, FramingError(parse.status, parse.message), true);
     case HttpParse::State::kComplete:
       break;
