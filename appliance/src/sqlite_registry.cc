@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -433,11 +434,9 @@ Result<std::unique_ptr<IdentityRegistry>> OpenSqliteRegistry(const std::string& 
   return std::unique_ptr<IdentityRegistry>(std::move(registry));
 }
 
-Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv_path) {
-  // Everything is read and checked before the database is touched: all or nothing.
-  IJAZAT_ASSIGN_OR_RETURN(const std::string text, ReadCsvFile(csv_path));
-  IJAZAT_ASSIGN_OR_RETURN(const std::vector<Citizen> citizens, ParseRegistryCsv(text, csv_path));
-
+// Opens the registry database for writing (created if missing), and runs `fill` in one
+// transaction after making sure of the schema; all or nothing.
+Status WriteRegistry(const std::string& db_path, const std::function<void(Session&)>& fill) {
   IJAZAT_RETURN_IF_ERROR(sqlite::CreatePrivateFile(db_path, "registry_unavailable"));
   try {
     sqlite::RegisterConnector();
@@ -461,22 +460,7 @@ Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv
       }
       session << "CREATE TABLE IF NOT EXISTS citizens (cnic TEXT PRIMARY KEY" + columns + ")", now;
       session << "PRAGMA user_version = " + std::to_string(kRegistrySchemaVersion), now;
-      if (!citizens.empty()) {
-        std::vector<std::string> cnics;
-        std::array<std::vector<std::string>, kAttributeCount> values;
-        for (const Citizen& citizen : citizens) {
-          cnics.push_back(citizen.cnic);
-          for (std::size_t a = 0; a < kAttributeCount; ++a) {
-            values[a].push_back(citizen.attributes[a]);
-          }
-        }
-        static_assert(kAttributeCount == 7, "the statement binds every attribute");
-        session << "INSERT OR REPLACE INTO citizens (cnic, " + AttributeColumns() +
-                       ") VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
-                       "NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''))",
-            use(cnics), use(values[0]), use(values[1]), use(values[2]), use(values[3]),
-            use(values[4]), use(values[5]), use(values[6]), now;
-      }
+      fill(session);
       session << "COMMIT", now;
     } catch (...) {
       try {
@@ -488,9 +472,31 @@ Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv
   } catch (const Poco::Exception& e) {
     return ImportFailed(e);
   } catch (...) {
-    return Error(ErrorCode::kInternal, "importing the registry: unexpected error",
+    return Error(ErrorCode::kInternal, "importing into the registry: unexpected error",
                  "registry_error");
   }
+  return OkStatus();
+}
+
+Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv_path) {
+  // Everything is read and checked before the database is touched: all or nothing.
+  IJAZAT_ASSIGN_OR_RETURN(const std::string text, ReadCsvFile(csv_path));
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<Citizen> citizens, ParseRegistryCsv(text, csv_path));
+  IJAZAT_RETURN_IF_ERROR(WriteRegistry(db_path, [&](Session& session) {
+    if (citizens.empty()) return;
+    std::vector<std::string> cnics;
+    std::array<std::vector<std::string>, kAttributeCount> values;
+    for (const Citizen& citizen : citizens) {
+      cnics.push_back(citizen.cnic);
+      for (std::size_t a = 0; a < kAttributeCount; ++a) values[a].push_back(citizen.attributes[a]);
+    }
+    static_assert(kAttributeCount == 7, "the statement binds every attribute");
+    session << "INSERT OR REPLACE INTO citizens (cnic, " + AttributeColumns() +
+                   ") VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
+                   "NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''))",
+        use(cnics), use(values[0]), use(values[1]), use(values[2]), use(values[3]), use(values[4]),
+        use(values[5]), use(values[6]), now;
+  }));
   return static_cast<int>(citizens.size());
 }
 
@@ -498,59 +504,25 @@ Result<int> ImportSubscribersCsv(const std::string& db_path, const std::string& 
   IJAZAT_ASSIGN_OR_RETURN(const std::string text, ReadCsvFile(csv_path));
   IJAZAT_ASSIGN_OR_RETURN(const std::vector<SubscriberRow> rows,
                           ParseSubscribersCsv(text, csv_path));
-  IJAZAT_RETURN_IF_ERROR(sqlite::CreatePrivateFile(db_path, "registry_unavailable"));
-  try {
-    sqlite::RegisterConnector();
-    Session session("SQLite", sqlite::FileUri(db_path, "mode=rw"));
-    session << "PRAGMA busy_timeout = 5000", now;
-    session << "PRAGMA journal_mode = DELETE", now;
-    session << "PRAGMA synchronous = FULL", now;
-    session << "BEGIN IMMEDIATE", now;
-    try {
-      Int64 version = 0;
-      session << "PRAGMA user_version", into(version), now;
-      if (version > kRegistrySchemaVersion) {
-        session << "ROLLBACK", now;
-        return Error(ErrorCode::kFailedPrecondition,
-                     "the registry database has a newer schema version", "registry_invalid");
+  IJAZAT_RETURN_IF_ERROR(WriteRegistry(db_path, [&](Session& session) {
+    session << "CREATE TABLE IF NOT EXISTS subscribers (cnic TEXT NOT NULL, msisdn TEXT NOT "
+               "NULL, PRIMARY KEY (cnic, msisdn))",
+        now;
+    std::vector<std::string> cnics;
+    std::vector<std::string> numbers;
+    std::set<std::string> replaced;
+    for (const SubscriberRow& row : rows) {
+      if (replaced.insert(row.cnic).second) {
+        session << "DELETE FROM subscribers WHERE cnic = ?", bind(row.cnic), now;
       }
-      std::string columns;
-      for (const char* attribute : kIdentityAttributes) {
-        columns += std::string(", ") + attribute + " TEXT";
-      }
-      // The citizens table too, so that a registry made of subscribers alone still opens.
-      session << "CREATE TABLE IF NOT EXISTS citizens (cnic TEXT PRIMARY KEY" + columns + ")", now;
-      session << "CREATE TABLE IF NOT EXISTS subscribers (cnic TEXT NOT NULL, msisdn TEXT NOT "
-                 "NULL, PRIMARY KEY (cnic, msisdn))",
-          now;
-      session << "PRAGMA user_version = " + std::to_string(kRegistrySchemaVersion), now;
-      std::vector<std::string> cnics;
-      std::vector<std::string> numbers;
-      std::set<std::string> replaced;
-      for (const SubscriberRow& row : rows) {
-        if (replaced.insert(row.cnic).second) {
-          session << "DELETE FROM subscribers WHERE cnic = ?", bind(row.cnic), now;
-        }
-        cnics.push_back(row.cnic);
-        numbers.push_back(row.msisdn);
-      }
-      if (!rows.empty()) {
-        session << "INSERT INTO subscribers (cnic, msisdn) VALUES (?, ?)", use(cnics), use(numbers),
-            now;
-      }
-      session << "COMMIT", now;
-    } catch (...) {
-      try {
-        session << "ROLLBACK", now;
-      } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
-      }
-      throw;
+      cnics.push_back(row.cnic);
+      numbers.push_back(row.msisdn);
     }
-  } catch (const Poco::Exception& e) {
-    return ImportFailed(e);
-  } catch (...) {
-    return Error(ErrorCode::kInternal, "importing subscribers: unexpected error", "registry_error");
-  }
+    if (!rows.empty()) {
+      session << "INSERT INTO subscribers (cnic, msisdn) VALUES (?, ?)", use(cnics), use(numbers),
+          now;
+    }
+  }));
   return static_cast<int>(rows.size());
 }
 
