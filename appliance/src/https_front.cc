@@ -600,15 +600,11 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
     return false;
   }
 
-  if (c.peer_finished) {
-    HttpRequest probe;
-    if (c.in.empty() ||
-        ParseHttpRequest(c.in, options_.limits, &probe).state != HttpParse::State::kComplete) {
+  if (c.in.empty()) {
+    if (c.peer_finished) {
       Close(loop, c);
       return false;
     }
-  }
-  if (c.in.empty()) {
     SetInterest(loop, c, c.want_write ? EPOLLOUT : EPOLLIN);
     return true;
   }
@@ -617,6 +613,11 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
   request.client_loopback = c.client_loopback;
   request.peer_certificate_sha256 = c.peer_sha256;
   const HttpParse parse = ParseHttpRequest(c.in, options_.limits, &request);
+  if (c.peer_finished && parse.state != HttpParse::State::kComplete) {
+    // The client finished sending without completing a request: nothing to answer.
+    Close(loop, c);
+    return false;
+  }
   switch (parse.state) {
     case HttpParse::State::kIncomplete:
       if (c.in.size() >= cap) {
