@@ -5,6 +5,7 @@
 #include <Poco/URI.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <mutex>
 #include <sstream>
@@ -564,7 +565,8 @@ Reply ApplianceServer::Impl::InboundSms(const HttpRequest& request, const std::s
 
 // Kannel's delivery report: the dlr-url the sender gave, `?secret=..&id=<outbox id>&status=%d`.
 // DLR types: 1 delivered, 2 failed, 16 rejected by the SMSC (final); 4 buffered, 8 submitted
-// (the message stays "sent"). A final outcome is never overwritten by a later report.
+// (the message stays "sent"). A final outcome is never overwritten by a later report, nor by
+// the dispatcher recording the hand-over after Kannel has already reported on it.
 Reply ApplianceServer::Impl::DeliveryReport(const HttpRequest& request,
                                             const std::string& request_id) {
   auto query = GatewayQuery(request);
@@ -572,8 +574,10 @@ Reply ApplianceServer::Impl::DeliveryReport(const HttpRequest& request,
   std::map<std::string, std::string> fields = std::move(query).value();
   const std::string id = fields.count("id") > 0 ? fields["id"] : "";
   const std::string type = fields.count("status") > 0 ? fields["status"] : "";
-  const bool id_ok =
-      !id.empty() && id.size() <= 19 && id.find_first_not_of("0123456789") == std::string::npos;
+  std::int64_t message_id = 0;
+  const auto parsed = std::from_chars(id.data(), id.data() + id.size(), message_id);
+  const bool id_ok = !id.empty() && id.find_first_not_of("0123456789") == std::string::npos &&
+                     parsed.ec == std::errc() && parsed.ptr == id.data() + id.size();
   if (!id_ok || (type != "1" && type != "2" && type != "4" && type != "8" && type != "16")) {
     return Problem(Error(ErrorCode::kInvalidArgument,
                          "a delivery report needs a numeric \"id\" and a Kannel DLR \"status\" "
@@ -581,20 +585,17 @@ Reply ApplianceServer::Impl::DeliveryReport(const HttpRequest& request,
                          "invalid_request"),
                    request_id);
   }
-  auto message = context_.store->FindMessageByGatewayId(id);
+  std::optional<OutboxStatus> outcome;
+  if (type == "1") outcome = OutboxStatus::kDelivered;
+  if (type == "2" || type == "16") outcome = OutboxStatus::kFailed;
+  auto message = context_.store->RecordDeliveryReport(
+      message_id, outcome,
+      outcome == OutboxStatus::kFailed ? "delivery report " + type : std::string());
   if (!message.ok()) return Problem(message.error(), request_id);
   if (!message->has_value()) {
     return Problem(Error(ErrorCode::kNotFound, "no message with this id", "not_found"), request_id);
   }
   const OutboxMessage& found = **message;
-  std::optional<OutboxStatus> next;
-  if (type == "1") next = OutboxStatus::kDelivered;
-  if (type == "2" || type == "16") next = OutboxStatus::kFailed;
-  if (next && found.status == OutboxStatus::kSent) {
-    const Status updated = context_.store->UpdateMessage(
-        found.id, *next, 0, "", *next == OutboxStatus::kFailed ? "delivery report " + type : "");
-    if (!updated.ok()) return Problem(updated.error(), request_id);
-  }
   if (context_.logger != nullptr) {
     context_.logger->Info(
         "sms.dlr",

@@ -271,17 +271,25 @@ Status MarkExpired(Session& session, const Consent& consent, Timestamp at) {
 }
 
 // One send attempt's outcome. A send attempt (sent, failed, or queued again to retry) counts;
-// a delivery report or a drop does not.
+// a delivery report or a drop does not. A settled message (delivered, failed, dropped) keeps its
+// status and error: a delivery report can overtake the dispatcher's record of the hand-over.
 Status ApplyMessageUpdate(Session& session, const MessageUpdate& u) {
   const bool attempt = u.status == OutboxStatus::kSent || u.status == OutboxStatus::kFailed ||
                        u.status == OutboxStatus::kQueued;
   std::vector<Int64> changed;
-  session << "UPDATE outbox SET status = ?, next_attempt_at = ?, attempts = attempts + ?, "
-             "gateway_id = COALESCE(NULLIF(?, ''), gateway_id), "
-             "last_error = COALESCE(NULLIF(?, ''), last_error) WHERE id = ? RETURNING id",
-      bind(std::string(OutboxStatusName(u.status))), bind(static_cast<Int64>(u.next_attempt_at)),
-      bind(static_cast<Int64>(attempt ? 1 : 0)), bind(u.gateway_id),
-      bind(ClampText(u.error, kMaxErrorText)), bind(static_cast<Int64>(u.id)), into(changed), now;
+  const std::string status(OutboxStatusName(u.status));
+  const Int64 next_attempt_at = u.next_attempt_at;
+  const std::string error = ClampText(u.error, kMaxErrorText);
+  session << "UPDATE outbox SET "
+             "next_attempt_at = CASE WHEN status IN ('queued', 'sent') THEN ? "
+             "ELSE next_attempt_at END, "
+             "last_error = CASE WHEN status IN ('queued', 'sent') "
+             "THEN COALESCE(NULLIF(?, ''), last_error) ELSE last_error END, "
+             "status = CASE WHEN status IN ('queued', 'sent') THEN ? ELSE status END, "
+             "attempts = attempts + ?, gateway_id = COALESCE(NULLIF(?, ''), gateway_id) "
+             "WHERE id = ? RETURNING id",
+      bind(next_attempt_at), bind(error), bind(status), bind(static_cast<Int64>(attempt ? 1 : 0)),
+      bind(u.gateway_id), bind(static_cast<Int64>(u.id)), into(changed), now;
   if (changed.empty()) return Error(ErrorCode::kNotFound, "no such message", "message_not_found");
   return OkStatus();
 }
@@ -752,6 +760,30 @@ class SqliteStore final : public ConsentStore {
       if (rows.empty()) return std::optional<OutboxMessage>();
       IJAZAT_ASSIGN_OR_RETURN(OutboxMessage m, ToMessage(rows.front()));
       return std::optional<OutboxMessage>(std::move(m));
+    });
+  }
+
+  Result<std::optional<OutboxMessage>> RecordDeliveryReport(std::int64_t id,
+                                                            std::optional<OutboxStatus> outcome,
+                                                            const std::string& note) override {
+    if (outcome && *outcome != OutboxStatus::kDelivered && *outcome != OutboxStatus::kFailed) {
+      return Error(ErrorCode::kInvalidArgument, "a delivery report settles as delivered or failed",
+                   "invalid_request");
+    }
+    using Found = std::optional<OutboxMessage>;
+    return Write("recording a delivery report", [&](Session& s, Transaction&) -> Result<Found> {
+      if (outcome) {
+        s << "UPDATE outbox SET status = ?, last_error = COALESCE(NULLIF(?, ''), last_error) "
+             "WHERE id = ? AND status IN ('queued', 'sent')",
+            bind(std::string(OutboxStatusName(*outcome))), bind(ClampText(note, kMaxErrorText)),
+            bind(static_cast<Int64>(id)), now;
+      }
+      std::vector<MessageRow> rows;
+      s << std::string("SELECT ") + kMessageColumns + " FROM outbox WHERE id = ?",
+          bind(static_cast<Int64>(id)), into(rows), now;
+      if (rows.empty()) return Found();
+      IJAZAT_ASSIGN_OR_RETURN(OutboxMessage m, ToMessage(rows.front()));
+      return Found(std::move(m));
     });
   }
 

@@ -121,7 +121,9 @@ class ConsentStore {
   // Queued messages due at `now` (next_attempt_at <= now), oldest first.
   virtual Result<std::vector<OutboxMessage>> DueMessages(Timestamp now, int limit) = 0;
   // Outcome of one send attempt. `status` kSent / kDelivered / kFailed (final) / kDropped, or
-  // kQueued with a new next_attempt_at to retry.
+  // kQueued with a new next_attempt_at to retry. A message already settled (delivered, failed,
+  // dropped) keeps its status: a delivery report may settle a message before the dispatcher
+  // records its hand-over, and that outcome stands. The gateway id is recorded either way.
   virtual Status UpdateMessage(std::int64_t id, OutboxStatus status, Timestamp next_attempt_at,
                                const std::string& gateway_id, const std::string& error) = 0;
   // Outcomes of several send attempts (as UpdateMessage each) in one transaction: all or none.
@@ -131,6 +133,12 @@ class ConsentStore {
   // Counts by status, for metrics.
   virtual Result<std::vector<std::pair<OutboxStatus, int>>> CountMessagesByStatus() = 0;
   virtual Result<std::optional<OutboxMessage>> FindMessageByGatewayId(const std::string& id) = 0;
+  // A delivery report for outbox message `id`, in one transaction: a final `outcome`
+  // (kDelivered or kFailed, with `note` as its error) settles a message that is queued or sent,
+  // even one whose hand-over is not recorded yet; a settled message keeps its outcome; no
+  // outcome (an intermediate report) changes nothing. The message as it is afterwards, or none.
+  virtual Result<std::optional<OutboxMessage>> RecordDeliveryReport(
+      std::int64_t id, std::optional<OutboxStatus> outcome, const std::string& note) = 0;
 
   // --- Audit and health -----------------------------------------------------------------------
   // Walks the whole chain and recomputes every hash; kDataLoss naming the first broken link.

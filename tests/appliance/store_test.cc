@@ -692,6 +692,62 @@ TEST_F(SqliteStoreTest, Outbox_QueuesSendsCountsAndFindsByGatewayId) {
               StatusIs(ErrorCode::kNotFound));
 }
 
+TEST_F(SqliteStoreTest, DeliveryReport_SettlesAMessageBeforeItsHandOverIsRecorded_AndItStands) {
+  ASSERT_THAT(store_->EnqueueMessages({MakeMessage(OutboxKind::kReply, "3520212345671", kNow),
+                                       MakeMessage(OutboxKind::kReply, "3520212345671", kNow)}),
+              IsOk());
+  auto due = store_->DueMessages(kNow, 10);
+  ASSERT_THAT(due, IsOk());
+  ASSERT_THAT(*due, SizeIs(2));
+  const std::int64_t overtaken = (*due)[0].id;
+  const std::int64_t rejected = (*due)[1].id;
+
+  // Kannel reports delivery while the dispatcher still holds the message as queued.
+  auto reported = store_->RecordDeliveryReport(overtaken, OutboxStatus::kDelivered, "");
+  ASSERT_THAT(reported, IsOk());
+  ASSERT_TRUE(reported->has_value());
+  EXPECT_EQ((*reported)->status, OutboxStatus::kDelivered);
+  // The dispatcher's record of the hand-over comes after: the outcome stands, the gateway id and
+  // the attempt are recorded.
+  ASSERT_THAT(store_->UpdateMessages({{overtaken, OutboxStatus::kSent, 0, "gw-7", ""}}), IsOk());
+  auto found = store_->FindMessageByGatewayId("gw-7");
+  ASSERT_THAT(found, IsOk());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->id, overtaken);
+  EXPECT_EQ((*found)->status, OutboxStatus::kDelivered);
+  EXPECT_EQ((*found)->attempts, 1);
+  // Nor does a retry or a later failure report undo it.
+  ASSERT_THAT(store_->UpdateMessage(overtaken, OutboxStatus::kQueued, kNow + 60, "", "timeout"),
+              IsOk());
+  reported = store_->RecordDeliveryReport(overtaken, OutboxStatus::kFailed, "delivery report 2");
+  ASSERT_THAT(reported, IsOk());
+  EXPECT_EQ((*reported)->status, OutboxStatus::kDelivered);
+  EXPECT_EQ((*reported)->last_error, "");
+  EXPECT_THAT(store_->DueMessages(kNow + 60, 10), IsOkAndHolds(SizeIs(1)));
+
+  // A rejection settles as failed, with the report as its error; an intermediate report (no
+  // outcome) changes nothing.
+  reported = store_->RecordDeliveryReport(rejected, std::nullopt, "");
+  ASSERT_THAT(reported, IsOk());
+  EXPECT_EQ((*reported)->status, OutboxStatus::kQueued);
+  reported = store_->RecordDeliveryReport(rejected, OutboxStatus::kFailed, "delivery report 16");
+  ASSERT_THAT(reported, IsOk());
+  EXPECT_EQ((*reported)->status, OutboxStatus::kFailed);
+  EXPECT_EQ((*reported)->last_error, "delivery report 16");
+  ASSERT_THAT(store_->UpdateMessage(rejected, OutboxStatus::kSent, 0, "gw-8", ""), IsOk());
+  EXPECT_THAT(store_->DueMessages(kNow + 60, 10), IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(store_->CountMessagesByStatus(),
+              IsOkAndHolds(ElementsAre(
+                  std::pair(OutboxStatus::kQueued, 0), std::pair(OutboxStatus::kSent, 0),
+                  std::pair(OutboxStatus::kFailed, 1), std::pair(OutboxStatus::kDropped, 0),
+                  std::pair(OutboxStatus::kDelivered, 1))));
+
+  EXPECT_THAT(store_->RecordDeliveryReport(9999, OutboxStatus::kDelivered, ""),
+              IsOkAndHolds(IsNone()));
+  EXPECT_THAT(store_->RecordDeliveryReport(overtaken, OutboxStatus::kSent, ""),
+              StatusIs(ErrorCode::kInvalidArgument));
+}
+
 // --- Audit --------------------------------------------------------------------------------------
 
 TEST_F(SqliteStoreTest, AuditChain_Verifies_AndTailLinksHashes) {

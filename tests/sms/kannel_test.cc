@@ -312,25 +312,23 @@ TEST_F(KannelTest, SenderReusesOneConnectionForSuccessiveMessages) {
 
 TEST_F(KannelTest, DeliveryReportFromKannelMarksTheMessageDelivered) {
   EnrolThroughKannel();
-  // The enrolment confirmation is the only message so far; its gateway id is its outbox id.
-  std::optional<OutboxMessage> message;
-  for (int id = 1; id <= 5 && !message; ++id) {
-    auto found = appliance_->store().FindMessageByGatewayId(std::to_string(id));
-    ASSERT_TRUE(found.ok());
-    if (*found && (*found)->kind == OutboxKind::kEnrolled) message = **found;
-  }
-  ASSERT_TRUE(message.has_value());
-  // fakesmsc acknowledges every message; Kannel reports 8 (submitted) then 1 (delivered).
+  // fakesmsc acknowledges every message; Kannel reports 8 (submitted) then 1 (delivered), often
+  // before the dispatcher has recorded the hand-over. The enrolment confirmation is the only
+  // message so far; its gateway id is its outbox id, recorded once the hand-over is.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  OutboxStatus status = message->status;
-  while (status != OutboxStatus::kDelivered && std::chrono::steady_clock::now() < deadline) {
+  std::optional<OutboxMessage> message;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (int id = 1; id <= 5; ++id) {
+      auto found = appliance_->store().FindMessageByGatewayId(std::to_string(id));
+      ASSERT_TRUE(found.ok());
+      if (*found && (*found)->kind == OutboxKind::kEnrolled) message = **found;
+    }
+    if (message && message->status == OutboxStatus::kDelivered) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    auto found = appliance_->store().FindMessageByGatewayId(message->gateway_id);
-    ASSERT_TRUE(found.ok());
-    ASSERT_TRUE(found->has_value());
-    status = (*found)->status;
   }
-  EXPECT_EQ(status, OutboxStatus::kDelivered);
+  ASSERT_TRUE(message.has_value()) << "the hand-over was never recorded";
+  EXPECT_EQ(message->status, OutboxStatus::kDelivered);
+  EXPECT_EQ(message->attempts, 1);
 }
 
 // The delivery-report endpoint as Kannel calls it, without Kannel (the file sink's gateway id
@@ -405,6 +403,11 @@ TEST_F(DeliveryReportTest, RefusesWrongSecretUnknownIdsAndBadStatus) {
   EXPECT_EQ(unknown.status, 404) << unknown.body;
   EXPECT_EQ(Dlr(secret + "&id=" + message.gateway_id + "&status=3").status, 400);
   EXPECT_EQ(Dlr(secret + "&id=abc&status=1").status, 400);
+  EXPECT_EQ(Dlr(secret + "&id=-1&status=1").status, 400);
+  // Past the largest outbox id a store can hold: refused, not thrown.
+  EXPECT_EQ(Dlr(secret + "&id=9223372036854775808&status=1").status, 400);
+  EXPECT_EQ(Dlr(secret + "&id=99999999999999999999&status=1").status, 400);
+  EXPECT_EQ(Dlr(secret + "&id=9223372036854775807&status=1").status, 404);
   EXPECT_EQ(Dlr(secret + "&status=1").status, 400);
   const auto post =
       Request("POST", "/v1/sms/dlr?" + secret + "&id=" + message.gateway_id + "&status=1", "", "",
