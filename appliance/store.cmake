@@ -1,8 +1,9 @@
-# The consent store (SQLite through POCO Data), the identity registry, and ijazat-registry.
+# The consent store (SQLite through POCO Data, its hot statements through SQLite's C API), the identity registry, and ijazat-registry.
 # Included by appliance/CMakeLists.txt; self-contained, paths relative to this file.
 find_package(Poco REQUIRED COMPONENTS Foundation Data DataSQLite)
 find_package(OpenSSL 3.0 REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
+find_package(SQLite3 REQUIRED)
 
 add_library(ijazat_store STATIC
   ${CMAKE_CURRENT_LIST_DIR}/src/identity.cc
@@ -15,7 +16,8 @@ add_library(ijazat_store STATIC
 target_include_directories(ijazat_store PUBLIC ${CMAKE_CURRENT_LIST_DIR}/src)
 target_link_libraries(ijazat_store
   PUBLIC ijazat::common
-  PRIVATE Poco::DataSQLite Poco::Data Poco::Foundation OpenSSL::Crypto nlohmann_json::nlohmann_json)
+  PRIVATE Poco::DataSQLite Poco::Data Poco::Foundation SQLite::SQLite3 OpenSSL::Crypto
+          nlohmann_json::nlohmann_json)
 
 add_executable(ijazat-registry ${CMAKE_CURRENT_LIST_DIR}/src/registry_tool.cc)
 target_link_libraries(ijazat-registry PRIVATE ijazat_store)

@@ -78,18 +78,19 @@ Bytes AuditHash(ByteView prev_hash, const AuditEvent& event) {
   return digest;
 }
 
-Status AppendAudit(Poco::Data::Session& session, const AuditEvent& event) {
-  std::vector<std::tuple<Poco::Int64, BLOB>> last;
-  session << "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", into(last), now;
+Status AppendAudit(Connection& session, const AuditEvent& event) {
   AuditEvent row = event;
   row.seq = 1;
   row.prev_hash.assign(kAuditHashSize, 0);
-  if (!last.empty()) {
-    row.seq = std::get<0>(last.front()) + 1;
-    row.prev_hash = FromBlob(std::get<1>(last.front()));
-    if (row.prev_hash.size() != kAuditHashSize) {
-      return Error(ErrorCode::kDataLoss, "appending to the audit chain: last hash is malformed",
-                   "audit_broken");
+  {
+    Query last = session.Prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    if (last.Step()) {
+      row.seq = last.Int(0) + 1;
+      row.prev_hash = last.Blob(1);
+      if (row.prev_hash.size() != kAuditHashSize) {
+        return Error(ErrorCode::kDataLoss, "appending to the audit chain: last hash is malformed",
+                     "audit_broken");
+      }
     }
   }
   row.hash = AuditHash(row.prev_hash, row);
@@ -97,15 +98,23 @@ Status AppendAudit(Poco::Data::Session& session, const AuditEvent& event) {
     return Error(ErrorCode::kInternal, "appending to the audit chain: SHA-256 failed",
                  "store_error");
   }
-  session << "INSERT INTO audit (seq, at, event, provider_id, consent_id, detail, prev_hash, hash) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      bind(static_cast<Poco::Int64>(row.seq)), bind(static_cast<Poco::Int64>(row.at)),
-      bind(row.event), bind(row.provider_id), bind(row.consent_id), bind(row.detail),
-      bind(ToBlob(row.prev_hash)), bind(ToBlob(row.hash)), now;
+  session
+      .Prepare(
+          "INSERT INTO audit (seq, at, event, provider_id, consent_id, detail, prev_hash, hash) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .Bind(row.seq)
+      .Bind(row.at)
+      .Bind(row.event)
+      .Bind(row.provider_id)
+      .Bind(row.consent_id)
+      .Bind(row.detail)
+      .Bind(row.prev_hash)
+      .Bind(row.hash)
+      .Run();
   return OkStatus();
 }
 
-Status VerifyAudit(Poco::Data::Session& session) {
+Status VerifyAudit(Connection& session) {
   constexpr Poco::Int64 kPage = 512;
   Bytes prev_hash(kAuditHashSize, 0);
   std::int64_t expected_seq = 1;
@@ -126,7 +135,7 @@ Status VerifyAudit(Poco::Data::Session& session) {
   }
 }
 
-std::vector<AuditEvent> ReadAuditTail(Poco::Data::Session& session, int limit) {
+std::vector<AuditEvent> ReadAuditTail(Connection& session, int limit) {
   std::vector<AuditRow> rows;
   session << std::string("SELECT ") + kAuditColumns + " FROM audit ORDER BY seq DESC LIMIT ?",
       bind(static_cast<Poco::Int64>(limit)), into(rows), now;

@@ -7,8 +7,6 @@
 // with prev_hash = 32 zero bytes for seq 1. Length prefixes make the encoding unambiguous.
 #pragma once
 
-#include <Poco/Data/Session.h>
-
 #include <vector>
 
 #include "ijazat/common/bytes.h"
@@ -16,6 +14,8 @@
 #include "model.h"
 
 namespace ijazat::appliance::sqlite {
+
+class Connection;
 
 inline constexpr std::size_t kAuditHashSize = 32;
 
@@ -25,13 +25,13 @@ Bytes AuditHash(ByteView prev_hash, const AuditEvent& event);
 
 // Appends `event` after the last row, inside the caller's write transaction. Throws what POCO
 // throws; kDataLoss when the last row's hash is malformed.
-Status AppendAudit(Poco::Data::Session& session, const AuditEvent& event);
+Status AppendAudit(Connection& session, const AuditEvent& event);
 
 // Walks the whole chain; kDataLoss ("audit_broken") naming the first row whose seq, prev_hash or
 // hash is wrong. Inside the caller's read transaction.
-Status VerifyAudit(Poco::Data::Session& session);
+Status VerifyAudit(Connection& session);
 
 // The last `limit` events, oldest first.
-std::vector<AuditEvent> ReadAuditTail(Poco::Data::Session& session, int limit);
+std::vector<AuditEvent> ReadAuditTail(Connection& session, int limit);
 
 }  // namespace ijazat::appliance::sqlite

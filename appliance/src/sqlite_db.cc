@@ -3,6 +3,7 @@
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SQLite/SQLiteException.h>
+#include <Poco/Data/SQLite/Utility.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -132,6 +133,86 @@ void RegisterConnector() {
   std::call_once(once, [] { Poco::Data::SQLite::Connector::registerConnector(); });
 }
 
+Query::~Query() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+void Query::Check(int rc) const {
+  if (rc != SQLITE_OK) sq::Utility::throwException(db_, rc);
+}
+
+Query& Query::Bind(std::int64_t value) {
+  Check(sqlite3_bind_int64(stmt_, next_++, value));
+  return *this;
+}
+
+Query& Query::Bind(std::string_view text) {
+  Check(
+      sqlite3_bind_text64(stmt_, next_++, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  return *this;
+}
+
+Query& Query::Bind(const Bytes& blob) {
+  // A zero-length blob is bound as one, not as NULL.
+  static const unsigned char kEmpty = 0;
+  Check(sqlite3_bind_blob64(stmt_, next_++, blob.empty() ? &kEmpty : blob.data(), blob.size(),
+                            SQLITE_TRANSIENT));
+  return *this;
+}
+
+bool Query::Step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  sq::Utility::throwException(db_, rc);
+  return false;
+}
+
+void Query::Run() {
+  while (Step()) {
+  }
+}
+
+std::int64_t Query::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::string Query::Text(int column) const {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  const int size = sqlite3_column_bytes(stmt_, column);
+  return text == nullptr ? std::string() : std::string(text, static_cast<std::size_t>(size));
+}
+
+Bytes Query::Blob(int column) const {
+  const auto* data = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, column));
+  const int size = sqlite3_column_bytes(stmt_, column);
+  return data == nullptr ? Bytes() : Bytes(data, data + size);
+}
+
+bool Query::IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+
+Connection::Connection(std::unique_ptr<Poco::Data::Session> session)
+    : session_(std::move(session)), db_(sq::Utility::dbHandle(*session_)) {}
+
+Connection::~Connection() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+}
+
+Query Connection::Prepare(std::string_view sql) {
+  const std::string key(sql);
+  auto found = statements_.find(key);
+  if (found == statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK || stmt == nullptr) {
+      sqlite3_finalize(stmt);
+      sq::Utility::throwException(db_, rc == SQLITE_OK ? SQLITE_ERROR : rc);
+    }
+    found = statements_.emplace(key, stmt).first;
+  }
+  return Query(db_, found->second);
+}
+
 ConnectionPool::Lease::~Lease() {
   if (pool_ != nullptr && session_ != nullptr) pool_->Release(std::move(session_), discard_);
 }
@@ -153,7 +234,8 @@ Result<ConnectionPool::Lease> ConnectionPool::Acquire() {
   }
   try {
     RegisterConnector();
-    auto session = std::make_unique<Poco::Data::Session>("SQLite", options_.uri);
+    auto session =
+        std::make_unique<Connection>(std::make_unique<Poco::Data::Session>("SQLite", options_.uri));
     using Poco::Data::Keywords::now;
     *session << "PRAGMA busy_timeout = " + std::to_string(options_.busy_timeout_ms), now;
     *session << "PRAGMA foreign_keys = ON", now;
@@ -170,7 +252,7 @@ Result<ConnectionPool::Lease> ConnectionPool::Acquire() {
   }
 }
 
-void ConnectionPool::Release(std::unique_ptr<Poco::Data::Session> session, bool discard) {
+void ConnectionPool::Release(std::unique_ptr<Connection> session, bool discard) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (discard || session == nullptr) {
@@ -214,7 +296,6 @@ void GroupCommitter::Submit(Request& request) {
 }
 
 void GroupCommitter::RunBatch(const std::vector<Request*>& batch) {
-  using Poco::Data::Keywords::now;
   const std::lock_guard<std::mutex> writer(writer_);
   // Every writer whose changes were lost with the transaction, and those not run yet.
   auto fail_all = [&](const Error& error) {
@@ -224,16 +305,16 @@ void GroupCommitter::RunBatch(const std::vector<Request*>& batch) {
   };
   auto lease = pool_.Acquire();
   if (!lease.ok()) return fail_all(lease.error());
-  Poco::Data::Session& session = lease->session();
+  Connection& session = lease->session();
   auto abandon = [&] {
     try {
-      session << "ROLLBACK", now;
+      session.Exec("ROLLBACK");
     } catch (...) {
       lease->Discard();
     }
   };
   try {
-    session << "BEGIN IMMEDIATE", now;
+    session.Exec("BEGIN IMMEDIATE");
   } catch (const Poco::Exception& e) {
     return fail_all(pool_.Map("starting a transaction", e));
   } catch (...) {
@@ -242,11 +323,11 @@ void GroupCommitter::RunBatch(const std::vector<Request*>& batch) {
   for (Request* request : batch) {
     std::optional<Error> thrown;
     try {
-      session << "SAVEPOINT ijazat_write", now;
+      session.Exec("SAVEPOINT ijazat_write");
       request->ran = true;
       request->kept = request->run(session);
       if (request->kept) {
-        session << "RELEASE ijazat_write", now;
+        session.Exec("RELEASE ijazat_write");
         continue;
       }
     } catch (const Poco::Exception& e) {
@@ -259,8 +340,8 @@ void GroupCommitter::RunBatch(const std::vector<Request*>& batch) {
     if (thrown) request->fail(*thrown);
     try {
       // Undoes this body's changes only; the transaction and the bodies before it go on.
-      session << "ROLLBACK TO ijazat_write", now;
-      session << "RELEASE ijazat_write", now;
+      session.Exec("ROLLBACK TO ijazat_write");
+      session.Exec("RELEASE ijazat_write");
     } catch (const Poco::Exception& e) {
       // SQLite rolled the whole transaction back (an I/O error, a full disk): nothing of the
       // batch is kept.
@@ -273,7 +354,7 @@ void GroupCommitter::RunBatch(const std::vector<Request*>& batch) {
   }
   if (options_.before_commit) options_.before_commit(batch.size());
   try {
-    session << "COMMIT", now;
+    session.Exec("COMMIT");
   } catch (const Poco::Exception& e) {
     abandon();
     return fail_all(pool_.Map("committing", e));

@@ -8,6 +8,7 @@
 #include <Poco/Data/Session.h>
 #include <Poco/Data/TypeHandler.h>
 #include <Poco/Exception.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -22,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -54,6 +56,98 @@ inline Bytes FromBlob(const Poco::Data::BLOB& blob) {
   return Bytes(blob.content().begin(), blob.content().end());
 }
 
+// One step of a statement prepared once per connection (Connection::Prepare): binds its
+// parameters in order, steps, reads columns of the current row. Reset and its bindings cleared
+// when it goes, ready for the next use. Errors throw POCO's SQLite exception for the result
+// code, so MapException classifies them like every other statement's.
+class Query {
+ public:
+  Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+  ~Query();
+
+  Query& Bind(std::int64_t value);
+  Query& Bind(std::string_view text);
+  Query& Bind(const Bytes& blob);
+  // Steps once: true with a row to read, false when done.
+  bool Step();
+  // Steps to the end (a statement without result rows).
+  void Run();
+
+  std::int64_t Int(int column) const;
+  std::string Text(int column) const;
+  Bytes Blob(int column) const;
+  bool IsNull(int column) const;
+
+ private:
+  void Check(int rc) const;
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  int next_ = 1;
+};
+
+// The current row of `query` as a tuple of Poco::Int64, std::string and BLOB columns, read in
+// order: the same row types the POCO statements fill, so one conversion serves both.
+inline void ReadColumn(const Query& query, int column, Poco::Int64& out) {
+  out = query.Int(column);
+}
+inline void ReadColumn(const Query& query, int column, std::string& out) {
+  out = query.Text(column);
+}
+inline void ReadColumn(const Query& query, int column, Poco::Data::BLOB& out) {
+  const Bytes bytes = query.Blob(column);
+  out = Poco::Data::BLOB(bytes.data(), bytes.size());
+}
+template <typename Row>
+Row ReadRow(const Query& query) {
+  Row row;
+  std::apply(
+      [&](auto&... fields) {
+        int column = 0;
+        (ReadColumn(query, column++, fields), ...);
+      },
+      row);
+  return row;
+}
+// Every remaining row.
+template <typename Row>
+std::vector<Row> ReadRows(Query& query) {
+  std::vector<Row> rows;
+  while (query.Step()) rows.push_back(ReadRow<Row>(query));
+  return rows;
+}
+
+// A pooled connection: POCO's session for most statements, and prepared statements kept for
+// the ones every flow runs (transaction control, the audit chain, the consent and outbox rows),
+// so that they are compiled once per connection instead of on every call.
+class Connection {
+ public:
+  explicit Connection(std::unique_ptr<Poco::Data::Session> session);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();  // finalises the kept statements before the session closes
+
+  Poco::Data::Session& poco() { return *session_; }
+  // `connection << "SQL", bind(..), into(..), now;` as with a POCO session.
+  template <typename T>
+  auto operator<<(const T& sql) {
+    return *session_ << sql;
+  }
+  // The statement for `sql`, prepared on first use on this connection. `sql` must be a fixed
+  // text (a literal, or built only from constants): each distinct text is kept for the life of
+  // the connection.
+  Query Prepare(std::string_view sql);
+  // Runs a statement without parameters or result rows (BEGIN, COMMIT, SAVEPOINT ...).
+  void Exec(std::string_view sql) { Prepare(sql).Run(); }
+
+ private:
+  std::unique_ptr<Poco::Data::Session> session_;
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+};
+
 // A small pool of connections to one database file. Connections are opened lazily, each with
 // busy_timeout, foreign_keys=ON and synchronous=FULL (plus query_only for read-only pools).
 // Thread safe; Acquire() blocks while all `max_connections` are leased.
@@ -70,7 +164,7 @@ class ConnectionPool {
 
   class Lease {
    public:
-    Lease(ConnectionPool* pool, std::unique_ptr<Poco::Data::Session> session)
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> session)
         : pool_(pool), session_(std::move(session)) {}
     Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&&) = delete;
@@ -78,13 +172,13 @@ class ConnectionPool {
     Lease& operator=(const Lease&) = delete;
     ~Lease();
 
-    Poco::Data::Session& session() { return *session_; }
+    Connection& session() { return *session_; }
     // The connection is in an unknown state (a failed rollback): close it instead of reusing it.
     void Discard() { discard_ = true; }
 
    private:
     ConnectionPool* pool_;
-    std::unique_ptr<Poco::Data::Session> session_;
+    std::unique_ptr<Connection> session_;
     bool discard_ = false;
   };
 
@@ -100,12 +194,12 @@ class ConnectionPool {
 
  private:
   friend class Lease;
-  void Release(std::unique_ptr<Poco::Data::Session> session, bool discard);
+  void Release(std::unique_ptr<Connection> session, bool discard);
 
   Options options_;
   std::mutex mutex_;
   std::condition_variable available_;
-  std::vector<std::unique_ptr<Poco::Data::Session>> idle_;
+  std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;
 };
 
@@ -125,29 +219,29 @@ class Transaction {
 // rolls back unless it called CommitDespiteError(); an exception rolls back and is mapped.
 template <typename Body>
 auto RunWrite(ConnectionPool& pool, std::mutex& writer, std::string_view operation, Body&& body)
-    -> decltype(body(std::declval<Poco::Data::Session&>(), std::declval<Transaction&>())) {
-  using Out = decltype(body(std::declval<Poco::Data::Session&>(), std::declval<Transaction&>()));
+    -> decltype(body(std::declval<Connection&>(), std::declval<Transaction&>())) {
+  using Out = decltype(body(std::declval<Connection&>(), std::declval<Transaction&>()));
   std::lock_guard<std::mutex> lock(writer);
   auto lease = pool.Acquire();
   if (!lease.ok()) return lease.error().WithContext(operation);
-  Poco::Data::Session& session = lease->session();
+  Connection& session = lease->session();
   bool in_transaction = false;
   auto rollback = [&] {
     if (!in_transaction) return;
     try {
-      session << "ROLLBACK", Poco::Data::Keywords::now;
+      session.Exec("ROLLBACK");
     } catch (...) {
       lease->Discard();
     }
     in_transaction = false;
   };
   try {
-    session << "BEGIN IMMEDIATE", Poco::Data::Keywords::now;
+    session.Exec("BEGIN IMMEDIATE");
     in_transaction = true;
     Transaction txn;
     Out out = body(session, txn);
     if (out.ok() || txn.commit_on_error()) {
-      session << "COMMIT", Poco::Data::Keywords::now;
+      session.Exec("COMMIT");
       in_transaction = false;
     } else {
       rollback();
@@ -191,12 +285,12 @@ class GroupCommitter {
   // Like RunWrite, but the COMMIT may be shared with other writers.
   template <typename Body>
   auto Write(std::string_view operation, Body&& body)
-      -> decltype(body(std::declval<Poco::Data::Session&>(), std::declval<Transaction&>())) {
-    using Out = decltype(body(std::declval<Poco::Data::Session&>(), std::declval<Transaction&>()));
+      -> decltype(body(std::declval<Connection&>(), std::declval<Transaction&>())) {
+    using Out = decltype(body(std::declval<Connection&>(), std::declval<Transaction&>()));
     std::optional<Out> out;
     Request request;
     request.operation = operation;
-    request.run = [&](Poco::Data::Session& session) {
+    request.run = [&](Connection& session) {
       Transaction txn;
       out.emplace(body(session, txn));
       return out->ok() || txn.commit_on_error();
@@ -214,7 +308,7 @@ class GroupCommitter {
   struct Request {
     std::string_view operation;
     // Runs the body; true if its changes are to be kept.
-    std::function<bool(Poco::Data::Session&)> run;
+    std::function<bool(Connection&)> run;
     // Replaces the body's result with an error.
     std::function<void(const Error&)> fail;
     bool ran = false;
@@ -241,21 +335,21 @@ class GroupCommitter {
 // so that every statement of the body sees the same snapshot.
 template <typename Body>
 auto RunRead(ConnectionPool& pool, std::string_view operation, Body&& body)
-    -> decltype(body(std::declval<Poco::Data::Session&>())) {
+    -> decltype(body(std::declval<Connection&>())) {
   auto lease = pool.Acquire();
   if (!lease.ok()) return lease.error().WithContext(operation);
-  Poco::Data::Session& session = lease->session();
+  Connection& session = lease->session();
   bool in_transaction = false;
   try {
-    session << "BEGIN", Poco::Data::Keywords::now;
+    session.Exec("BEGIN");
     in_transaction = true;
     auto out = body(session);
-    session << "COMMIT", Poco::Data::Keywords::now;
+    session.Exec("COMMIT");
     return out;
   } catch (const Poco::Exception& e) {
     if (in_transaction) {
       try {
-        session << "ROLLBACK", Poco::Data::Keywords::now;
+        session.Exec("ROLLBACK");
       } catch (...) {
         lease->Discard();
       }

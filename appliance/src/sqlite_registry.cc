@@ -326,7 +326,7 @@ class SqliteRegistry final : public IdentityRegistry {
   explicit SqliteRegistry(sqlite::ConnectionPool::Options options) : pool_(std::move(options)) {}
 
   Status Check() {
-    return sqlite::RunRead(pool_, "opening the registry", [](Session& s) -> Status {
+    return sqlite::RunRead(pool_, "opening the registry", [](sqlite::Connection& s) -> Status {
       Int64 tables = 0;
       Int64 version = 0;
       s << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'citizens'",
@@ -348,52 +348,53 @@ class SqliteRegistry final : public IdentityRegistry {
     if (!IsThirteenDigits(cnic)) {
       return Error(ErrorCode::kInvalidArgument, "the CNIC is not 13 digits", "cnic_invalid");
     }
-    return sqlite::RunRead(pool_, "looking up a citizen", [&](Session& s) -> Result<Out> {
-      std::vector<std::tuple<std::string, std::string, std::string, std::string, std::string,
-                             std::string, std::string>>
-          rows;
-      static_assert(kAttributeCount == 7, "the row type lists every attribute");
-      s << "SELECT " + AttributeColumns() + " FROM citizens WHERE cnic = ?", bind(cnic), into(rows),
-          now;
-      if (rows.empty()) return Out();
-      const auto values = std::apply(
-          [](const auto&... v) { return std::array<std::string, kAttributeCount>{v...}; },
-          rows.front());
-      std::map<std::string, std::string> attributes;
-      for (const std::string& scope : scopes) {
-        for (std::size_t a = 0; a < kAttributeCount; ++a) {
-          if (scope == kIdentityAttributes[a] && !values[a].empty()) {
-            attributes[scope] = values[a];
-          }
-        }
-      }
-      return Out(std::move(attributes));
-    });
+    return sqlite::RunRead(pool_, "looking up a citizen",
+                           [&](sqlite::Connection& s) -> Result<Out> {
+                             static const std::string sql =
+                                 "SELECT " + AttributeColumns() + " FROM citizens WHERE cnic = ?";
+                             sqlite::Query query = s.Prepare(sql);
+                             query.Bind(cnic);
+                             if (!query.Step()) return Out();
+                             std::array<std::string, kAttributeCount> values;
+                             for (std::size_t a = 0; a < kAttributeCount; ++a) {
+                               values[a] = query.Text(static_cast<int>(a));
+                             }
+                             std::map<std::string, std::string> attributes;
+                             for (const std::string& scope : scopes) {
+                               for (std::size_t a = 0; a < kAttributeCount; ++a) {
+                                 if (scope == kIdentityAttributes[a] && !values[a].empty()) {
+                                   attributes[scope] = values[a];
+                                 }
+                               }
+                             }
+                             return Out(std::move(attributes));
+                           });
   }
 
   Result<Subscriber> CheckSubscriber(const std::string& cnic, const std::string& e164) override {
     if (!IsThirteenDigits(cnic)) {
       return Error(ErrorCode::kInvalidArgument, "the CNIC is not 13 digits", "cnic_invalid");
     }
-    return sqlite::RunRead(pool_, "checking a subscriber", [&](Session& s) -> Result<Subscriber> {
-      Int64 tables = 0;
-      s << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'subscribers'",
-          into(tables), now;
-      if (tables != 1) {
-        return Error(ErrorCode::kFailedPrecondition,
-                     "the registry holds no subscriber data; import it with ijazat-registry "
-                     "import-subscribers",
-                     "subscribers_missing");
-      }
-      Int64 found = 0;
-      s << "SELECT COUNT(*) FROM subscribers WHERE cnic = ? AND msisdn = ?", bind(cnic), bind(e164),
-          into(found), now;
-      return found > 0 ? Subscriber::kMatch : Subscriber::kMismatch;
-    });
+    return sqlite::RunRead(
+        pool_, "checking a subscriber", [&](sqlite::Connection& s) -> Result<Subscriber> {
+          Int64 tables = 0;
+          s << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'subscribers'",
+              into(tables), now;
+          if (tables != 1) {
+            return Error(ErrorCode::kFailedPrecondition,
+                         "the registry holds no subscriber data; import it with ijazat-registry "
+                         "import-subscribers",
+                         "subscribers_missing");
+          }
+          Int64 found = 0;
+          s << "SELECT COUNT(*) FROM subscribers WHERE cnic = ? AND msisdn = ?", bind(cnic),
+              bind(e164), into(found), now;
+          return found > 0 ? Subscriber::kMatch : Subscriber::kMismatch;
+        });
   }
 
   Status CheckHealth() override {
-    return sqlite::RunRead(pool_, "checking the registry", [](Session& s) -> Status {
+    return sqlite::RunRead(pool_, "checking the registry", [](sqlite::Connection& s) -> Status {
       Int64 one = 0;
       s << "SELECT COUNT(*) FROM (SELECT 1 FROM citizens LIMIT 1)", into(one), now;
       return OkStatus();

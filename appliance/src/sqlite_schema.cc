@@ -126,7 +126,7 @@ const std::vector<Migration>& Migrations() {
   return *migrations;
 }
 
-std::set<int> AppliedVersions(Poco::Data::Session& session) {
+std::set<int> AppliedVersions(Connection& session) {
   std::vector<Poco::Int64> versions;
   session << "SELECT version FROM schema_migrations", into(versions), now;
   std::set<int> applied;
@@ -169,8 +169,8 @@ Status Migrate(ConnectionPool& pool, std::mutex& writer, Timestamp at) {
     }
   }
 
-  Status created = RunWrite(
-      pool, writer, "creating schema_migrations", [](Poco::Data::Session& session, Transaction&) {
+  Status created =
+      RunWrite(pool, writer, "creating schema_migrations", [](Connection& session, Transaction&) {
         session << "CREATE TABLE IF NOT EXISTS schema_migrations ("
                    "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
             now;
@@ -179,7 +179,7 @@ Status Migrate(ConnectionPool& pool, std::mutex& writer, Timestamp at) {
   if (!created.ok()) return created;
 
   for (const Migration& migration : Migrations()) {
-    const auto apply = [&](Poco::Data::Session& session, Transaction&) -> Status {
+    const auto apply = [&](Connection& session, Transaction&) -> Status {
       // Read again inside the write lock: another process may have applied it meanwhile.
       const std::set<int> applied = AppliedVersions(session);
       IJAZAT_RETURN_IF_ERROR(RefuseNewer(applied));

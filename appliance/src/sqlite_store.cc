@@ -32,11 +32,14 @@ namespace {
 
 using Poco::Int64;
 using Poco::Data::BLOB;
-using Poco::Data::Session;
+using Session = sqlite::Connection;
 using Poco::Data::Keywords::bind;
 using Poco::Data::Keywords::into;
 using Poco::Data::Keywords::now;
 using sqlite::FromBlob;
+using sqlite::Query;
+using sqlite::ReadRow;
+using sqlite::ReadRows;
 using sqlite::ToBlob;
 using sqlite::Transaction;
 
@@ -213,12 +216,20 @@ Result<OutboxMessage> ToMessage(const MessageRow& row) {
 
 // --- Statements used inside transactions (they throw what POCO throws) -------------------------
 
+// Rows changed by an UPDATE ... RETURNING (or selected), stepping to the end.
+int CountRows(Query& query) {
+  int rows = 0;
+  while (query.Step()) ++rows;
+  return rows;
+}
+
 Result<std::optional<Consent>> LoadConsent(Session& session, const std::string& id) {
-  std::vector<ConsentRow> rows;
-  session << std::string("SELECT ") + kConsentColumns + " FROM consents WHERE id = ?", bind(id),
-      into(rows), now;
-  if (rows.empty()) return std::optional<Consent>();
-  IJAZAT_ASSIGN_OR_RETURN(Consent consent, ToConsent(rows.front()));
+  static const std::string sql =
+      std::string("SELECT ") + kConsentColumns + " FROM consents WHERE id = ?";
+  Query query = session.Prepare(sql);
+  query.Bind(id);
+  if (!query.Step()) return std::optional<Consent>();
+  IJAZAT_ASSIGN_OR_RETURN(Consent consent, ToConsent(ReadRow<ConsentRow>(query)));
   return std::optional<Consent>(std::move(consent));
 }
 
@@ -238,20 +249,27 @@ Status InsertMessages(Session& session, const std::vector<OutboxMessage>& messag
   for (const OutboxMessage& m : messages) {
     const Bytes no_cnic;
     session
-        << "INSERT INTO outbox (kind, consent_id, cnic_index, cnic_key_version, recipient, "
-           "recipient_key_version, params, status, attempts, created_at, next_attempt_at, "
-           "not_after, gateway_id, last_error) "
-           "VALUES (?, NULLIF(?, ''), NULLIF(?, x''), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
-           "?)",
-        bind(std::string(OutboxKindName(m.kind))), bind(m.consent_id),
-        bind(ToBlob(m.cnic ? m.cnic->value : no_cnic)),
-        bind(static_cast<Int64>(m.cnic ? m.cnic->key_version : 0)), bind(ToBlob(m.recipient.box)),
-        bind(static_cast<Int64>(m.recipient.key_version)),
-        bind(m.params.empty() ? std::string("{}") : m.params),
-        bind(std::string(OutboxStatusName(m.status))), bind(static_cast<Int64>(m.attempts)),
-        bind(static_cast<Int64>(m.created_at)), bind(static_cast<Int64>(m.next_attempt_at)),
-        bind(static_cast<Int64>(m.not_after)), bind(m.gateway_id),
-        bind(ClampText(m.last_error, kMaxErrorText)), now;
+        .Prepare(
+            "INSERT INTO outbox (kind, consent_id, cnic_index, cnic_key_version, recipient, "
+            "recipient_key_version, params, status, attempts, created_at, next_attempt_at, "
+            "not_after, gateway_id, last_error) "
+            "VALUES (?, NULLIF(?, ''), NULLIF(?, x''), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
+            "?)")
+        .Bind(OutboxKindName(m.kind))
+        .Bind(m.consent_id)
+        .Bind(m.cnic ? m.cnic->value : no_cnic)
+        .Bind(std::int64_t{m.cnic ? m.cnic->key_version : 0})
+        .Bind(m.recipient.box)
+        .Bind(std::int64_t{m.recipient.key_version})
+        .Bind(m.params.empty() ? std::string_view("{}") : std::string_view(m.params))
+        .Bind(OutboxStatusName(m.status))
+        .Bind(std::int64_t{m.attempts})
+        .Bind(m.created_at)
+        .Bind(m.next_attempt_at)
+        .Bind(m.not_after)
+        .Bind(m.gateway_id)
+        .Bind(ClampText(m.last_error, kMaxErrorText))
+        .Run();
   }
   return OkStatus();
 }
@@ -276,21 +294,23 @@ Status MarkExpired(Session& session, const Consent& consent, Timestamp at) {
 Status ApplyMessageUpdate(Session& session, const MessageUpdate& u) {
   const bool attempt = u.status == OutboxStatus::kSent || u.status == OutboxStatus::kFailed ||
                        u.status == OutboxStatus::kQueued;
-  std::vector<Int64> changed;
-  const std::string status(OutboxStatusName(u.status));
-  const Int64 next_attempt_at = u.next_attempt_at;
-  const std::string error = ClampText(u.error, kMaxErrorText);
-  session << "UPDATE outbox SET "
-             "next_attempt_at = CASE WHEN status IN ('queued', 'sent') THEN ? "
-             "ELSE next_attempt_at END, "
-             "last_error = CASE WHEN status IN ('queued', 'sent') "
-             "THEN COALESCE(NULLIF(?, ''), last_error) ELSE last_error END, "
-             "status = CASE WHEN status IN ('queued', 'sent') THEN ? ELSE status END, "
-             "attempts = attempts + ?, gateway_id = COALESCE(NULLIF(?, ''), gateway_id) "
-             "WHERE id = ? RETURNING id",
-      bind(next_attempt_at), bind(error), bind(status), bind(static_cast<Int64>(attempt ? 1 : 0)),
-      bind(u.gateway_id), bind(static_cast<Int64>(u.id)), into(changed), now;
-  if (changed.empty()) return Error(ErrorCode::kNotFound, "no such message", "message_not_found");
+  Query update = session.Prepare(
+      "UPDATE outbox SET "
+      "next_attempt_at = CASE WHEN status IN ('queued', 'sent') THEN ? ELSE next_attempt_at END, "
+      "last_error = CASE WHEN status IN ('queued', 'sent') "
+      "THEN COALESCE(NULLIF(?, ''), last_error) ELSE last_error END, "
+      "status = CASE WHEN status IN ('queued', 'sent') THEN ? ELSE status END, "
+      "attempts = attempts + ?, gateway_id = COALESCE(NULLIF(?, ''), gateway_id) "
+      "WHERE id = ? RETURNING id");
+  update.Bind(u.next_attempt_at)
+      .Bind(ClampText(u.error, kMaxErrorText))
+      .Bind(OutboxStatusName(u.status))
+      .Bind(std::int64_t{attempt ? 1 : 0})
+      .Bind(u.gateway_id)
+      .Bind(u.id);
+  if (CountRows(update) == 0) {
+    return Error(ErrorCode::kNotFound, "no such message", "message_not_found");
+  }
   return OkStatus();
 }
 
@@ -328,11 +348,12 @@ class SqliteStore final : public ConsentStore {
   Result<std::optional<Enrolment>> FindEnrolment(const BlindIndex& cnic) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
     return Read("finding an enrolment", [&](Session& s) -> Result<std::optional<Enrolment>> {
-      std::vector<EnrolmentRow> rows;
-      s << std::string("SELECT ") + kEnrolmentColumns + " FROM enrolments WHERE cnic_index = ?",
-          bind(ToBlob(cnic.value)), into(rows), now;
-      if (rows.empty()) return std::optional<Enrolment>();
-      IJAZAT_ASSIGN_OR_RETURN(Enrolment e, ToEnrolment(rows.front()));
+      static const std::string sql =
+          std::string("SELECT ") + kEnrolmentColumns + " FROM enrolments WHERE cnic_index = ?";
+      Query query = s.Prepare(sql);
+      query.Bind(cnic.value);
+      if (!query.Step()) return std::optional<Enrolment>();
+      IJAZAT_ASSIGN_OR_RETURN(Enrolment e, ToEnrolment(ReadRow<EnrolmentRow>(query)));
       return std::optional<Enrolment>(std::move(e));
     });
   }
@@ -340,10 +361,12 @@ class SqliteStore final : public ConsentStore {
   Result<std::vector<Enrolment>> FindEnrolmentsByPhone(const BlindIndex& phone) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(phone, "phone index"));
     return Read("finding enrolments by phone", [&](Session& s) -> Result<std::vector<Enrolment>> {
-      std::vector<EnrolmentRow> rows;
-      s << std::string("SELECT ") + kEnrolmentColumns +
-               " FROM enrolments WHERE phone_index = ? ORDER BY enrolled_at, cnic_index LIMIT ?",
-          bind(ToBlob(phone.value)), bind(static_cast<Int64>(kMaxRows)), into(rows), now;
+      static const std::string sql =
+          std::string("SELECT ") + kEnrolmentColumns +
+          " FROM enrolments WHERE phone_index = ? ORDER BY enrolled_at, cnic_index LIMIT ?";
+      Query query = s.Prepare(sql);
+      query.Bind(phone.value).Bind(std::int64_t{kMaxRows});
+      const auto rows = ReadRows<EnrolmentRow>(query);
       std::vector<Enrolment> out;
       for (const auto& row : rows) {
         IJAZAT_ASSIGN_OR_RETURN(Enrolment e, ToEnrolment(row));
@@ -409,10 +432,9 @@ class SqliteStore final : public ConsentStore {
   Result<bool> IsBlocked(const BlindIndex& cnic, const std::string& provider_id) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
     return Read("reading a block", [&](Session& s) -> Result<bool> {
-      Int64 count = 0;
-      s << "SELECT COUNT(*) FROM blocks WHERE cnic_index = ? AND provider_id = ?",
-          bind(ToBlob(cnic.value)), bind(provider_id), into(count), now;
-      return count > 0;
+      Query query = s.Prepare("SELECT 1 FROM blocks WHERE cnic_index = ? AND provider_id = ?");
+      query.Bind(cnic.value).Bind(provider_id);
+      return query.Step();
     });
   }
 
@@ -425,23 +447,36 @@ class SqliteStore final : public ConsentStore {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(c.cnic, "cnic index"));
     IJAZAT_RETURN_IF_ERROR(CheckSealed(c.cnic_sealed, "sealed cnic"));
     return Write("inserting a consent", [&](Session& s, Transaction&) -> Status {
-      Int64 taken = 0;
-      s << "SELECT COUNT(*) FROM consents WHERE id = ?", bind(c.id), into(taken), now;
-      if (taken > 0) {
-        return Error(ErrorCode::kAlreadyExists, "the consent id is taken", "consent_exists");
+      {
+        Query taken = s.Prepare("SELECT 1 FROM consents WHERE id = ?");
+        if (taken.Bind(c.id).Step()) {
+          return Error(ErrorCode::kAlreadyExists, "the consent id is taken", "consent_exists");
+        }
       }
-      s << "INSERT INTO consents (id, provider_id, purpose, scopes, cnic_index, cnic_key_version, "
+      s.Prepare(
+           "INSERT INTO consents (id, provider_id, purpose, scopes, cnic_index, cnic_key_version, "
            "cnic_sealed, cnic_sealed_key_version, deliverable, state, created_at, expires_at, "
            "attempts, max_attempts, otp_key_version, otp_digits, policy_version, policy_hash, "
-           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-          bind(c.id), bind(c.provider_id), bind(c.purpose), bind(ScopesToJson(c.scopes)),
-          bind(ToBlob(c.cnic.value)), bind(static_cast<Int64>(c.cnic.key_version)),
-          bind(ToBlob(c.cnic_sealed.box)), bind(static_cast<Int64>(c.cnic_sealed.key_version)),
-          bind(static_cast<Int64>(c.deliverable ? 1 : 0)), bind(static_cast<Int64>(c.created_at)),
-          bind(static_cast<Int64>(c.expires_at)), bind(static_cast<Int64>(c.attempts)),
-          bind(static_cast<Int64>(c.max_attempts)), bind(static_cast<Int64>(c.otp_key_version)),
-          bind(static_cast<Int64>(c.otp_digits)), bind(c.policy_version), bind(c.policy_hash),
-          bind(static_cast<Int64>(c.updated_at != 0 ? c.updated_at : c.created_at)), now;
+           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+          .Bind(c.id)
+          .Bind(c.provider_id)
+          .Bind(c.purpose)
+          .Bind(ScopesToJson(c.scopes))
+          .Bind(c.cnic.value)
+          .Bind(std::int64_t{c.cnic.key_version})
+          .Bind(c.cnic_sealed.box)
+          .Bind(std::int64_t{c.cnic_sealed.key_version})
+          .Bind(std::int64_t{c.deliverable ? 1 : 0})
+          .Bind(c.created_at)
+          .Bind(c.expires_at)
+          .Bind(std::int64_t{c.attempts})
+          .Bind(std::int64_t{c.max_attempts})
+          .Bind(std::int64_t{c.otp_key_version})
+          .Bind(std::int64_t{c.otp_digits})
+          .Bind(c.policy_version)
+          .Bind(c.policy_hash)
+          .Bind(c.updated_at != 0 ? c.updated_at : c.created_at)
+          .Run();
       IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
       return InsertMessages(s, messages);
     });
@@ -467,14 +502,13 @@ class SqliteStore final : public ConsentStore {
   Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic, Timestamp at) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
     return Read("reading failure counters", [&](Session& s) -> Result<CnicFailures> {
-      std::vector<std::tuple<Int64, Int64>> rows;
-      s << "SELECT CASE WHEN window_start + ? <= ? THEN 0 ELSE in_window END, consecutive "
-           "FROM cnic_failures WHERE cnic_index = ?",
-          bind(kFailureWindowSeconds), bind(static_cast<Int64>(at)), bind(ToBlob(cnic.value)),
-          into(rows), now;
-      if (rows.empty()) return CnicFailures{};
+      Query query = s.Prepare(
+          "SELECT CASE WHEN window_start + ? <= ? THEN 0 ELSE in_window END, consecutive "
+          "FROM cnic_failures WHERE cnic_index = ?");
+      query.Bind(kFailureWindowSeconds).Bind(at).Bind(cnic.value);
+      if (!query.Step()) return CnicFailures{};
       Narrow n;
-      CnicFailures f{n.Int(std::get<0>(rows.front())), n.Int(std::get<1>(rows.front()))};
+      CnicFailures f{n.Int(query.Int(0)), n.Int(query.Int(1))};
       if (!n.ok()) return Corrupt("failure counter");
       return f;
     });
@@ -537,26 +571,30 @@ class SqliteStore final : public ConsentStore {
         txn.CommitDespiteError();
         return NotPending();
       }
-      Int64 taken = 0;
-      s << "SELECT COUNT(*) FROM consents WHERE reference = ?", bind(granted.reference),
-          into(taken), now;
-      if (taken > 0) {
-        return Error(ErrorCode::kAlreadyExists, "the reference is taken", "reference_taken");
+      {
+        Query taken = s.Prepare("SELECT 1 FROM consents WHERE reference = ?");
+        if (taken.Bind(granted.reference).Step()) {
+          return Error(ErrorCode::kAlreadyExists, "the reference is taken", "reference_taken");
+        }
       }
-      std::vector<std::string> changed;
-      s << "UPDATE consents SET state = 'granted', reference = ?, granted_at = ?, expires_at = ?, "
-           "max_uses = ?, uses = 0, receipt = ?, receipt_key_version = ?, updated_at = ? "
-           "WHERE id = ? AND state = 'pending' AND deliverable = 1 AND expires_at > ? "
-           "RETURNING id",
-          bind(granted.reference),
-          bind(static_cast<Int64>(granted.granted_at != 0 ? granted.granted_at : at)),
-          bind(static_cast<Int64>(granted.expires_at)), bind(static_cast<Int64>(granted.max_uses)),
-          bind(granted.receipt), bind(static_cast<Int64>(granted.receipt_key_version)),
-          bind(static_cast<Int64>(at)), bind(consent_id), bind(static_cast<Int64>(at)),
-          into(changed), now;
-      if (changed.size() != 1) return NotPending();
-      s << "UPDATE cnic_failures SET consecutive = 0 WHERE cnic_index = ?",
-          bind(ToBlob(consent.cnic.value)), now;
+      Query grant = s.Prepare(
+          "UPDATE consents SET state = 'granted', reference = ?, granted_at = ?, expires_at = ?, "
+          "max_uses = ?, uses = 0, receipt = ?, receipt_key_version = ?, updated_at = ? "
+          "WHERE id = ? AND state = 'pending' AND deliverable = 1 AND expires_at > ? "
+          "RETURNING id");
+      grant.Bind(granted.reference)
+          .Bind(granted.granted_at != 0 ? granted.granted_at : at)
+          .Bind(granted.expires_at)
+          .Bind(std::int64_t{granted.max_uses})
+          .Bind(granted.receipt)
+          .Bind(std::int64_t{granted.receipt_key_version})
+          .Bind(at)
+          .Bind(consent_id)
+          .Bind(at);
+      if (CountRows(grant) != 1) return NotPending();
+      s.Prepare("UPDATE cnic_failures SET consecutive = 0 WHERE cnic_index = ?")
+          .Bind(consent.cnic.value)
+          .Run();
       IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
       IJAZAT_RETURN_IF_ERROR(InsertMessages(s, messages));
       return LoadExistingConsent(s, consent_id);
@@ -593,22 +631,25 @@ class SqliteStore final : public ConsentStore {
         txn.CommitDespiteError();
         return Error(ErrorCode::kFailedPrecondition, "the consent has expired", "consent_expired");
       }
-      std::vector<std::string> changed;
-      s << "UPDATE consents SET uses = uses + 1, "
-           "state = CASE WHEN uses + 1 >= max_uses THEN 'used' ELSE state END, updated_at = ? "
-           "WHERE id = ? AND provider_id = ? AND state = 'granted' AND uses < max_uses "
-           "AND expires_at > ? RETURNING id",
-          bind(static_cast<Int64>(at)), bind(consent_id), bind(provider_id),
-          bind(static_cast<Int64>(at)), into(changed), now;
-      if (changed.size() != 1) {
+      Query use = s.Prepare(
+          "UPDATE consents SET uses = uses + 1, "
+          "state = CASE WHEN uses + 1 >= max_uses THEN 'used' ELSE state END, updated_at = ? "
+          "WHERE id = ? AND provider_id = ? AND state = 'granted' AND uses < max_uses "
+          "AND expires_at > ? RETURNING id");
+      use.Bind(at).Bind(consent_id).Bind(provider_id).Bind(at);
+      if (CountRows(use) != 1) {
         return Error(ErrorCode::kFailedPrecondition, "the consent is used up", "consent_used");
       }
-      s << "INSERT INTO verifications (consent_id, provider_id, purpose, reference, cnic_index, "
-           "at) "
-           "VALUES (?, ?, ?, ?, ?, ?)",
-          bind(consent.id), bind(consent.provider_id), bind(consent.purpose),
-          bind(consent.reference), bind(ToBlob(consent.cnic.value)), bind(static_cast<Int64>(at)),
-          now;
+      s.Prepare(
+           "INSERT INTO verifications (consent_id, provider_id, purpose, reference, cnic_index, "
+           "at) VALUES (?, ?, ?, ?, ?, ?)")
+          .Bind(consent.id)
+          .Bind(consent.provider_id)
+          .Bind(consent.purpose)
+          .Bind(consent.reference)
+          .Bind(consent.cnic.value)
+          .Bind(at)
+          .Run();
       IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
       return LoadExistingConsent(s, consent_id);
     });
@@ -686,12 +727,12 @@ class SqliteStore final : public ConsentStore {
   Result<std::vector<OutboxMessage>> DueMessages(Timestamp at, int limit) override {
     IJAZAT_RETURN_IF_ERROR(CheckLimit(limit));
     return Read("reading due messages", [&](Session& s) -> Result<std::vector<OutboxMessage>> {
-      std::vector<MessageRow> rows;
-      s << std::string("SELECT ") + kMessageColumns +
-               " FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? "
-               "ORDER BY created_at, id LIMIT ?",
-          bind(static_cast<Int64>(at)), bind(static_cast<Int64>(std::min(limit, kMaxRows))),
-          into(rows), now;
+      static const std::string sql = std::string("SELECT ") + kMessageColumns +
+                                     " FROM outbox WHERE status = 'queued' AND "
+                                     "next_attempt_at <= ? ORDER BY created_at, id LIMIT ?";
+      Query query = s.Prepare(sql);
+      query.Bind(at).Bind(std::int64_t{std::min(limit, kMaxRows)});
+      const auto rows = ReadRows<MessageRow>(query);
       std::vector<OutboxMessage> out;
       for (const auto& row : rows) {
         IJAZAT_ASSIGN_OR_RETURN(OutboxMessage m, ToMessage(row));
@@ -719,11 +760,12 @@ class SqliteStore final : public ConsentStore {
   Result<int> CountMessagesForCnic(const BlindIndex& cnic, Timestamp since) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
     return Read("counting messages", [&](Session& s) -> Result<int> {
-      Int64 count = 0;
       // Queued ones count too (they are about to be sent); dropped ones never went out.
-      s << "SELECT COUNT(*) FROM outbox WHERE cnic_index = ? AND created_at >= ? "
-           "AND status <> 'dropped'",
-          bind(ToBlob(cnic.value)), bind(static_cast<Int64>(since)), into(count), now;
+      Query query = s.Prepare(
+          "SELECT COUNT(*) FROM outbox WHERE cnic_index = ? AND created_at >= ? "
+          "AND status <> 'dropped'");
+      query.Bind(cnic.value).Bind(since);
+      const Int64 count = query.Step() ? query.Int(0) : 0;
       return static_cast<int>(std::min<Int64>(count, INT_MAX));
     });
   }

@@ -5,6 +5,7 @@ find_package(Threads REQUIRED)
 ijazat_add_test_executable(store_tests
   ${CMAKE_CURRENT_LIST_DIR}/store_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/group_commit_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/sqlite_db_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/registry_test.cc
   CONCURRENCY_TESTS
     SqliteStoreTest.RecordFailedAttempt_LandsEveryAttempt_FromFourThreads
