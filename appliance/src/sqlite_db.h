@@ -331,16 +331,22 @@ class GroupCommitter {
   std::atomic<std::uint64_t> writes_{0};
 };
 
-// Runs `body(session)` -> Result<T> on a pooled connection inside a deferred read transaction,
-// so that every statement of the body sees the same snapshot.
+// How a read runs: several statements that must see one snapshot, or one statement (which
+// SQLite runs in its own implicit read transaction, without BEGIN and COMMIT around it).
+enum class ReadScope { kSnapshot, kOneStatement };
+
+// Runs `body(session)` -> Result<T> on a pooled connection; with kSnapshot inside a deferred
+// read transaction, so that every statement of the body sees the same snapshot.
 template <typename Body>
-auto RunRead(ConnectionPool& pool, std::string_view operation, Body&& body)
+auto RunRead(ConnectionPool& pool, std::string_view operation, Body&& body,
+             ReadScope scope = ReadScope::kSnapshot)
     -> decltype(body(std::declval<Connection&>())) {
   auto lease = pool.Acquire();
   if (!lease.ok()) return lease.error().WithContext(operation);
   Connection& session = lease->session();
   bool in_transaction = false;
   try {
+    if (scope == ReadScope::kOneStatement) return body(session);
     session.Exec("BEGIN");
     in_transaction = true;
     auto out = body(session);

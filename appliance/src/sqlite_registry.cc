@@ -348,27 +348,29 @@ class SqliteRegistry final : public IdentityRegistry {
     if (!IsThirteenDigits(cnic)) {
       return Error(ErrorCode::kInvalidArgument, "the CNIC is not 13 digits", "cnic_invalid");
     }
-    return sqlite::RunRead(pool_, "looking up a citizen",
-                           [&](sqlite::Connection& s) -> Result<Out> {
-                             static const std::string sql =
-                                 "SELECT " + AttributeColumns() + " FROM citizens WHERE cnic = ?";
-                             sqlite::Query query = s.Prepare(sql);
-                             query.Bind(cnic);
-                             if (!query.Step()) return Out();
-                             std::array<std::string, kAttributeCount> values;
-                             for (std::size_t a = 0; a < kAttributeCount; ++a) {
-                               values[a] = query.Text(static_cast<int>(a));
-                             }
-                             std::map<std::string, std::string> attributes;
-                             for (const std::string& scope : scopes) {
-                               for (std::size_t a = 0; a < kAttributeCount; ++a) {
-                                 if (scope == kIdentityAttributes[a] && !values[a].empty()) {
-                                   attributes[scope] = values[a];
-                                 }
-                               }
-                             }
-                             return Out(std::move(attributes));
-                           });
+    return sqlite::RunRead(
+        pool_, "looking up a citizen",
+        [&](sqlite::Connection& s) -> Result<Out> {
+          static const std::string sql =
+              "SELECT " + AttributeColumns() + " FROM citizens WHERE cnic = ?";
+          sqlite::Query query = s.Prepare(sql);
+          query.Bind(cnic);
+          if (!query.Step()) return Out();
+          std::array<std::string, kAttributeCount> values;
+          for (std::size_t a = 0; a < kAttributeCount; ++a) {
+            values[a] = query.Text(static_cast<int>(a));
+          }
+          std::map<std::string, std::string> attributes;
+          for (const std::string& scope : scopes) {
+            for (std::size_t a = 0; a < kAttributeCount; ++a) {
+              if (scope == kIdentityAttributes[a] && !values[a].empty()) {
+                attributes[scope] = values[a];
+              }
+            }
+          }
+          return Out(std::move(attributes));
+        },
+        sqlite::ReadScope::kOneStatement);
   }
 
   Result<Subscriber> CheckSubscriber(const std::string& cnic, const std::string& e164) override {

@@ -330,6 +330,12 @@ class SqliteStore final : public ConsentStore {
   auto Read(std::string_view operation, Body&& body) {
     return sqlite::RunRead(pool_, operation, std::forward<Body>(body));
   }
+  // A read that is a single statement: no BEGIN and COMMIT around it.
+  template <typename Body>
+  auto ReadOne(std::string_view operation, Body&& body) {
+    return sqlite::RunRead(pool_, operation, std::forward<Body>(body),
+                           sqlite::ReadScope::kOneStatement);
+  }
 
   sqlite::ConnectionPool pool_;
   std::mutex writer_;  // this process's writers, one transaction at a time
@@ -347,7 +353,7 @@ class SqliteStore final : public ConsentStore {
 
   Result<std::optional<Enrolment>> FindEnrolment(const BlindIndex& cnic) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
-    return Read("finding an enrolment", [&](Session& s) -> Result<std::optional<Enrolment>> {
+    return ReadOne("finding an enrolment", [&](Session& s) -> Result<std::optional<Enrolment>> {
       static const std::string sql =
           std::string("SELECT ") + kEnrolmentColumns + " FROM enrolments WHERE cnic_index = ?";
       Query query = s.Prepare(sql);
@@ -360,20 +366,21 @@ class SqliteStore final : public ConsentStore {
 
   Result<std::vector<Enrolment>> FindEnrolmentsByPhone(const BlindIndex& phone) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(phone, "phone index"));
-    return Read("finding enrolments by phone", [&](Session& s) -> Result<std::vector<Enrolment>> {
-      static const std::string sql =
-          std::string("SELECT ") + kEnrolmentColumns +
-          " FROM enrolments WHERE phone_index = ? ORDER BY enrolled_at, cnic_index LIMIT ?";
-      Query query = s.Prepare(sql);
-      query.Bind(phone.value).Bind(std::int64_t{kMaxRows});
-      const auto rows = ReadRows<EnrolmentRow>(query);
-      std::vector<Enrolment> out;
-      for (const auto& row : rows) {
-        IJAZAT_ASSIGN_OR_RETURN(Enrolment e, ToEnrolment(row));
-        out.push_back(std::move(e));
-      }
-      return out;
-    });
+    return ReadOne(
+        "finding enrolments by phone", [&](Session& s) -> Result<std::vector<Enrolment>> {
+          static const std::string sql =
+              std::string("SELECT ") + kEnrolmentColumns +
+              " FROM enrolments WHERE phone_index = ? ORDER BY enrolled_at, cnic_index LIMIT ?";
+          Query query = s.Prepare(sql);
+          query.Bind(phone.value).Bind(std::int64_t{kMaxRows});
+          const auto rows = ReadRows<EnrolmentRow>(query);
+          std::vector<Enrolment> out;
+          for (const auto& row : rows) {
+            IJAZAT_ASSIGN_OR_RETURN(Enrolment e, ToEnrolment(row));
+            out.push_back(std::move(e));
+          }
+          return out;
+        });
   }
 
   Status SaveEnrolment(const Enrolment& e, const AuditEvent& audit,
@@ -431,7 +438,7 @@ class SqliteStore final : public ConsentStore {
 
   Result<bool> IsBlocked(const BlindIndex& cnic, const std::string& provider_id) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
-    return Read("reading a block", [&](Session& s) -> Result<bool> {
+    return ReadOne("reading a block", [&](Session& s) -> Result<bool> {
       Query query = s.Prepare("SELECT 1 FROM blocks WHERE cnic_index = ? AND provider_id = ?");
       query.Bind(cnic.value).Bind(provider_id);
       return query.Step();
@@ -483,7 +490,7 @@ class SqliteStore final : public ConsentStore {
   }
 
   Result<std::optional<Consent>> FindConsent(const std::string& id) override {
-    return Read("finding a consent", [&](Session& s) { return LoadConsent(s, id); });
+    return ReadOne("finding a consent", [&](Session& s) { return LoadConsent(s, id); });
   }
 
   Result<std::optional<Consent>> FindConsentByReference(const BlindIndex& cnic,
@@ -501,7 +508,7 @@ class SqliteStore final : public ConsentStore {
 
   Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic, Timestamp at) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
-    return Read("reading failure counters", [&](Session& s) -> Result<CnicFailures> {
+    return ReadOne("reading failure counters", [&](Session& s) -> Result<CnicFailures> {
       Query query = s.Prepare(
           "SELECT CASE WHEN window_start + ? <= ? THEN 0 ELSE in_window END, consecutive "
           "FROM cnic_failures WHERE cnic_index = ?");
@@ -726,7 +733,7 @@ class SqliteStore final : public ConsentStore {
 
   Result<std::vector<OutboxMessage>> DueMessages(Timestamp at, int limit) override {
     IJAZAT_RETURN_IF_ERROR(CheckLimit(limit));
-    return Read("reading due messages", [&](Session& s) -> Result<std::vector<OutboxMessage>> {
+    return ReadOne("reading due messages", [&](Session& s) -> Result<std::vector<OutboxMessage>> {
       static const std::string sql = std::string("SELECT ") + kMessageColumns +
                                      " FROM outbox WHERE status = 'queued' AND "
                                      "next_attempt_at <= ? ORDER BY created_at, id LIMIT ?";
@@ -759,7 +766,7 @@ class SqliteStore final : public ConsentStore {
 
   Result<int> CountMessagesForCnic(const BlindIndex& cnic, Timestamp since) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
-    return Read("counting messages", [&](Session& s) -> Result<int> {
+    return ReadOne("counting messages", [&](Session& s) -> Result<int> {
       // Queued ones count too (they are about to be sent); dropped ones never went out.
       Query query = s.Prepare(
           "SELECT COUNT(*) FROM outbox WHERE cnic_index = ? AND created_at >= ? "
@@ -794,7 +801,7 @@ class SqliteStore final : public ConsentStore {
 
   Result<std::optional<OutboxMessage>> FindMessageByGatewayId(const std::string& id) override {
     if (id.empty()) return std::optional<OutboxMessage>();
-    return Read("finding a message", [&](Session& s) -> Result<std::optional<OutboxMessage>> {
+    return ReadOne("finding a message", [&](Session& s) -> Result<std::optional<OutboxMessage>> {
       std::vector<MessageRow> rows;
       s << std::string("SELECT ") + kMessageColumns +
                " FROM outbox WHERE gateway_id = ? ORDER BY id DESC LIMIT 1",
