@@ -198,17 +198,16 @@ Connection::~Connection() {
 }
 
 Query Connection::Prepare(std::string_view sql) {
-  const std::string key(sql);
-  auto found = statements_.find(key);
+  auto found = statements_.find(sql);
   if (found == statements_.end()) {
     sqlite3_stmt* stmt = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()),
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                       SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
     if (rc != SQLITE_OK || stmt == nullptr) {
       sqlite3_finalize(stmt);
       sq::Utility::throwException(db_, rc == SQLITE_OK ? SQLITE_ERROR : rc);
     }
-    found = statements_.emplace(key, stmt).first;
+    found = statements_.emplace(std::string(sql), stmt).first;
   }
   return Query(db_, found->second);
 }

@@ -145,7 +145,14 @@ class Connection {
  private:
   std::unique_ptr<Poco::Data::Session> session_;
   sqlite3* db_;
-  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  // Looked up by the text as given (no copy of it per call).
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>> statements_;
 };
 
 // A small pool of connections to one database file. Connections are opened lazily, each with
