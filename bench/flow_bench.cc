@@ -21,9 +21,10 @@
 //
 // Then it runs exactly the HSM operations one flow performs (see kFlowOps) through the HSM
 // layer with the same thread count and reports the ratio appliance / HSM-bound. Not a test:
-// numbers depend on the machine. Clients are spread over --providers providers so that the
-// per-provider rate limit (at most 6000 requests/min) does not cap the measurement, and over
-// the citizens so that the per-CNIC SMS cap does not.
+// numbers depend on the machine. Clients are spread over --providers providers (default one
+// per client, at least 10) so that the per-provider rate limit (at most 6000 requests/min, 100
+// a second) does not cap the measurement, and over the citizens so that the per-CNIC SMS cap
+// does not.
 //
 // With --url it drives a real deployment instead (docs/performance.md, "Against a real
 // deployment"): no appliance is started, the citizens come from --citizens-file, the codes from
@@ -492,8 +493,15 @@ void PrintPhase(const PhaseResult& r) {
     std::printf("  %-9s %9.2f %9.2f %9.2f %9.2f %9.2f\n", kStepNames[i], s.p50, s.p95, s.p99, s.max,
                 s.mean);
   }
+  bool rate_limited = false;
   for (const auto& [kind, count] : r.error_kinds) {
     std::printf("  error: %-50s %ld\n", kind.c_str(), count);
+    rate_limited = rate_limited || kind.find("rate_limited") != std::string::npos;
+  }
+  if (rate_limited) {
+    std::printf(
+        "  note: the providers' rate limits capped this run (each provider allows at most 6000 "
+        "requests/min); spread the clients over more providers (--providers)\n");
   }
 }
 
@@ -681,7 +689,7 @@ struct Options {
   double rate = 0;
   double open_fraction = 0;
   int citizens = 2000;
-  int providers = 10;
+  int providers = 0;  // 0: one per client, at least 10
   std::string json_path;
   // The in-process appliance's settings (0: the configuration's default).
   int server_threads = 0;
@@ -772,9 +780,10 @@ Options ParseOptions(int argc, char** argv) {
     }
   }
   if (o.clients < 1 || o.seconds <= 0 || o.rate < 0 || o.open_fraction < 0 || o.citizens < 1 ||
-      o.providers < 1 || o.server_threads < 0 || o.dispatch_threads < 0 || o.dispatch_batch < 0) {
+      o.providers < 0 || o.server_threads < 0 || o.dispatch_threads < 0 || o.dispatch_batch < 0) {
     Die(usage);
   }
+  if (o.providers == 0) o.providers = std::max(10, o.clients);
   if (!o.url.empty() &&
       (o.ca.empty() || o.api_key_file.empty() || o.citizens_file.empty() || o.sms_file.empty())) {
     Die("--url needs --ca, --api-key-file, --citizens-file and --sms-file\n" + usage);
