@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,7 @@ void RegisterConnector() {
 Query::~Query() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
+  *in_use_ = false;
 }
 
 void Query::Check(int rc) const {
@@ -194,22 +196,33 @@ Connection::Connection(std::unique_ptr<Poco::Data::Session> session)
     : session_(std::move(session)), db_(sq::Utility::dbHandle(*session_)) {}
 
 Connection::~Connection() {
-  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  for (auto& [sql, kept] : statements_) sqlite3_finalize(kept.stmt);
 }
 
 Query Connection::Prepare(std::string_view sql) {
   auto found = statements_.find(sql);
   if (found == statements_.end()) {
-    sqlite3_stmt* stmt = nullptr;
+    sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
     const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+                                      SQLITE_PREPARE_PERSISTENT, &raw, &tail);
+    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, &sqlite3_finalize);
     if (rc != SQLITE_OK || stmt == nullptr) {
-      sqlite3_finalize(stmt);
       sq::Utility::throwException(db_, rc == SQLITE_OK ? SQLITE_ERROR : rc);
     }
-    found = statements_.emplace(std::string(sql), stmt).first;
+    const std::string_view rest = tail == nullptr
+                                      ? std::string_view()
+                                      : sql.substr(static_cast<std::size_t>(tail - sql.data()));
+    if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+      throw sq::InvalidSQLStatementException("one statement per prepared text");
+    }
+    found = statements_.emplace(std::string(sql), Kept{stmt.get(), false}).first;
+    static_cast<void>(stmt.release());  // kept; finalised with the connection
   }
-  return Query(db_, found->second);
+  if (found->second.in_use) {
+    throw Poco::IllegalStateException("a kept statement is already in use on this connection");
+  }
+  return Query(db_, found->second.stmt, &found->second.in_use);
 }
 
 ConnectionPool::Lease::~Lease() {

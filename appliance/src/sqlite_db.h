@@ -62,7 +62,10 @@ inline Bytes FromBlob(const Poco::Data::BLOB& blob) {
 // code, so MapException classifies them like every other statement's.
 class Query {
  public:
-  Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  // `in_use` is the kept statement's flag: set while this Query holds it.
+  Query(sqlite3* db, sqlite3_stmt* stmt, bool* in_use) : db_(db), stmt_(stmt), in_use_(in_use) {
+    *in_use_ = true;
+  }
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
   ~Query();
@@ -85,6 +88,7 @@ class Query {
 
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  bool* in_use_;
   int next_ = 1;
 };
 
@@ -136,8 +140,9 @@ class Connection {
     return *session_ << sql;
   }
   // The statement for `sql`, prepared on first use on this connection. `sql` must be a fixed
-  // text (a literal, or built only from constants): each distinct text is kept for the life of
-  // the connection.
+  // text (a literal, or built only from constants) holding one statement: each distinct text is
+  // kept for the life of the connection. A text whose statement is still held by a live Query
+  // is refused (the two would share one statement).
   Query Prepare(std::string_view sql);
   // Runs a statement without parameters or result rows (BEGIN, COMMIT, SAVEPOINT ...).
   void Exec(std::string_view sql) { Prepare(sql).Run(); }
@@ -152,7 +157,11 @@ class Connection {
       return std::hash<std::string_view>{}(text);
     }
   };
-  std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>> statements_;
+  struct Kept {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  std::unordered_map<std::string, Kept, TextHash, std::equal_to<>> statements_;
 };
 
 // A small pool of connections to one database file. Connections are opened lazily, each with

@@ -820,19 +820,26 @@ class SqliteStore final : public ConsentStore {
                    "invalid_request");
     }
     using Found = std::optional<OutboxMessage>;
-    return Write("recording a delivery report", [&](Session& s, Transaction&) -> Result<Found> {
-      if (outcome) {
-        s << "UPDATE outbox SET status = ?, last_error = COALESCE(NULLIF(?, ''), last_error) "
-             "WHERE id = ? AND status IN ('queued', 'sent')",
-            bind(std::string(OutboxStatusName(*outcome))), bind(ClampText(note, kMaxErrorText)),
-            bind(static_cast<Int64>(id)), now;
-      }
-      std::vector<MessageRow> rows;
-      s << std::string("SELECT ") + kMessageColumns + " FROM outbox WHERE id = ?",
-          bind(static_cast<Int64>(id)), into(rows), now;
-      if (rows.empty()) return Found();
-      IJAZAT_ASSIGN_OR_RETURN(OutboxMessage m, ToMessage(rows.front()));
+    static const std::string select =
+        std::string("SELECT ") + kMessageColumns + " FROM outbox WHERE id = ?";
+    auto load = [&](Session& s) -> Result<Found> {
+      Query query = s.Prepare(select);
+      query.Bind(id);
+      if (!query.Step()) return Found();
+      IJAZAT_ASSIGN_OR_RETURN(OutboxMessage m, ToMessage(ReadRow<MessageRow>(query)));
       return Found(std::move(m));
+    };
+    // An intermediate report (buffered, submitted: most reports) changes nothing: a read.
+    if (!outcome) return ReadOne("reading a message", load);
+    return Write("recording a delivery report", [&](Session& s, Transaction&) -> Result<Found> {
+      s.Prepare(
+           "UPDATE outbox SET status = ?, last_error = COALESCE(NULLIF(?, ''), last_error) "
+           "WHERE id = ? AND status IN ('queued', 'sent')")
+          .Bind(OutboxStatusName(*outcome))
+          .Bind(ClampText(note, kMaxErrorText))
+          .Bind(id)
+          .Run();
+      return load(s);
     });
   }
 

@@ -137,6 +137,8 @@ class ConsentStore {
   // (kDelivered or kFailed, with `note` as its error) settles a message that is queued or sent,
   // even one whose hand-over is not recorded yet; a settled message keeps its outcome; no
   // outcome (an intermediate report) changes nothing. The message as it is afterwards, or none.
+  // Reports name the message, not the attempt: a failure reported for an earlier attempt of a
+  // message queued again for a retry settles it as failed, and the retry is not made.
   virtual Result<std::optional<OutboxMessage>> RecordDeliveryReport(
       std::int64_t id, std::optional<OutboxStatus> outcome, const std::string& note) = 0;
 

@@ -146,6 +146,40 @@ TEST_F(SqliteDbTest, StatementThatDoesNotCompile_FailsAsAStoreError_AndThePoolKe
   EXPECT_THAT(All(), IsOk());
 }
 
+TEST_F(SqliteDbTest, TextWithTwoStatements_IsRefused_AndNothingOfItRuns) {
+  const Status two = Write([](Connection& c, Transaction&) -> Status {
+    c.Exec("INSERT INTO t (a) VALUES (1); INSERT INTO t (a) VALUES (2)");
+    return OkStatus();
+  });
+  EXPECT_THAT(two, StatusIs(ErrorCode::kInternal));
+  EXPECT_THAT(All(), IsOkAndHolds(::testing::IsEmpty()));
+  // A trailing semicolon is one statement.
+  EXPECT_THAT(Write([](Connection& c, Transaction&) -> Status {
+                c.Exec("INSERT INTO t (a) VALUES (1);");
+                return OkStatus();
+              }),
+              IsOk());
+}
+
+TEST_F(SqliteDbTest, SameTextWhileItsStatementIsHeld_IsRefused_ThenServesOnceReleased) {
+  for (int a = 1; a <= 2; ++a) ASSERT_THAT(Insert(a, "row", ToBytes("r")), IsOk());
+  const Status nested = Read([](Connection& c) -> Status {
+    Query outer = c.Prepare("SELECT a FROM t ORDER BY a");
+    outer.Step();
+    Query inner = c.Prepare("SELECT a FROM t ORDER BY a");  // would share outer's statement
+    inner.Step();
+    return OkStatus();
+  });
+  EXPECT_THAT(nested, StatusIs(ErrorCode::kInternal));
+  EXPECT_THAT(All(), IsOkAndHolds(::testing::SizeIs(2)));
+  auto after = Read([](Connection& c) -> Result<std::int64_t> {
+    Query query = c.Prepare("SELECT a FROM t ORDER BY a");
+    if (!query.Step()) return Error(ErrorCode::kNotFound, "no rows", "not_found");
+    return query.Int(0);
+  });
+  EXPECT_THAT(after, IsOkAndHolds(1));
+}
+
 TEST_F(SqliteDbTest, DatabaseHeldByAnotherWriter_IsUnavailable_ThenServesWhenReleased) {
   ConnectionPool::Options options = pool_->options();
   ConnectionPool other(options);
