@@ -11,24 +11,6 @@
 namespace ijazat::appliance {
 namespace {
 
-// A key as it may appear in an error line: control characters (a quoted key may hold a line
-// break) become \xNN, so that each problem stays on one line.
-std::string Printable(const std::string& text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}

@@ -65,6 +65,22 @@ std::optional<std::string> FindCnicInSms(std::string_view text) {
   return std::move(parsed).value();
 }
 
+std::string Printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 Status ValidateNumberPlan(const NumberPlan& plan) {
   const auto all_digits = [](std::string_view text) {
     return !text.empty() && std::all_of(text.begin(), text.end(), IsDigit);
@@ -88,19 +104,7 @@ Status ValidateNumberPlan(const NumberPlan& plan) {
   for (const std::string& range : plan.ranges) {
     if (range.size() < 2 || range[0] != '+' || !all_digits(std::string_view(range).substr(1)) ||
         range.rfind(country, 0) != 0 || range.size() > country.size() + plan.national_digits) {
-      // The range as written, its control characters as \xNN: a quoted YAML string may hold a
-      // line break, and an error stays on one line.
-      std::string message = "range \"";
-      for (const char c : range) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte == 0x7f) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          message.append("\\x").push_back(kHex[byte >> 4]);
-          message.push_back(kHex[byte & 0xf]);
-        } else {
-          message.push_back(c);
-        }
-      }
+      std::string message = "range \"" + Printable(range);
       message.append("\" must be \"").append(country);
       message.append("\" followed by at most national_digits digits");
       return Error(ErrorCode::kInvalidArgument, message, "invalid_number_plan");

@@ -30,6 +30,10 @@ struct NumberPlan {
 // kInvalidArgument naming what is wrong with a plan from the configuration.
 Status ValidateNumberPlan(const NumberPlan& plan);
 
+// `text` as it may appear in an error line: control characters (a quoted YAML string may hold a
+// line break) become \xNN, so that each problem stays on one line.
+std::string Printable(std::string_view text);
+
 // A number in E.164 ("+923001234567") from the forms people and gateways write: 03001234567,
 // 3001234567, 923001234567, +92 300 1234567, 0092-300-1234567. Only numbers in the plan's
 // ranges are accepted. Errors: "invalid_msisdn".
