@@ -532,7 +532,10 @@ constexpr const char* kFlowOps[] = {
     "request  Seal(data)              CNIC sealed to the consent: C_GenerateRandom IV + C_Encrypt",
     "sms      Open(data)              OTP SMS: the enrolled number unsealed (OpenPhone)",
     "sms      Hmac(otp)               OTP SMS: the code derived (DeriveOtp)",
+    "sms      Open(data)              OTP SMS: CNIC unsealed for the binding check (CodeMayGo)",
     "confirm  Hmac(otp)               the code derived again and compared (DeriveOtp)",
+    "confirm  Open(data)              CNIC unsealed for the binding check (OpenCnic)",
+    "confirm  Open(data)              the enrolled number unsealed for it (StillBound)",
     "confirm  Hmac(index)             pairwise subject (PairwiseSubject)",
     "confirm  Random(8)               receipt reference (RandomReference)",
     "confirm  SignEs256(receipt)      consent token (HsmTokenService::Issue)",
@@ -582,15 +585,18 @@ HsmBound MeasureHsmBound(hsm::Pkcs11Hsm& layer, int threads, double seconds) {
         const auto sealed_cnic = layer.Seal(data, AsBytes(cnic), AsBytes(consent_aad));
         const auto to = layer.Open(data, *sealed_phone, AsBytes(phone_aad));
         const auto sent = layer.Hmac(otp, AsBytes(otp_context), hsm::HmacHash::kSha256);
+        const auto sent_binding = layer.Open(data, *sealed_cnic, AsBytes(consent_aad));
         const auto checked = layer.Hmac(otp, AsBytes(otp_context), hsm::HmacHash::kSha256);
+        const auto grant_binding = layer.Open(data, *sealed_cnic, AsBytes(consent_aad));
+        const auto grant_number = layer.Open(data, *sealed_phone, AsBytes(phone_aad));
         const auto sub = layer.Hmac(index, AsBytes(subject), hsm::HmacHash::kSha256);
         const auto reference = layer.Random(8);
         const auto token = layer.SignEs256(*receipt, AsBytes(token_input));
         const auto signed_receipt = layer.SignEs256(*receipt, AsBytes(receipt_input));
         const auto notice_to = layer.Open(data, *sealed_phone, AsBytes(phone_aad));
         bool ok = id.ok() && cnic_mac.ok() && sealed_cnic.ok() && to.ok() && sent.ok() &&
-                  checked.ok() && sub.ok() && reference.ok() && token.ok() && signed_receipt.ok() &&
-                  notice_to.ok();
+                  sent_binding.ok() && checked.ok() && grant_binding.ok() && grant_number.ok() &&
+                  sub.ok() && reference.ok() && token.ok() && signed_receipt.ok() && notice_to.ok();
         if (ok) {
           ok = layer.Open(data, *sealed_cnic, AsBytes(consent_aad)).ok();
         }
@@ -645,11 +651,13 @@ providers:
 }
 
 std::string RegistryCsv(int citizens) {
-  std::string csv = "cnic,name,father_name,date_of_birth,gender,address,photo,cnic_status\n";
+  // msisdn: the number recorded at registration, which binds it to the CNIC for enrolment.
+  std::string csv = "cnic,name,father_name,date_of_birth,gender,address,photo,cnic_status,msisdn\n";
   for (int i = 0; i < citizens; ++i) {
     csv += CitizenCnic(i) + ",Citizen " + std::to_string(i) + ",Father " + std::to_string(i) +
            ",1990-01-01," + (i % 2 ? "F" : "M") + ",\"House " + std::to_string(i) +
-           ", Bench Town, Lahore\",bench-photo-" + std::to_string(i) + ",valid\n";
+           ", Bench Town, Lahore\",bench-photo-" + std::to_string(i) + ",valid," + CitizenPhone(i) +
+           "\n";
   }
   return csv;
 }

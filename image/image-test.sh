@@ -86,6 +86,8 @@ hsm keygen --all >/dev/null
 hsm check >/dev/null
 echo "image-test: SoftHSM token \"ijazat\" provisioned inside the rootfs (ijazat-provision check: ok)"
 as_ijazat ijazat-registry import --db /var/lib/ijazat/registry.db /usr/share/ijazat/registry.csv >/dev/null
+as_ijazat ijazat-registry import-subscribers --db /var/lib/ijazat/registry.db \
+  /usr/share/ijazat/subscribers.csv >/dev/null
 (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
   -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout "$root/etc/ijazat/tls/server.key" -out "$root/etc/ijazat/tls/server.crt" 2>/dev/null)

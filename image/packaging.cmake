@@ -20,6 +20,7 @@
 #   /usr/share/doc/ijazat/                README, runbooks, OpenAPI document, copyright,
 #                                         changelog.Debian.gz (image/debian/)
 #   /usr/share/ijazat/registry.csv        the demo identity registry
+#   /usr/share/ijazat/subscribers.csv     the demo's subscriber records (numbers bound to CNICs)
 #
 # image/debian/{postinst,prerm,postrm} create the `ijazat` user, /var/lib/ijazat and the
 # modes (/etc/ijazat 0750 root:ijazat), handle the unit, and clean up on purge.
@@ -94,6 +95,7 @@ install(FILES
           ${IJAZAT_REPO_DIR}/docs/openapi.yaml
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${IJAZAT_REPO_DIR}/appliance/demo/registry.csv
+              ${IJAZAT_REPO_DIR}/appliance/demo/subscribers.csv
         DESTINATION ${CMAKE_INSTALL_DATADIR}/ijazat)
 
 # Debian's documentation of a binary package: the copyright file, and the changelog compressed

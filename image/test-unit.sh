@@ -167,6 +167,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$etc/tls/server.key" \
   -out "$etc/tls/server.crt" 2>/dev/null
 "$build_dir/bin/ijazat-registry" import --db "$state/registry.db" "$registry_csv" >/dev/null
+"$build_dir/bin/ijazat-registry" import-subscribers --db "$state/registry.db" \
+  "$(dirname "$registry_csv")/subscribers.csv" >/dev/null
 cp "$policy_src" "$etc/policy.yaml"
 # The packaged configuration; only the listen address changes (a free port, on loopback), and
 # in systemd mode the paths, to the test unit's.

@@ -92,6 +92,8 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key
 # --- The rest of the appliance's files, and ijazatd on a free loopback port -------------------
 openssl rand -hex 24 >"$work/gateway.secret"
 "$build_dir/bin/ijazat-registry" import --db "$work/registry.db" "$repo/appliance/demo/registry.csv" >/dev/null
+"$build_dir/bin/ijazat-registry" import-subscribers --db "$work/registry.db" \
+  "$repo/appliance/demo/subscribers.csv" >/dev/null
 cp "$repo/policy/example/policy.yaml" "$work/policy.yaml"
 cat >"$work/ijazatd.yaml" <<YAML
 issuer: https://localhost

@@ -32,8 +32,8 @@ fi
 if [ ! -f var/registry.db ]; then
   "$build_dir/bin/ijazat-registry" import --db var/registry.db appliance/demo/registry.csv
 fi
-# The demo's subscriber records (each citizen's number, as scripts/demo.sh derives it), for
-# trying sms.require_subscriber_match.
+# The demo's subscriber records (each citizen's number, as scripts/demo.sh derives it): only
+# numbers they bind to a CNIC may enrol it (sms.enrolment: authority, the default).
 "$build_dir/bin/ijazat-registry" import-subscribers --db var/registry.db \
   appliance/demo/subscribers.csv >/dev/null
 "$build_dir/bin/ijazatd" --check-config "$config" >/dev/null

@@ -4,6 +4,7 @@
 
 #include "citizen_crypto.h"
 #include "consent_service.h"
+#include "enrolments.h"
 #include "hsm_token_service.h"
 #include "ijazat/hsm/pkcs11_hsm.h"
 #include "ijazat/policy/policy_store.h"
@@ -30,6 +31,7 @@ class Appliance::Impl {
   std::unique_ptr<ConsentStore> store;
   std::unique_ptr<IdentityRegistry> registry;
   std::unique_ptr<CitizenCrypto> crypto;
+  std::unique_ptr<Enrolments> enrolments;
   std::unique_ptr<HsmTokenService> tokens;
   std::unique_ptr<SmsSender> sender;
   std::unique_ptr<OutboxDispatcher> dispatcher;
@@ -96,6 +98,19 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   }
 
   a.crypto = std::make_unique<CitizenCrypto>(*a.hsm);
+  const bool open_enrolment = config.sms.enrolment == SmsConfig::Enrolment::kOpen;
+  if (open_enrolment) {
+    // Anyone can enrol any CNIC from any number: a takeover of every citizen's consent.
+    a.logger->Warn("enrolment.open",
+                   {{"detail",
+                     "sms.enrolment is open-for-development: any number can enrol any CNIC; "
+                     "never use this setting with real citizens"}});
+  } else if (auto source = a.registry->CheckBindingSource(); !source.ok()) {
+    // Fail at start, not at the first enrolment: the records must be there.
+    return Context(source.error(), "sms.enrolment is authority, but");
+  }
+  a.enrolments = std::make_unique<Enrolments>(
+      *a.store, *a.crypto, open_enrolment ? nullptr : a.registry.get(), *a.clock);
   hsm::Pkcs11Hsm* hsm_ptr = a.hsm.get();
   a.tokens = std::make_unique<HsmTokenService>(
       *a.hsm,
@@ -119,23 +134,19 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   }
   a.dispatcher = std::make_unique<OutboxDispatcher>(
       *a.store, *a.crypto, *a.sender, SmsTemplates(), *a.clock,
-      DispatcherOptions{config.sms.dispatch_batch, config.sms.dispatch_threads});
+      DispatcherOptions{config.sms.dispatch_batch, config.sms.dispatch_threads,
+                        open_enrolment ? nullptr : a.enrolments.get()});
   OutboxDispatcher* dispatcher = a.dispatcher.get();
   auto notify = [dispatcher] { dispatcher->Wake(); };
-  a.consents = std::make_unique<ConsentService>(*a.store, *a.crypto, *a.tokens, *a.registry,
-                                                *a.clock, notify);
-  if (config.sms.require_subscriber_match) {
-    // Fail at start, not at the first enrolment: the data must be there.
-    const auto probe = a.registry->CheckSubscriber("0000000000000", "+0");
-    if (!probe.ok()) {
-      return Context(probe.error(), "sms.require_subscriber_match is set, but");
-    }
-  }
-  a.inbox = std::make_unique<SmsInbox>(
-      *a.store, *a.crypto, *a.clock,
-      SmsInboxOptions{config.sms.short_code, config.sms.numbers,
-                      config.sms.require_subscriber_match ? a.registry.get() : nullptr},
-      notify);
+  a.consents = std::make_unique<ConsentService>(*a.store, *a.crypto, *a.enrolments, *a.tokens,
+                                                *a.registry, *a.clock, notify);
+  SmsInboxOptions inbox_options;
+  inbox_options.short_code = config.sms.short_code;
+  inbox_options.numbers = config.sms.numbers;
+  inbox_options.max_number_changes = config.sms.number_changes.max;
+  inbox_options.number_change_window = config.sms.number_changes.window.count();
+  a.inbox = std::make_unique<SmsInbox>(*a.store, *a.crypto, *a.enrolments, *a.clock,
+                                       std::move(inbox_options), notify);
   {
     Logger* logger = a.logger.get();
     Metrics* metrics = &a.metrics;
@@ -173,6 +184,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   context.metrics = &a.metrics;
   context.logger = a.logger.get();
   context.inbound_secret = std::string(inbound_secret->UnsafeView());
+  context.enrolment = open_enrolment ? "open-for-development" : "authority";
   auto server = ApplianceServer::Start(server_options, std::move(context));
   if (!server.ok()) return server.error();
   a.server = std::move(server).value();
@@ -222,6 +234,31 @@ void Appliance::Sweep() {
   if (auto expired = impl_->store->ExpireConsents(impl_->clock->Now()); !expired.ok()) {
     impl_->logger->Warn("store.sweep_failed", {{"error", expired.error().message()}});
   }
+  (void)SweepBindings();
+}
+
+Result<int> Appliance::SweepBindings() {
+  int suspended = 0;
+  // Bounded per call so that a huge import cannot hold the sweep for long; the next sweep
+  // goes on where this one stopped.
+  for (int round = 0; round < 100; ++round) {
+    auto swept = impl_->enrolments->SweepChangedBindings(1000);
+    if (!swept.ok()) {
+      impl_->logger->Warn("enrolment.sweep_failed", {{"error", swept.error().message()}});
+      return swept.error();
+    }
+    suspended += swept->suspended;
+    if (swept->checked > 0 || swept->suspended > 0) {
+      impl_->metrics.CountEvent("enrolment_rechecked", static_cast<std::uint64_t>(swept->checked));
+      impl_->metrics.CountEvent("enrolment_suspended",
+                                static_cast<std::uint64_t>(swept->suspended));
+      impl_->logger->Info("enrolment.rechecked",
+                          {{"checked", swept->checked}, {"suspended", swept->suspended}});
+    }
+    if (!swept->more) break;
+  }
+  if (suspended > 0) impl_->dispatcher->Wake();
+  return suspended;
 }
 
 hsm::Pkcs11Hsm& Appliance::hsm() { return *impl_->hsm; }

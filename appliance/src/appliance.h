@@ -43,8 +43,11 @@ class Appliance {
   Status Reload();
   // SIGTERM: stops accepting, drains requests in flight, stops the dispatcher.
   void Stop();
-  // Marks expired consents (run periodically).
+  // Marks expired consents and checks again the enrolments of every CNIC whose binding records
+  // an import changed (run periodically, every minute).
   void Sweep();
+  // The second half of Sweep(): returns how many enrolments it suspended.
+  Result<int> SweepBindings();
 
   hsm::Pkcs11Hsm& hsm();
   ConsentStore& store();

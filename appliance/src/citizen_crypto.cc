@@ -83,6 +83,15 @@ Result<std::string> CitizenCrypto::OpenPhone(const Sealed& sealed, const BlindIn
   return Unseal(sealed, "phone:" + HexEncode(cnic.value));
 }
 
+Result<Sealed> CitizenCrypto::SealEnrolmentCnic(const std::string& cnic, const BlindIndex& index) {
+  return Seal(cnic, "enrolment:" + HexEncode(index.value));
+}
+
+Result<std::string> CitizenCrypto::OpenEnrolmentCnic(const Sealed& sealed,
+                                                     const BlindIndex& index) {
+  return Unseal(sealed, "enrolment:" + HexEncode(index.value));
+}
+
 Result<Sealed> CitizenCrypto::SealCnic(const std::string& cnic, const std::string& consent_id) {
   return Seal(cnic, "cnic:" + consent_id);
 }

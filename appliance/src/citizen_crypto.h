@@ -26,6 +26,10 @@ class CitizenCrypto {
   // The phone number sealed for an enrolment (aad binds it to the CNIC's index), and opened.
   Result<Sealed> SealPhone(const std::string& e164, const BlindIndex& cnic);
   Result<std::string> OpenPhone(const Sealed& sealed, const BlindIndex& cnic);
+  // The CNIC sealed into its enrolment (aad binds it to the enrolment's CNIC index), and
+  // opened: the number's binding to the CNIC can then be checked again.
+  Result<Sealed> SealEnrolmentCnic(const std::string& cnic, const BlindIndex& index);
+  Result<std::string> OpenEnrolmentCnic(const Sealed& sealed, const BlindIndex& index);
   // The CNIC sealed into a consent (aad binds it to the consent id), and opened.
   Result<Sealed> SealCnic(const std::string& cnic, const std::string& consent_id);
   Result<std::string> OpenCnic(const Sealed& sealed, const std::string& consent_id);

@@ -76,16 +76,20 @@ class Reader {
       const std::string text = node.IsScalar() ? node.Scalar() : "";
       long seconds = -1;
       long amount = 0;
-      // 1 to 6 digits, then one unit: s, m or h.
+      // 1 to 6 digits, then one unit: s, m, h or d.
       if (text.size() >= 2 && text.size() <= 7 && Parse(text.substr(0, text.size() - 1), &amount)) {
         const char unit = text.back();
-        const long scale = unit == 'h' ? 3600 : unit == 'm' ? 60 : unit == 's' ? 1 : -1;
+        const long scale = unit == 'd'   ? 86400
+                           : unit == 'h' ? 3600
+                           : unit == 'm' ? 60
+                           : unit == 's' ? 1
+                                         : -1;
         if (scale > 0) seconds = amount * scale;
       }
       if (seconds < min || seconds > max) {
         Error(node, path,
-              "must be a duration such as 5s, 2m or 1h, from " + std::to_string(min) + "s to " +
-                  std::to_string(max) + "s");
+              "must be a duration such as 5s, 2m, 1h or 30d, from " + std::to_string(min) +
+                  "s to " + std::to_string(max) + "s");
         return;
       }
       *out = std::chrono::seconds(seconds);
@@ -290,7 +294,32 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                                {"per_cnic_per_day",
                                 r.Int(&config.sms.caps.per_cnic_per_day, 1, 10000)}});
                       }},
-                     {"require_subscriber_match", r.Bool(&config.sms.require_subscriber_match)}});
+                     {"enrolment",
+                      [&](const YAML::Node& n, const std::string& q) {
+                        const std::string mode = n.IsScalar() ? n.Scalar() : "";
+                        if (mode == "authority") {
+                          config.sms.enrolment = SmsConfig::Enrolment::kAuthority;
+                        } else if (mode == "open-for-development") {
+                          config.sms.enrolment = SmsConfig::Enrolment::kOpen;
+                        } else {
+                          r.Error(n, q,
+                                  "must be authority (a number enrols only where the registry "
+                                  "binds it to the CNIC) or open-for-development");
+                        }
+                      }},
+                     {"number_changes",
+                      [&](const YAML::Node& n, const std::string& q) {
+                        r.Map(n, q,
+                              {{"max", r.Int(&config.sms.number_changes.max, 1, 100)},
+                               {"window",
+                                r.Seconds(&config.sms.number_changes.window, 3600, 366 * 86400)}});
+                      }},
+                     {"require_subscriber_match", [&](const YAML::Node& n, const std::string& q) {
+                        r.Error(n, q,
+                                "was replaced by sms.enrolment: authority (the default: only "
+                                "numbers the registry binds to the CNIC) or "
+                                "open-for-development");
+                      }}});
             }},
            {"log", [&](const YAML::Node& node, const std::string& p) {
               r.Map(node, p, {{"file", r.String(&config.log_file)}});

@@ -40,9 +40,18 @@ struct SmsConfig {
   std::string kannel_dlr_url;  // without the secret: the appliance adds the gateway secret
   NumberPlan numbers;          // which numbers may enrol and receive SMS
   SmsCaps caps;
-  // Enrol a number for a CNIC only if the subscriber registry (operator data in the registry
-  // database, `ijazat-registry import-subscribers`) lists that number for that CNIC.
-  bool require_subscriber_match = false;
+  // Who may enrol a number for a CNIC. kAuthority (the default): only a number that an
+  // authority binds to the CNIC (subscriber records or the number recorded at registration, in
+  // the registry database), checked again before every code and every grant. kOpen: any
+  // number, for development only; logged as a warning at start and shown in /readyz.
+  enum class Enrolment { kAuthority, kOpen };
+  Enrolment enrolment = Enrolment::kAuthority;
+  // At most `max` changes of number per CNIC in any `window` (sliding): a SIM-swap attacker
+  // cannot flip the number back and forth.
+  struct NumberChanges {
+    int max = 3;
+    std::chrono::seconds window{30 * 24 * 3600};
+  } number_changes;
   int dispatch_batch = 64;   // outbox messages taken per dispatcher pass
   int dispatch_threads = 4;  // dispatcher threads rendering (HSM) and sending (gateway)
 };

@@ -77,11 +77,12 @@ Status StillAllowed(const PolicySet& policy, const Provider& provider, const Con
 
 }  // namespace
 
-ConsentService::ConsentService(ConsentStore& store, CitizenCrypto& crypto, TokenService& tokens,
-                               IdentityRegistry& registry, const Clock& clock,
+ConsentService::ConsentService(ConsentStore& store, CitizenCrypto& crypto, Enrolments& enrolments,
+                               TokenService& tokens, IdentityRegistry& registry, const Clock& clock,
                                OutboxNotifier notify)
     : store_(store),
       crypto_(crypto),
+      enrolments_(enrolments),
       tokens_(tokens),
       registry_(registry),
       clock_(clock),
@@ -103,35 +104,22 @@ Result<bool> ConsentService::Reachable(const PolicySet& policy, const Provider& 
                                        const BlindIndex& cnic, Timestamp now) {
   // The same reads whether or not the citizen is enrolled, so that timing does not tell.
   IJAZAT_ASSIGN_OR_RETURN(const bool blocked, store_.IsBlocked(cnic, provider.id));
-  if (!enrolment || enrolment->locked || blocked) return false;
-  if (enrolment->hold_until != 0) {
-    // hold_until was set with the default cooling-off; a provider may have a longer one.
-    const auto extra = provider.limits.cnic.number_change_cooling_off -
-                       policy.defaults().cnic.number_change_cooling_off;
-    if (now < enrolment->hold_until + extra.count()) return false;
-  }
-  return true;
+  if (!enrolment || enrolment->locked || enrolment->suspended || blocked) return false;
+  return enrolment->hold_until <= HoldCutoff(policy, provider, now);
+}
+
+Timestamp ConsentService::HoldCutoff(const PolicySet& policy, const Provider& provider,
+                                     Timestamp now) {
+  // hold_until was set with the default cooling-off; a provider may have a longer one.
+  const auto extra = provider.limits.cnic.number_change_cooling_off -
+                     policy.defaults().cnic.number_change_cooling_off;
+  return now - std::max<Timestamp>(0, extra.count());
 }
 
 std::mutex& ConsentService::CnicLock(const BlindIndex& cnic) {
   std::size_t slot = 0;
   for (std::size_t i = 0; i < cnic.value.size() && i < 8; ++i) slot = (slot << 8) | cnic.value[i];
   return cnic_locks_[slot % cnic_locks_.size()];
-}
-
-Result<std::pair<std::optional<Enrolment>, BlindIndex>> ConsentService::FindEnrolment(
-    const std::string& cnic) {
-  IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> indexes, crypto_.CnicIndexes(cnic));
-  if (indexes.empty()) {
-    return Error(ErrorCode::kUnavailable, "no usable index key", "hsm_unavailable");
-  }
-  std::optional<Enrolment> found;
-  for (const BlindIndex& index : indexes) {
-    IJAZAT_ASSIGN_OR_RETURN(auto enrolment, store_.FindEnrolment(index));
-    if (enrolment && !found) found = std::move(enrolment);
-  }
-  BlindIndex index = found ? found->cnic : indexes.front();
-  return std::make_pair(std::move(found), std::move(index));
 }
 
 void ConsentService::SetSmsCaps(SmsCaps caps, CapObserver on_cap_hit) {
@@ -181,9 +169,9 @@ Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
   const policy::Purpose* purpose_entry = provider.FindPurpose(purpose);
   const policy::Limits& limits = provider.limits;
 
-  IJAZAT_ASSIGN_OR_RETURN(const auto found, FindEnrolment(cnic));
-  const std::optional<Enrolment>& enrolment = found.first;
-  const BlindIndex& cnic_index = found.second;
+  IJAZAT_ASSIGN_OR_RETURN(const Enrolments::Found found, enrolments_.FindByCnic(cnic));
+  const std::optional<Enrolment>& enrolment = found.enrolment;
+  const BlindIndex& cnic_index = found.index;
   // Counting recent SMS and queueing the next one must not interleave for one CNIC.
   const std::lock_guard cnic_lock(CnicLock(cnic_index));
   IJAZAT_ASSIGN_OR_RETURN(bool deliverable,
@@ -295,8 +283,27 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
     return outcome;
   }
 
+  // Everything the request checked is checked again before anything is signed: the citizen
+  // may have locked, blocked the provider, changed number, or the number may no longer be
+  // bound to the CNIC since the code was sent. The grant below checks the same in its
+  // transaction, so that no token leaves for a citizen who said no.
   IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> enrolment,
                           store_.FindEnrolment(consent.cnic));
+  IJAZAT_ASSIGN_OR_RETURN(const bool reachable,
+                          Reachable(policy, provider, enrolment, consent.cnic, now));
+  bool bound = reachable;
+  if (reachable && !enrolments_.open()) {
+    IJAZAT_ASSIGN_OR_RETURN(const std::string cnic,
+                            crypto_.OpenCnic(consent.cnic_sealed, consent.id));
+    IJAZAT_ASSIGN_OR_RETURN(bound, enrolments_.StillBound(*enrolment, cnic, "grant"));
+  }
+  if (!bound) {
+    return Error(ErrorCode::kPermissionDenied,
+                 "the citizen does not allow verification now (locked, blocked, number recently "
+                 "changed or no longer registered to the CNIC)",
+                 "citizen_unavailable");
+  }
+  const ConsentStore::GrantGuard guard{enrolment->phone, HoldCutoff(policy, provider, now)};
   const policy::Purpose* purpose = provider.FindPurpose(consent.purpose);
   TokenContext context;
   IJAZAT_ASSIGN_OR_RETURN(context.subject, crypto_.PairwiseSubject(provider.id, consent.cnic));
@@ -314,7 +321,7 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
   granted.receipt_key_version = tokens.key_version;
 
   std::vector<OutboxMessage> messages;
-  if (enrolment) {
+  {
     OutboxMessage notice;
     notice.kind = OutboxKind::kGranted;
     notice.consent_id = consent.id;
@@ -335,7 +342,7 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
                                 nlohmann::json{{"reference", granted.reference},
                                                {"policy", policy.identity().sha256_hex}}
                                     .dump()),
-                          messages));
+                          messages, &guard));
   if (!messages.empty() && notify_) notify_();
   outcome.accepted = true;
   outcome.state = stored.state;

@@ -8,8 +8,9 @@
 // Errors (code / reason) the HTTP layer maps to statuses:
 //   kInvalidArgument: "invalid_cnic", "invalid_otp_format", "invalid_request"
 //   kPermissionDenied: the policy's deny reasons ("scope_not_allowed", "unknown_purpose",
-//     "provider_suspended", ...), "citizen_unavailable" (locked, blocked or held at
-//     verification)
+//     "provider_suspended", ...), "citizen_unavailable" (at confirmation with the right code,
+//     or at verification: the citizen locked, blocked the provider, changed number recently,
+//     or the number is no longer bound to the CNIC)
 //   kNotFound: "consent_not_found" (also for another provider's consent)
 //   kFailedPrecondition: "consent_not_pending", "consent_expired", "consent_used",
 //     "consent_revoked", "consent_not_granted", "consent_not_revocable"
@@ -29,6 +30,7 @@
 
 #include "citizen_crypto.h"
 #include "clock.h"
+#include "enrolments.h"
 #include "ijazat/policy/policy_set.h"
 #include "registry.h"
 #include "store.h"
@@ -67,8 +69,9 @@ using OutboxNotifier = std::function<void()>;
 
 class ConsentService {
  public:
-  ConsentService(ConsentStore& store, CitizenCrypto& crypto, TokenService& tokens,
-                 IdentityRegistry& registry, const Clock& clock, OutboxNotifier notify);
+  ConsentService(ConsentStore& store, CitizenCrypto& crypto, Enrolments& enrolments,
+                 TokenService& tokens, IdentityRegistry& registry, const Clock& clock,
+                 OutboxNotifier notify);
 
   // Which SMS cap stopped a code: "cnic_hour", "cnic_day", "number_hour", "number_day".
   using CapObserver = std::function<void(std::string_view cap)>;
@@ -88,14 +91,16 @@ class ConsentService {
 
  private:
   Result<Consent> FindOwned(const policy::Provider& provider, const std::string& consent_id);
-  // Locked, blocked or held citizens: whether this provider may reach them now.
+  // Locked, blocked, held or suspended citizens: whether this provider may reach them now.
   Result<bool> Reachable(const policy::PolicySet& policy, const policy::Provider& provider,
                          const std::optional<Enrolment>& enrolment, const BlindIndex& cnic,
                          Timestamp now);
+  // The latest end of a number-change hold that lets this provider reach the citizen at `now`
+  // (a provider may have a longer cooling-off than the default the hold was set with).
+  static Timestamp HoldCutoff(const policy::PolicySet& policy, const policy::Provider& provider,
+                              Timestamp now);
   AuditEvent Audit(std::string event, const std::string& provider_id, const std::string& consent_id,
                    std::string detail) const;
-  // The enrolment of a CNIC under any usable version of the index key, and the index to use.
-  Result<std::pair<std::optional<Enrolment>, BlindIndex>> FindEnrolment(const std::string& cnic);
   // Serialises the check-then-act sequences of one CNIC (SMS cap, failure limits) in this
   // process, so that parallel requests cannot slip past a limit.
   std::mutex& CnicLock(const BlindIndex& cnic);
@@ -105,6 +110,7 @@ class ConsentService {
 
   ConsentStore& store_;
   CitizenCrypto& crypto_;
+  Enrolments& enrolments_;
   TokenService& tokens_;
   IdentityRegistry& registry_;
   const Clock& clock_;

@@ -22,9 +22,9 @@ void Metrics::CountHsmFailure(const std::string& reason) {
 
 void Metrics::CountOtpFailure() { ++otp_failures_; }
 
-void Metrics::CountEvent(const std::string& name) {
+void Metrics::CountEvent(const std::string& name, std::uint64_t by) {
   const std::lock_guard lock(mutex_);
-  ++events_[name];
+  events_[name] += by;
 }
 
 std::string Metrics::Render(const std::string& extra) const {

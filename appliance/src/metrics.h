@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -15,7 +16,7 @@ class Metrics {
   void ObserveRequest(const std::string& route, int status, double seconds);
   void CountHsmFailure(const std::string& reason);
   void CountOtpFailure();
-  void CountEvent(const std::string& name);  // e.g. "sms_cap_hit", "policy_reload_failed"
+  void CountEvent(const std::string& name, std::uint64_t by = 1);  // "sms_cap_hit", ...
 
   // The exposition text; `extra` is appended as is (gauges read at scrape time).
   std::string Render(const std::string& extra) const;

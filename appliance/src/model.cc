@@ -16,13 +16,15 @@ constexpr std::array<std::pair<ConsentState, std::string_view>, 6> kConsentState
     {ConsentState::kRevoked, "revoked"},
 }};
 
-constexpr std::array<std::pair<OutboxKind, std::string_view>, 6> kOutboxKinds = {{
+constexpr std::array<std::pair<OutboxKind, std::string_view>, 8> kOutboxKinds = {{
     {OutboxKind::kOtp, "otp"},
     {OutboxKind::kEnrolled, "enrolled"},
     {OutboxKind::kNumberChanged, "number_changed"},
     {OutboxKind::kGranted, "granted"},
     {OutboxKind::kHelp, "help"},
     {OutboxKind::kReply, "reply"},
+    {OutboxKind::kSuspended, "suspended"},
+    {OutboxKind::kChangeCancelled, "change_cancelled"},
 }};
 
 constexpr std::array<std::pair<OutboxStatus, std::string_view>, 5> kOutboxStatuses = {{

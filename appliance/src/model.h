@@ -38,15 +38,37 @@ struct BlindIndex {
 };
 
 // A citizen's enrolled number for one CNIC.
+//
+// One record per citizen, whatever the `index` key's version: the record keeps the CNIC index
+// it was first made under (and the sealed values keep their `data` key versions), so blocks,
+// failure counters and consents made under that index stay the citizen's after a rotation.
 struct Enrolment {
   BlindIndex cnic;
   BlindIndex phone;     // for commands sent from the number
   Sealed phone_sealed;  // E.164 number, sealed with aad "phone:" + hex(cnic.value)
+  // The CNIC, sealed with aad "enrolment:" + hex(cnic.value), so that the number's binding to
+  // it can be checked again (new subscriber records, a command). Empty in records made before
+  // schema version 2.
+  Sealed cnic_sealed;
   Timestamp enrolled_at = 0;
   Timestamp updated_at = 0;
   // After a number change, verification is held until then (SIM-swap defence); 0 when none.
   Timestamp hold_until = 0;
   bool locked = false;  // LOCK: no verification at all
+  // The number before the change, while the hold lasts: it is told of the change, and its LOCK
+  // cancels the change. Empty when there is none.
+  BlindIndex previous_phone;
+  Sealed previous_phone_sealed;
+  // The authority no longer binds the number to the CNIC (a recycled or re-assigned number):
+  // no code, no grant and no command until the citizen enrols a bound number again.
+  bool suspended = false;
+  // Bumped by every change; the store refuses a change made from an older read
+  // (kFailedPrecondition, "enrolment_changed"), so concurrent commands cannot lose updates.
+  std::int64_t revision = 0;
+
+  bool HasPrevious(Timestamp now) const {
+    return !previous_phone.value.empty() && hold_until > now;
+  }
 };
 
 struct Consent {
@@ -81,12 +103,14 @@ struct Consent {
 // One outgoing SMS, persisted before it is sent. The text is rendered when sent: a one-time
 // code is derived again in the HSM at that moment, so the outbox never holds it.
 enum class OutboxKind {
-  kOtp,            // the code for consent_id
-  kEnrolled,       // enrolment confirmation
-  kNumberChanged,  // to the old number after a change
-  kGranted,        // consent granted: provider, purpose, reference
-  kHelp,           // reply to anything else, and HELP
-  kReply,          // a reply to a citizen command, text in `params`
+  kOtp,              // the code for consent_id
+  kEnrolled,         // enrolment confirmation
+  kNumberChanged,    // to the old number after a change
+  kGranted,          // consent granted: provider, purpose, reference
+  kHelp,             // reply to anything else, and HELP
+  kReply,            // a reply to a citizen command, text in `params`
+  kSuspended,        // the number is no longer bound to the CNIC: no more codes
+  kChangeCancelled,  // to the number that made a change the number before it cancelled
 };
 std::string_view OutboxKindName(OutboxKind kind);
 std::optional<OutboxKind> ParseOutboxKind(std::string_view name);

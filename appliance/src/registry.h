@@ -5,6 +5,7 @@
 // Thread safety: implementations are safe to call from any number of threads.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,12 +29,26 @@ class IdentityRegistry {
       const std::string& cnic, const std::vector<std::string>& scopes) = 0;
   virtual Status CheckHealth() = 0;
 
-  // The subscriber registry: operator data naming the numbers registered to each CNIC (a
-  // mobile operator's SIM records). kMismatch when the CNIC has no such number, including
-  // when it has none at all. kFailedPrecondition ("subscribers_missing") when the registry
-  // holds no subscriber data.
-  enum class Subscriber { kMatch, kMismatch };
-  virtual Result<Subscriber> CheckSubscriber(const std::string& cnic, const std::string& e164) = 0;
+  // Whether an authority binds the number to the CNIC: the mobile operators' subscriber
+  // records (every SIM is registered to a CNIC) or the number recorded at CNIC registration.
+  // kNotBound when neither names this number for the CNIC, including when the CNIC has none.
+  // kFailedPrecondition ("subscribers_missing") when the registry holds neither kind of record.
+  enum class Binding { kBound, kNotBound };
+  virtual Result<Binding> CheckBinding(const std::string& cnic, const std::string& e164) = 0;
+  // OkStatus when the registry holds binding records at all, else as CheckBinding.
+  virtual Status CheckBindingSource() = 0;
+
+  // The registry's log of changed bindings: every import that may change the numbers bound to
+  // a CNIC appends the CNIC, so the appliance can check those enrolments again.
+  struct BindingChange {
+    std::int64_t seq = 0;
+    std::string cnic;
+  };
+  struct BindingChanges {
+    std::vector<BindingChange> changes;  // seq > `after`, in order, at most `limit`
+    std::int64_t last = 0;               // the highest seq in the log (0 when empty)
+  };
+  virtual Result<BindingChanges> ChangedBindings(std::int64_t after, int limit) = 0;
 };
 
 // Opens the registry database read-only. kNotFound ("registry_missing") if the file does not
@@ -42,7 +57,9 @@ Result<std::unique_ptr<IdentityRegistry>> OpenSqliteRegistry(const std::string& 
 
 // Imports a CSV file into the registry database at `db_path` (created if missing), replacing
 // rows with the same CNIC, in one transaction. The header row names the columns: `cnic` and
-// any of kIdentityAttributes. CNICs are normalised to 13 digits (dashes and spaces allowed).
+// any of kIdentityAttributes, and optionally `msisdn`: the number recorded at the citizen's
+// registration, which binds it to the CNIC like a subscriber record. CNICs are normalised to
+// 13 digits (dashes and spaces allowed), numbers to E.164.
 // Errors name the line and column ("registry.csv:14: cnic \"3520-1\" is not 13 digits"); on
 // any error nothing is imported. Returns the number of rows imported.
 Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv_path);

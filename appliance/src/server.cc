@@ -618,7 +618,8 @@ Reply ApplianceServer::Impl::Ready(const std::string& request_id) {
   const Status registry = context_.registry->CheckHealth();
   checks["registry"] = registry.ok() ? "ok" : "unavailable";
   ready = ready && registry.ok();
-  Reply reply = Json(ready ? 200 : 503, {{"ready", ready}, {"checks", checks}});
+  Reply reply = Json(ready ? 200 : 503,
+                     {{"ready", ready}, {"checks", checks}, {"enrolment", context_.enrolment}});
   if (!ready) reply.retry_after = 5;
   (void)request_id;
   return reply;

@@ -45,6 +45,8 @@ struct ServerContext {
   Metrics* metrics = nullptr;
   Logger* logger = nullptr;
   std::string inbound_secret;  // the SMS gateway's shared secret
+  // Shown in /readyz: "authority", or "open-for-development" where any number may enrol.
+  std::string enrolment = "authority";
 };
 
 class ApplianceServer {

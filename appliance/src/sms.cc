@@ -365,8 +365,9 @@ Status OutboxDispatcher::FlushDeferred() {
   return OkStatus();
 }
 
-Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message, bool* drop) {
-  *drop = false;
+Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message, const std::string& to,
+                                             std::string* drop) {
+  drop->clear();
   std::map<std::string, std::string> values;
   const auto params = nlohmann::json::parse(message.params, nullptr, /*allow_exceptions=*/false);
   if (params.is_object()) {
@@ -379,8 +380,17 @@ Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message, bool*
       IJAZAT_ASSIGN_OR_RETURN(const auto consent, store_.FindConsent(message.consent_id));
       if (!consent || consent->state != ConsentState::kPending ||
           consent->expires_at <= clock_.Now()) {
-        *drop = true;  // never deliver a code that can no longer be used
+        *drop = "consent no longer pending";  // never deliver a code that cannot be used
         return std::string();
+      }
+      if (options_.enrolments != nullptr) {
+        // The number must still be the citizen's by the authority's records: a recycled or
+        // re-assigned number stops receiving codes the moment the records say so.
+        IJAZAT_ASSIGN_OR_RETURN(const bool bound, options_.enrolments->CodeMayGo(*consent, to));
+        if (!bound) {
+          *drop = "number no longer bound to the CNIC";
+          return std::string();
+        }
       }
       IJAZAT_ASSIGN_OR_RETURN(values["code"], crypto_.DeriveOtp(*consent));
       return RenderTemplate(templates_.otp, values);
@@ -395,6 +405,10 @@ Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message, bool*
       return RenderTemplate(templates_.help, values);
     case OutboxKind::kReply:
       return RenderTemplate("{text}", values);
+    case OutboxKind::kSuspended:
+      return RenderTemplate(templates_.suspended, values);
+    case OutboxKind::kChangeCancelled:
+      return RenderTemplate(templates_.change_cancelled, values);
   }
   return std::string();
 }
@@ -418,16 +432,16 @@ void OutboxDispatcher::Prepare(const OutboxMessage& message, Timestamp now, Item
     item.note = "expired before sending";
     return;
   }
-  bool drop = false;
-  auto text = Render(message, &drop);
-  if (!text.ok()) return trouble(text.error());
-  if (drop) {
-    item.action = Action::kDrop;
-    item.note = "consent no longer pending";
-    return;
-  }
   auto to = crypto_.OpenPhone(message.recipient, message.cnic.value_or(BlindIndex{}));
   if (!to.ok()) return trouble(to.error());
+  std::string drop;
+  auto text = Render(message, *to, &drop);
+  if (!text.ok()) return trouble(text.error());
+  if (!drop.empty()) {
+    item.action = Action::kDrop;
+    item.note = std::move(drop);
+    return;
+  }
   item.action = Action::kSend;
   item.text = std::move(text).value();
   item.to = std::move(to).value();

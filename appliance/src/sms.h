@@ -14,6 +14,7 @@
 
 #include "citizen_crypto.h"
 #include "clock.h"
+#include "enrolments.h"
 #include "ijazat/common/result.h"
 #include "store.h"
 
@@ -110,6 +111,12 @@ struct SmsTemplates {
   std::string granted =
       "Ijazat: you allowed {provider} to verify your CNIC for {purpose}. Ref {reference}. To "
       "undo: REVOKE {reference}";
+  std::string suspended =
+      "Ijazat: this number is no longer registered to the CNIC it was enrolled for, so it will "
+      "get no codes. If it is yours, ask your operator, then send your CNIC to 8009.";
+  std::string change_cancelled =
+      "Ijazat: the number enrolled before for this CNIC stopped the change to this number. "
+      "Codes will not come here.";
   std::string help =
       "Ijazat: send your 13-digit CNIC to enrol this number. Commands: HISTORY, REVOKE <ref>, "
       "BLOCK <provider>, UNBLOCK <provider>, LOCK, UNLOCK, HELP.";
@@ -130,6 +137,9 @@ struct DispatcherMetrics {
 struct DispatcherOptions {
   int batch = 64;   // due messages taken per pass
   int threads = 4;  // threads rendering (HSM) and sending (gateway) a pass's messages
+  // When set, a code goes out only while an authority still binds its number to the CNIC;
+  // otherwise it is dropped and the enrolment suspended.
+  Enrolments* enrolments = nullptr;
 };
 
 // Drains the outbox in passes. A pass takes up to `batch` due messages, renders them on
@@ -139,7 +149,8 @@ struct DispatcherOptions {
 // them one by one from the threads), and records every outcome in one more transaction.
 //
 // A code whose consent is no longer pending or has expired is dropped, never sent late (its
-// expiry is checked again just before the hand-over). A consent's messages (its code, its
+// expiry is checked again just before the hand-over); so is a code whose number an authority
+// no longer binds to the CNIC (options.enrolments). A consent's messages (its code, its
 // grant notice) go out at most once: they are durably claimed before the hand-over. Other
 // messages go out at least once. Failed sends retry with exponential backoff (2 s doubling to
 // 5 min) until `not_after` or 24 h. Runs on its own thread; Wake() makes it look at once.
@@ -164,7 +175,9 @@ class OutboxDispatcher {
  private:
   struct Item;
   class Workers;
-  Result<std::string> Render(const OutboxMessage& message, bool* drop);
+  // The message's text for `to`; `drop` names why it must not go at all (empty: it may).
+  Result<std::string> Render(const OutboxMessage& message, const std::string& to,
+                             std::string* drop);
   void Prepare(const OutboxMessage& message, Timestamp now, Item& item);
   // One pass. With `may_defer`, when more messages are already waiting, the outcomes are not
   // committed at the end of the pass but with the next pass's first transaction, so that the

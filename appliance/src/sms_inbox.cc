@@ -12,6 +12,10 @@ namespace {
 
 constexpr std::size_t kMaxReply = 160;
 
+constexpr const char* kNoLongerBound =
+    "Ijazat: this number is no longer registered to the CNIC it was enrolled for, so it cannot "
+    "send commands. Enrol again from a number in your name.";
+
 const policy::Provider* FindProviderByName(const policy::PolicySet& policy,
                                            const std::string& name) {
   const std::string wanted = AsciiUpper(name);
@@ -59,79 +63,71 @@ std::string_view InboundOutcomeName(InboundOutcome outcome) {
       return "not_enrolled";
     case InboundOutcome::kNotSubscriber:
       return "not_subscriber";
+    case InboundOutcome::kChangeRefused:
+      return "change_refused";
     case InboundOutcome::kIgnored:
       return "ignored";
   }
   return "unknown";
 }
 
-SmsInbox::SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock,
-                   SmsInboxOptions options, std::function<void()> notify)
+SmsInbox::SmsInbox(ConsentStore& store, CitizenCrypto& crypto, Enrolments& enrolments,
+                   const Clock& clock, SmsInboxOptions options, std::function<void()> notify)
     : store_(store),
       crypto_(crypto),
+      enrolments_(enrolments),
       clock_(clock),
       options_(std::move(options)),
       notify_(std::move(notify)) {}
-
-SmsInbox::SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock,
-                   std::string short_code, std::function<void()> notify)
-    : SmsInbox(store, crypto, clock, SmsInboxOptions{std::move(short_code), {}, nullptr},
-               std::move(notify)) {}
 
 Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const std::string& sender,
                                         const std::string& short_code, const std::string& text) {
   IJAZAT_ASSIGN_OR_RETURN(
       const InboundSms sms,
       ParseInboundSms(sender, short_code, options_.short_code, text, options_.numbers));
-  const std::string& from = sms.from;
-  const Timestamp now = clock_.Now();
-  const std::optional<std::string>& cnic = sms.cnic;
-  if (!cnic) {
-    const std::string& verb = sms.verb;
-    if (verb == "HISTORY" || verb == "REVOKE" || verb == "BLOCK" || verb == "UNBLOCK" ||
-        verb == "LOCK" || verb == "UNLOCK") {
-      return Command(policy, from, verb, sms.argument);
-    }
-    IJAZAT_RETURN_IF_ERROR(Queue(OutboxKind::kHelp, from, std::nullopt, nullptr));
+  const bool command =
+      !sms.cnic && (sms.verb == "HISTORY" || sms.verb == "REVOKE" || sms.verb == "BLOCK" ||
+                    sms.verb == "UNBLOCK" || sms.verb == "LOCK" || sms.verb == "UNLOCK");
+  if (!sms.cnic && !command) {
+    IJAZAT_RETURN_IF_ERROR(Queue(OutboxKind::kHelp, sms.from, std::nullopt, nullptr));
     return InboundOutcome::kHelp;
   }
-
-  if (options_.subscribers != nullptr) {
-    // Operator data says which numbers are registered to the CNIC: anything else is refused
-    // before it can change an enrolment, hold verification or notify anyone.
-    IJAZAT_ASSIGN_OR_RETURN(const auto subscriber,
-                            options_.subscribers->CheckSubscriber(*cnic, from));
-    if (subscriber != IdentityRegistry::Subscriber::kMatch) {
+  if (sms.cnic && !enrolments_.open()) {
+    // Only a number an authority binds to the CNIC may enrol: anything else is refused before
+    // it can change an enrolment, hold verification or notify anyone.
+    IJAZAT_ASSIGN_OR_RETURN(const bool bound, enrolments_.Binds(*sms.cnic, sms.from));
+    if (!bound) {
       IJAZAT_RETURN_IF_ERROR(
-          Reply(from,
+          Reply(sms.from,
                 "Ijazat: this number is not registered to that CNIC with your mobile operator, "
                 "so it cannot be enrolled. Enrol from a number in your name."));
       return InboundOutcome::kNotSubscriber;
     }
   }
+  // Each attempt reads the enrolments afresh and saves on the condition that they did not
+  // change meanwhile: a LOCK racing an UNLOCK or a number change is never lost.
+  for (int attempt = 0; attempt < kEnrolmentSaveTries; ++attempt) {
+    auto outcome = sms.cnic ? Enrol(policy, sms.from, *sms.cnic)
+                            : Command(policy, sms.from, sms.verb, sms.argument);
+    if (outcome.ok() || outcome.error().reason() != "enrolment_changed") return outcome;
+  }
+  return Error(ErrorCode::kUnavailable, "the enrolment kept changing; try again",
+               "store_unavailable");
+}
 
-  // Look under every usable index version: an enrolment made before the index key rotated
-  // must still be found, or a number change would pass without a hold or a notice.
-  IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> indexes, crypto_.CnicIndexes(*cnic));
-  if (indexes.empty()) {
+Result<InboundOutcome> SmsInbox::Enrol(const policy::PolicySet& policy, const std::string& from,
+                                       const std::string& cnic) {
+  const Timestamp now = clock_.Now();
+  // Under every usable index version: an enrolment made before the index key rotated is the
+  // same citizen's record, updated in place, and the same number is never a change.
+  IJAZAT_ASSIGN_OR_RETURN(const Enrolments::Found found, enrolments_.FindByCnic(cnic));
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> number, crypto_.PhoneIndexes(from));
+  if (number.empty()) {
     return Error(ErrorCode::kUnavailable, "no usable index key", "hsm_unavailable");
   }
-  const BlindIndex& cnic_index = indexes.front();
-  std::optional<Enrolment> existing;
-  for (const BlindIndex& index : indexes) {
-    IJAZAT_ASSIGN_OR_RETURN(auto found, store_.FindEnrolment(index));
-    if (found && !existing) existing = std::move(found);
-  }
-  IJAZAT_ASSIGN_OR_RETURN(const BlindIndex phone_index, crypto_.PhoneIndex(from));
+  const std::optional<Enrolment>& existing = found.enrolment;
+  const BlindIndex& cnic_index = found.index;
 
-  Enrolment enrolment;
-  enrolment.cnic = cnic_index;
-  enrolment.phone = phone_index;
-  IJAZAT_ASSIGN_OR_RETURN(enrolment.phone_sealed, crypto_.SealPhone(from, cnic_index));
-  enrolment.enrolled_at = now;
-  enrolment.updated_at = now;
-
-  InboundOutcome outcome = InboundOutcome::kEnrolled;
   std::vector<OutboxMessage> messages;
   auto message = [&](OutboxKind kind, const Sealed& to) {
     OutboxMessage m;
@@ -143,34 +139,85 @@ Result<InboundOutcome> SmsInbox::Handle(const policy::PolicySet& policy, const s
     m.next_attempt_at = now;
     messages.push_back(std::move(m));
   };
-  if (existing && existing->phone.value == phone_index.value) {
-    // The same number again: confirm, keep the enrolment's history and state.
-    enrolment.enrolled_at = existing->enrolled_at;
-    enrolment.hold_until = existing->hold_until;
-    enrolment.locked = existing->locked;
-    outcome = InboundOutcome::kReconfirmed;
-  } else if (existing) {
-    enrolment.hold_until = now + policy.defaults().cnic.number_change_cooling_off.count();
-    enrolment.locked = existing->locked;
-    outcome = InboundOutcome::kNumberChanged;
-    message(OutboxKind::kNumberChanged, existing->phone_sealed);
-  }
-  message(OutboxKind::kEnrolled, enrolment.phone_sealed);
-
   AuditEvent audit;
   audit.at = now;
-  audit.event = "enrolment." + std::string(InboundOutcomeName(outcome));
   audit.detail = "{}";
-  IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(enrolment, audit, messages));
+
+  Enrolment enrolment;
+  InboundOutcome outcome = InboundOutcome::kEnrolled;
+  bool number_change = false;
+  if (existing && Enrolments::SameNumber(existing->phone, number)) {
+    // The same number again: confirm, keep the enrolment's state; a suspended enrolment whose
+    // number is bound again (checked above) is active again.
+    enrolment = *existing;
+    enrolment.suspended = false;
+    outcome = InboundOutcome::kReconfirmed;
+  } else if (existing && existing->HasPrevious(now) &&
+             Enrolments::SameNumber(existing->previous_phone, number)) {
+    // The number enrolled before a change that is still on hold takes its place back: the
+    // change is cancelled, and the number that made it is told.
+    enrolment = *existing;
+    enrolment.phone = existing->previous_phone;
+    enrolment.phone_sealed = existing->previous_phone_sealed;
+    enrolment.previous_phone = {};
+    enrolment.previous_phone_sealed = {};
+    enrolment.hold_until = 0;
+    enrolment.suspended = false;
+    outcome = InboundOutcome::kReconfirmed;
+    audit.detail = R"({"change":"cancelled"})";
+    message(OutboxKind::kChangeCancelled, existing->phone_sealed);
+  } else if (existing) {
+    IJAZAT_ASSIGN_OR_RETURN(
+        const int changes,
+        store_.CountNumberChanges(cnic_index, now - options_.number_change_window));
+    if (changes >= options_.max_number_changes) {
+      AuditEvent refused = audit;
+      refused.event = "enrolment.change_refused";
+      IJAZAT_RETURN_IF_ERROR(Reply(from,
+                                   "Ijazat: the number for this CNIC was changed too often "
+                                   "recently, so it cannot be changed now. Try again later.",
+                                   refused));
+      return InboundOutcome::kChangeRefused;
+    }
+    enrolment = *existing;
+    enrolment.enrolled_at = now;
+    enrolment.hold_until = now + policy.defaults().cnic.number_change_cooling_off.count();
+    enrolment.suspended = false;
+    // The number to tell, and whose LOCK wins, is the last one not in dispute: a second change
+    // during a hold keeps the number from before the first. A suspended number (no longer the
+    // citizen's) is neither told nor given that power.
+    if (!existing->HasPrevious(now)) {
+      enrolment.previous_phone = existing->suspended ? BlindIndex{} : existing->phone;
+      enrolment.previous_phone_sealed = existing->suspended ? Sealed{} : existing->phone_sealed;
+    }
+    if (!existing->suspended) message(OutboxKind::kNumberChanged, existing->phone_sealed);
+    if (existing->HasPrevious(now)) {
+      message(OutboxKind::kNumberChanged, existing->previous_phone_sealed);
+    }
+    outcome = InboundOutcome::kNumberChanged;
+    number_change = true;
+  } else {
+    enrolment.cnic = cnic_index;
+    enrolment.enrolled_at = now;
+  }
+  if (outcome != InboundOutcome::kReconfirmed || enrolment.phone.value.empty()) {
+    enrolment.phone = number.front();
+    IJAZAT_ASSIGN_OR_RETURN(enrolment.phone_sealed, crypto_.SealPhone(from, cnic_index));
+  }
+  if (enrolment.cnic_sealed.box.empty()) {
+    IJAZAT_ASSIGN_OR_RETURN(enrolment.cnic_sealed, crypto_.SealEnrolmentCnic(cnic, cnic_index));
+  }
+  enrolment.updated_at = now;
+  message(OutboxKind::kEnrolled, enrolment.phone_sealed);
+
+  audit.event = "enrolment." + std::string(InboundOutcomeName(outcome));
+  IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(enrolment, audit, messages, number_change));
   if (outcome == InboundOutcome::kReconfirmed) {
     AuditEvent lifted;
     lifted.at = now;
     lifted.event = "cnic.failures_reset";
     lifted.detail = R"({"by":"citizen"})";
     IJAZAT_RETURN_IF_ERROR(store_.ResetConsecutiveFailures(cnic_index, lifted));
-    if (existing->cnic.value != cnic_index.value) {
-      IJAZAT_RETURN_IF_ERROR(store_.ResetConsecutiveFailures(existing->cnic, lifted));
-    }
   }
   if (notify_) notify_();
   return outcome;
@@ -204,22 +251,41 @@ Status SmsInbox::Reply(const std::string& to_e164, const std::string& text) {
                nlohmann::json{{"text", FitOneSms(text)}}.dump());
 }
 
+Status SmsInbox::Reply(const std::string& to_e164, const std::string& text,
+                       const AuditEvent& audit) {
+  OutboxMessage m;
+  m.kind = OutboxKind::kReply;
+  IJAZAT_ASSIGN_OR_RETURN(m.recipient, crypto_.SealPhone(to_e164, BlindIndex{}));
+  m.params = nlohmann::json{{"text", FitOneSms(text)}}.dump();
+  m.created_at = clock_.Now();
+  m.next_attempt_at = m.created_at;
+  IJAZAT_RETURN_IF_ERROR(store_.RecordEvent(audit, {m}));
+  if (notify_) notify_();
+  return OkStatus();
+}
+
 Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const std::string& from,
                                          const std::string& verb, const std::string& argument) {
   const Timestamp now = clock_.Now();
   IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> phones, crypto_.PhoneIndexes(from));
-  std::vector<Enrolment> enrolments;
+  // The CNICs enrolled with this number, and those whose number was changed away from it and
+  // are still on hold (this number may still LOCK them).
+  std::vector<Enrolment> current;
+  std::vector<Enrolment> previous;
+  auto add = [](std::vector<Enrolment>& to, Enrolment enrolment) {
+    // The same CNIC can turn up under two index versions: count it once.
+    const bool fresh = std::none_of(to.begin(), to.end(), [&](const Enrolment& e) {
+      return e.cnic.value == enrolment.cnic.value;
+    });
+    if (fresh) to.push_back(std::move(enrolment));
+  };
   for (const BlindIndex& phone : phones) {
     IJAZAT_ASSIGN_OR_RETURN(auto found, store_.FindEnrolmentsByPhone(phone));
-    for (auto& enrolment : found) {
-      // The same CNIC can turn up under two index versions: count it once.
-      const bool current = std::none_of(enrolments.begin(), enrolments.end(), [&](const auto& e) {
-        return e.cnic.value == enrolment.cnic.value;
-      });
-      if (current) enrolments.push_back(std::move(enrolment));
-    }
+    for (auto& enrolment : found) add(current, std::move(enrolment));
+    IJAZAT_ASSIGN_OR_RETURN(auto before, store_.FindEnrolmentsByPreviousPhone(phone, now));
+    for (auto& enrolment : before) add(previous, std::move(enrolment));
   }
-  if (enrolments.empty()) {
+  if (current.empty() && previous.empty()) {
     IJAZAT_RETURN_IF_ERROR(
         Reply(from, "Ijazat: this number is not enrolled. Send your 13-digit CNIC to " +
                         options_.short_code + " to enrol it."));
@@ -232,16 +298,98 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   audit.detail = "{}";
 
-  if (verb == "LOCK" || verb == "UNLOCK") {
-    const bool lock = verb == "LOCK";
-    for (Enrolment enrolment : enrolments) {
-      enrolment.locked = lock;
+  if (verb == "LOCK") {
+    // The number from before a change on hold: its LOCK wins. The change is cancelled, the
+    // number comes back to it, the CNIC is locked, and the number that made the change is told.
+    int cancelled = 0;
+    for (const Enrolment& held : previous) {
+      if (!enrolments_.open()) {
+        // A number that is no longer the citizen's (recycled) gets no say.
+        if (held.cnic_sealed.box.empty()) continue;
+        IJAZAT_ASSIGN_OR_RETURN(const std::string cnic,
+                                crypto_.OpenEnrolmentCnic(held.cnic_sealed, held.cnic));
+        IJAZAT_ASSIGN_OR_RETURN(const bool bound, enrolments_.Binds(cnic, from));
+        if (!bound) continue;
+      }
+      Enrolment restored = held;
+      restored.phone = held.previous_phone;
+      restored.phone_sealed = held.previous_phone_sealed;
+      restored.previous_phone = {};
+      restored.previous_phone_sealed = {};
+      restored.hold_until = 0;
+      restored.locked = true;
+      restored.updated_at = now;
+      OutboxMessage notice;
+      notice.kind = OutboxKind::kChangeCancelled;
+      notice.cnic = held.cnic;
+      notice.recipient = held.phone_sealed;
+      notice.params = "{}";
+      notice.created_at = now;
+      notice.next_attempt_at = now;
+      AuditEvent lock = audit;
+      lock.detail = R"({"by":"previous_number","change":"cancelled"})";
+      IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(restored, lock, {notice}));
+      ++cancelled;
+    }
+    int locked = 0;
+    for (Enrolment enrolment : current) {
+      if (enrolment.suspended) continue;
+      ++locked;
+      if (enrolment.locked) continue;
+      enrolment.locked = true;
       enrolment.updated_at = now;
       IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(enrolment, audit, {}));
     }
+    if (cancelled + locked == 0) {
+      IJAZAT_RETURN_IF_ERROR(Reply(from, kNoLongerBound));
+      return InboundOutcome::kCommand;
+    }
     IJAZAT_RETURN_IF_ERROR(Reply(
-        from, lock ? "Ijazat: your CNIC is locked. No one can verify it until you send UNLOCK."
-                   : "Ijazat: your CNIC is unlocked. Providers may ask for your consent again."));
+        from, cancelled > 0
+                  ? "Ijazat: the change of number was stopped and your CNIC is locked. No one can "
+                    "verify it until you send UNLOCK from this number."
+                  : "Ijazat: your CNIC is locked. No one can verify it until you send UNLOCK."));
+    if (notify_) notify_();
+    return InboundOutcome::kCommand;
+  }
+
+  // Every other command needs a number that is enrolled, bound and past any hold.
+  std::vector<Enrolment> enrolments;
+  Timestamp held_until = 0;
+  bool suspended = false;
+  for (Enrolment& enrolment : current) {
+    if (enrolment.suspended) {
+      suspended = true;
+    } else if (enrolment.hold_until > now) {
+      held_until = std::max(held_until, enrolment.hold_until);
+    } else {
+      enrolments.push_back(std::move(enrolment));
+    }
+  }
+  if (enrolments.empty()) {
+    if (held_until != 0) {
+      IJAZAT_RETURN_IF_ERROR(Reply(from, "Ijazat: this number was enrolled recently. Until " +
+                                             Day(held_until) +
+                                             " it can only send LOCK; other commands after that."));
+    } else if (suspended) {
+      IJAZAT_RETURN_IF_ERROR(Reply(from, kNoLongerBound));
+    } else {
+      IJAZAT_RETURN_IF_ERROR(Reply(from,
+                                   "Ijazat: this number is no longer enrolled for your CNIC. "
+                                   "Send LOCK to stop the change and lock your CNIC."));
+    }
+    return InboundOutcome::kCommand;
+  }
+
+  if (verb == "UNLOCK") {
+    for (Enrolment enrolment : enrolments) {
+      if (!enrolment.locked) continue;
+      enrolment.locked = false;
+      enrolment.updated_at = now;
+      IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(enrolment, audit, {}));
+    }
+    IJAZAT_RETURN_IF_ERROR(
+        Reply(from, "Ijazat: your CNIC is unlocked. Providers may ask for your consent again."));
   } else if (verb == "BLOCK" || verb == "UNBLOCK") {
     const policy::Provider* provider = FindProviderByName(policy, argument);
     if (provider == nullptr) {

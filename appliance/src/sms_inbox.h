@@ -5,9 +5,12 @@
 //   HELP; HISTORY (the last verifications); REVOKE <ref>; BLOCK <provider> / UNBLOCK <provider>
 //   (by id or display name); LOCK / UNLOCK (no verification at all while locked).
 //
-// A text holding a CNIC enrols the sender's number for it and confirms by SMS. When the CNIC
-// already had another number, the change is recorded, the old number is told, and
-// verification for the CNIC is held for the cooling-off period (SIM-swap defence).
+// A text holding a CNIC enrols the sender's number for it, but only where an authority binds
+// that number to that CNIC (Enrolments), and confirms by SMS. When the CNIC already had another
+// number, the change is rate limited and recorded, the old number is told, and verification is
+// held for the cooling-off period (SIM-swap defence). During the hold the new number may only
+// LOCK; the old number may LOCK too, which cancels the change and locks the CNIC. Suspended
+// enrolments (number no longer bound) answer no command.
 // Thread safe.
 #pragma once
 
@@ -16,6 +19,7 @@
 
 #include "citizen_crypto.h"
 #include "clock.h"
+#include "enrolments.h"
 #include "identity.h"
 #include "ijazat/policy/policy_set.h"
 #include "registry.h"
@@ -30,7 +34,8 @@ enum class InboundOutcome {
   kHelp,
   kCommand,        // HISTORY, REVOKE, BLOCK, UNBLOCK, LOCK, UNLOCK: answered by SMS
   kNotEnrolled,    // a command from a number that is enrolled for no CNIC
-  kNotSubscriber,  // enrolment refused: the subscriber registry has not this number for the CNIC
+  kNotSubscriber,  // enrolment refused: no authority binds this number to the CNIC
+  kChangeRefused,  // a change of number refused: too many changes for the CNIC recently
   kIgnored,
 };
 std::string_view InboundOutcomeName(InboundOutcome outcome);
@@ -38,16 +43,15 @@ std::string_view InboundOutcomeName(InboundOutcome outcome);
 struct SmsInboxOptions {
   std::string short_code = "8009";
   NumberPlan numbers;  // senders outside these ranges are refused ("invalid_msisdn")
-  // When set, a number is enrolled for a CNIC only if this registry lists it for the CNIC.
-  IdentityRegistry* subscribers = nullptr;
+  // At most `max_number_changes` changes of number per CNIC in any `number_change_window`.
+  int max_number_changes = 3;
+  Timestamp number_change_window = 30 * 86400;
 };
 
 class SmsInbox {
  public:
-  SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock, SmsInboxOptions options,
-           std::function<void()> notify);
-  SmsInbox(ConsentStore& store, CitizenCrypto& crypto, const Clock& clock, std::string short_code,
-           std::function<void()> notify);
+  SmsInbox(ConsentStore& store, CitizenCrypto& crypto, Enrolments& enrolments, const Clock& clock,
+           SmsInboxOptions options, std::function<void()> notify);
 
   // `sender` as the gateway gives it (any common written form), `short_code` the number it was
   // sent to, `text` the body. Errors: kInvalidArgument ("invalid_msisdn", "wrong_short_code",
@@ -58,12 +62,16 @@ class SmsInbox {
  private:
   Status Queue(OutboxKind kind, const std::string& to_e164, const std::optional<BlindIndex>& cnic,
                const Sealed* sealed, const std::string& params = "{}");
+  Result<InboundOutcome> Enrol(const policy::PolicySet& policy, const std::string& from,
+                               const std::string& cnic);
   Result<InboundOutcome> Command(const policy::PolicySet& policy, const std::string& from,
                                  const std::string& verb, const std::string& argument);
   Status Reply(const std::string& to_e164, const std::string& text);
+  Status Reply(const std::string& to_e164, const std::string& text, const AuditEvent& audit);
 
   ConsentStore& store_;
   CitizenCrypto& crypto_;
+  Enrolments& enrolments_;
   const Clock& clock_;
   SmsInboxOptions options_;
   std::function<void()> notify_;

@@ -36,7 +36,9 @@ using Poco::Data::Keywords::use;
 
 constexpr std::size_t kAttributeCount = std::size(kIdentityAttributes);
 constexpr std::uintmax_t kMaxCsvBytes = std::uintmax_t{64} * 1024 * 1024;
-constexpr int kRegistrySchemaVersion = 1;
+// 1: citizens and subscribers. 2: the number recorded at registration (citizens.msisdn) and
+// the log of changed bindings (binding_changes). The appliance reads either version.
+constexpr int kRegistrySchemaVersion = 2;
 
 // kIdentityAttributes as an SQL column list; the names are constants, never input.
 std::string AttributeColumns() {
@@ -180,13 +182,18 @@ class CsvParser {
 struct Citizen {
   std::string cnic;
   std::array<std::string, kAttributeCount> attributes;  // empty = absent
+  std::string msisdn;  // the number recorded at registration, E.164; empty = none
 };
+
+std::optional<std::string> NormaliseSubscriberNumber(std::string_view text);
 
 Error CsvError(const std::string& name, int line, std::string_view what) {
   return Error(ErrorCode::kInvalidArgument,
                name + ":" + std::to_string(line) + ": " + std::string(what),
                "registry_csv_invalid");
 }
+
+constexpr int kMsisdnSlot = -3;  // the number recorded at registration
 
 Result<std::vector<Citizen>> ParseRegistryCsv(std::string_view text, const std::string& name) {
   CsvParser parser(text, name);
@@ -202,6 +209,8 @@ Result<std::vector<Citizen>> ParseRegistryCsv(std::string_view text, const std::
     int slot = -2;
     if (column == "cnic") {
       slot = -1;
+    } else if (column == "msisdn") {
+      slot = kMsisdnSlot;
     } else {
       for (std::size_t a = 0; a < kAttributeCount; ++a) {
         if (column == kIdentityAttributes[a]) slot = static_cast<int>(a);
@@ -239,6 +248,16 @@ Result<std::vector<Citizen>> ParseRegistryCsv(std::string_view text, const std::
     }
     for (std::size_t i = 0; i < slots.size(); ++i) {
       if (slots[i] >= 0) citizen.attributes[static_cast<std::size_t>(slots[i])] = record.fields[i];
+      if (slots[i] == kMsisdnSlot && !Trim(record.fields[i]).empty()) {
+        const auto msisdn = NormaliseSubscriberNumber(record.fields[i]);
+        if (!msisdn) {
+          return CsvError(name, record.line,
+                          "the msisdn " + Quote(record.fields[i]) +
+                              " is not a number in E.164 (+ and 8 to 15 digits) or a Pakistani "
+                              "mobile number");
+        }
+        citizen.msisdn = *msisdn;
+      }
     }
     citizens.push_back(std::move(citizen));
   }
@@ -326,18 +345,19 @@ class SqliteRegistry final : public IdentityRegistry {
   explicit SqliteRegistry(sqlite::ConnectionPool::Options options) : pool_(std::move(options)) {}
 
   Status Check() {
-    return sqlite::RunRead(pool_, "opening the registry", [](sqlite::Connection& s) -> Status {
+    return sqlite::RunRead(pool_, "opening the registry", [this](sqlite::Connection& s) -> Status {
       Int64 tables = 0;
       Int64 version = 0;
       s << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'citizens'",
           into(tables), now;
       s << "PRAGMA user_version", into(version), now;
-      if (tables != 1 || version != kRegistrySchemaVersion) {
+      if (tables != 1 || version < 1 || version > kRegistrySchemaVersion) {
         return Error(ErrorCode::kFailedPrecondition,
-                     "the file is not an Ijazat registry of schema version " +
+                     "the file is not an Ijazat registry of schema version 1 to " +
                          std::to_string(kRegistrySchemaVersion),
                      "registry_invalid");
       }
+      version_ = static_cast<int>(version);
       return OkStatus();
     });
   }
@@ -373,25 +393,59 @@ class SqliteRegistry final : public IdentityRegistry {
         sqlite::ReadScope::kOneStatement);
   }
 
-  Result<Subscriber> CheckSubscriber(const std::string& cnic, const std::string& e164) override {
+  Status CheckBindingSource() override {
+    return sqlite::RunRead(pool_, "checking the binding records", [this](sqlite::Connection& s) {
+      return HasBindingRecords(s) ? OkStatus()
+                                  : Error(ErrorCode::kFailedPrecondition,
+                                          "the registry holds no subscriber records and no "
+                                          "numbers recorded at registration; import them with "
+                                          "ijazat-registry import-subscribers (or import "
+                                          "citizens with an msisdn column)",
+                                          "subscribers_missing");
+    });
+  }
+
+  Result<Binding> CheckBinding(const std::string& cnic, const std::string& e164) override {
     if (!IsThirteenDigits(cnic)) {
       return Error(ErrorCode::kInvalidArgument, "the CNIC is not 13 digits", "cnic_invalid");
     }
     return sqlite::RunRead(
-        pool_, "checking a subscriber", [&](sqlite::Connection& s) -> Result<Subscriber> {
-          Int64 tables = 0;
-          s << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'subscribers'",
-              into(tables), now;
-          if (tables != 1) {
+        pool_, "checking a number's binding", [&](sqlite::Connection& s) -> Result<Binding> {
+          if (!HasBindingRecords(s)) {
             return Error(ErrorCode::kFailedPrecondition,
-                         "the registry holds no subscriber data; import it with ijazat-registry "
-                         "import-subscribers",
+                         "the registry holds no subscriber records and no numbers recorded at "
+                         "registration; import them with ijazat-registry import-subscribers",
                          "subscribers_missing");
           }
-          Int64 found = 0;
-          s << "SELECT COUNT(*) FROM subscribers WHERE cnic = ? AND msisdn = ?", bind(cnic),
-              bind(e164), into(found), now;
-          return found > 0 ? Subscriber::kMatch : Subscriber::kMismatch;
+          if (HasTable(s, "subscribers")) {
+            sqlite::Query query =
+                s.Prepare("SELECT 1 FROM subscribers WHERE cnic = ? AND msisdn = ?");
+            if (query.Bind(cnic).Bind(e164).Step()) return Binding::kBound;
+          }
+          if (version_ >= 2) {
+            sqlite::Query query = s.Prepare("SELECT 1 FROM citizens WHERE cnic = ? AND msisdn = ?");
+            if (query.Bind(cnic).Bind(e164).Step()) return Binding::kBound;
+          }
+          return Binding::kNotBound;
+        });
+  }
+
+  Result<BindingChanges> ChangedBindings(std::int64_t after, int limit) override {
+    return sqlite::RunRead(
+        pool_, "reading changed bindings", [&](sqlite::Connection& s) -> Result<BindingChanges> {
+          BindingChanges out;
+          if (version_ < 2 || !HasTable(s, "binding_changes")) return out;
+          {
+            sqlite::Query last = s.Prepare("SELECT COALESCE(MAX(seq), 0) FROM binding_changes");
+            out.last = last.Step() ? last.Int(0) : 0;
+          }
+          sqlite::Query query =
+              s.Prepare("SELECT seq, cnic FROM binding_changes WHERE seq > ? ORDER BY seq LIMIT ?");
+          query.Bind(after).Bind(std::int64_t{limit});
+          while (query.Step()) {
+            out.changes.push_back({query.Int(0), query.Text(1)});
+          }
+          return out;
         });
   }
 
@@ -404,7 +458,25 @@ class SqliteRegistry final : public IdentityRegistry {
   }
 
  private:
+  static bool HasTable(sqlite::Connection& s, const char* name) {
+    sqlite::Query query =
+        s.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+    return query.Bind(std::string_view(name)).Step();
+  }
+  bool HasBindingRecords(sqlite::Connection& s) const {
+    if (HasTable(s, "subscribers")) {
+      sqlite::Query any = s.Prepare("SELECT 1 FROM subscribers LIMIT 1");
+      if (any.Step()) return true;
+    }
+    if (version_ >= 2) {
+      sqlite::Query any = s.Prepare("SELECT 1 FROM citizens WHERE msisdn IS NOT NULL LIMIT 1");
+      if (any.Step()) return true;
+    }
+    return false;
+  }
+
   sqlite::ConnectionPool pool_;
+  int version_ = 1;  // set by Check() at open
 };
 
 Error ImportFailed(const Poco::Exception& e) {
@@ -461,7 +533,15 @@ Status WriteRegistry(const std::string& db_path, const std::function<void(Sessio
       for (const char* attribute : kIdentityAttributes) {
         columns += std::string(", ") + attribute + " TEXT";
       }
-      session << "CREATE TABLE IF NOT EXISTS citizens (cnic TEXT PRIMARY KEY" + columns + ")", now;
+      session << "CREATE TABLE IF NOT EXISTS citizens (cnic TEXT PRIMARY KEY" + columns +
+                     ", msisdn TEXT)",
+          now;
+      if (version == 1) session << "ALTER TABLE citizens ADD COLUMN msisdn TEXT", now;
+      // Every import that may change which numbers a CNIC binds appends the CNIC here; the
+      // appliance reads it in order and checks those citizens' enrolments again.
+      session << "CREATE TABLE IF NOT EXISTS binding_changes (seq INTEGER PRIMARY KEY "
+                 "AUTOINCREMENT, cnic TEXT NOT NULL)",
+          now;
       session << "PRAGMA user_version = " + std::to_string(kRegistrySchemaVersion), now;
       fill(session);
       session << "COMMIT", now;
@@ -488,17 +568,21 @@ Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv
   IJAZAT_RETURN_IF_ERROR(WriteRegistry(db_path, [&](Session& session) {
     if (citizens.empty()) return;
     std::vector<std::string> cnics;
+    std::vector<std::string> numbers;
     std::array<std::vector<std::string>, kAttributeCount> values;
     for (const Citizen& citizen : citizens) {
       cnics.push_back(citizen.cnic);
+      numbers.push_back(citizen.msisdn);
       for (std::size_t a = 0; a < kAttributeCount; ++a) values[a].push_back(citizen.attributes[a]);
     }
     static_assert(kAttributeCount == 7, "the statement binds every attribute");
     session << "INSERT OR REPLACE INTO citizens (cnic, " + AttributeColumns() +
-                   ") VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
-                   "NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''))",
+                   ", msisdn) VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
+                   "NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''))",
         use(cnics), use(values[0]), use(values[1]), use(values[2]), use(values[3]), use(values[4]),
-        use(values[5]), use(values[6]), now;
+        use(values[5]), use(values[6]), use(numbers), now;
+    // A row replaced without the msisdn column loses its recorded number too: check again.
+    session << "INSERT INTO binding_changes (cnic) VALUES (?)", use(cnics), now;
   }));
   return static_cast<int>(citizens.size());
 }
@@ -524,6 +608,8 @@ Result<int> ImportSubscribersCsv(const std::string& db_path, const std::string& 
     if (!rows.empty()) {
       session << "INSERT INTO subscribers (cnic, msisdn) VALUES (?, ?)", use(cnics), use(numbers),
           now;
+      std::vector<std::string> changed(replaced.begin(), replaced.end());
+      session << "INSERT INTO binding_changes (cnic) VALUES (?)", use(changed), now;
     }
   }));
   return static_cast<int>(rows.size());

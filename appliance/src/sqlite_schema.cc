@@ -122,6 +122,33 @@ const std::vector<Migration>& Migrations() {
   hash BLOB NOT NULL
 ))sql",
        }},
+      // Enrolment trust: the sealed CNIC (the binding can be checked again), the previous
+      // number during a change's hold, suspension when the authority no longer binds the
+      // number, a revision for conditional updates; number changes for their rate limit; the
+      // position reached in the registry's log of changed bindings.
+      {2,
+       {
+           "ALTER TABLE enrolments ADD COLUMN cnic_sealed BLOB",
+           "ALTER TABLE enrolments ADD COLUMN cnic_sealed_key_version INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE enrolments ADD COLUMN previous_phone_index BLOB",
+           "ALTER TABLE enrolments ADD COLUMN previous_phone_key_version INTEGER NOT NULL "
+           "DEFAULT 0",
+           "ALTER TABLE enrolments ADD COLUMN previous_phone_sealed BLOB",
+           "ALTER TABLE enrolments ADD COLUMN previous_phone_sealed_key_version INTEGER NOT NULL "
+           "DEFAULT 0",
+           "ALTER TABLE enrolments ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE enrolments ADD COLUMN revision INTEGER NOT NULL DEFAULT 1",
+           "CREATE INDEX enrolments_by_previous_phone ON enrolments (previous_phone_index)",
+           R"sql(CREATE TABLE number_changes (
+  cnic_index BLOB NOT NULL,
+  at INTEGER NOT NULL
+))sql",
+           "CREATE INDEX number_changes_by_cnic ON number_changes (cnic_index, at)",
+           R"sql(CREATE TABLE registry_sweep (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL
+))sql",
+       }},
   };
   return *migrations;
 }

@@ -163,8 +163,12 @@ Result<Consent> ToConsent(const ConsentRow& row) {
 
 constexpr const char* kEnrolmentColumns =
     "cnic_index, cnic_key_version, phone_index, phone_key_version, phone_sealed, "
-    "phone_sealed_key_version, enrolled_at, updated_at, hold_until, locked";
-using EnrolmentRow = std::tuple<BLOB, Int64, BLOB, Int64, BLOB, Int64, Int64, Int64, Int64, Int64>;
+    "phone_sealed_key_version, enrolled_at, updated_at, hold_until, locked, "
+    "COALESCE(cnic_sealed, x''), cnic_sealed_key_version, COALESCE(previous_phone_index, x''), "
+    "previous_phone_key_version, COALESCE(previous_phone_sealed, x''), "
+    "previous_phone_sealed_key_version, suspended, revision";
+using EnrolmentRow = std::tuple<BLOB, Int64, BLOB, Int64, BLOB, Int64, Int64, Int64, Int64, Int64,
+                                BLOB, Int64, BLOB, Int64, BLOB, Int64, Int64, Int64>;
 
 Result<Enrolment> ToEnrolment(const EnrolmentRow& row) {
   Narrow n;
@@ -176,8 +180,18 @@ Result<Enrolment> ToEnrolment(const EnrolmentRow& row) {
   e.updated_at = std::get<7>(row);
   e.hold_until = std::get<8>(row);
   e.locked = std::get<9>(row) != 0;
+  e.cnic_sealed = {FromBlob(std::get<10>(row)), n.U32(std::get<11>(row))};
+  e.previous_phone = {FromBlob(std::get<12>(row)), n.U32(std::get<13>(row))};
+  e.previous_phone_sealed = {FromBlob(std::get<14>(row)), n.U32(std::get<15>(row))};
+  e.suspended = std::get<16>(row) != 0;
+  e.revision = std::get<17>(row);
   if (!n.ok()) return Corrupt("enrolment key version");
   return e;
+}
+
+Error EnrolmentChanged() {
+  return Error(ErrorCode::kFailedPrecondition,
+               "the enrolment changed since it was read; read it again", "enrolment_changed");
 }
 
 constexpr const char* kMessageColumns =
@@ -383,28 +397,130 @@ class SqliteStore final : public ConsentStore {
         });
   }
 
+  Result<std::vector<Enrolment>> FindEnrolmentsByPreviousPhone(const BlindIndex& phone,
+                                                               Timestamp now) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(phone, "phone index"));
+    return ReadOne("finding enrolments by previous phone",
+                   [&](Session& s) -> Result<std::vector<Enrolment>> {
+                     static const std::string sql =
+                         std::string("SELECT ") + kEnrolmentColumns +
+                         " FROM enrolments WHERE previous_phone_index = ? AND hold_until > ? "
+                         "ORDER BY enrolled_at, cnic_index LIMIT ?";
+                     Query query = s.Prepare(sql);
+                     query.Bind(phone.value).Bind(now).Bind(std::int64_t{kMaxRows});
+                     const auto rows = ReadRows<EnrolmentRow>(query);
+                     std::vector<Enrolment> out;
+                     for (const auto& row : rows) {
+                       IJAZAT_ASSIGN_OR_RETURN(Enrolment e, ToEnrolment(row));
+                       out.push_back(std::move(e));
+                     }
+                     return out;
+                   });
+  }
+
   Status SaveEnrolment(const Enrolment& e, const AuditEvent& audit,
-                       const std::vector<OutboxMessage>& messages) override {
+                       const std::vector<OutboxMessage>& messages, bool number_change) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(e.cnic, "cnic index"));
     IJAZAT_RETURN_IF_ERROR(CheckIndex(e.phone, "phone index"));
     IJAZAT_RETURN_IF_ERROR(CheckSealed(e.phone_sealed, "sealed phone"));
+    if (!e.previous_phone.value.empty()) {
+      IJAZAT_RETURN_IF_ERROR(CheckIndex(e.previous_phone, "previous phone index"));
+      IJAZAT_RETURN_IF_ERROR(CheckSealed(e.previous_phone_sealed, "sealed previous phone"));
+    }
+    if (e.revision < 0) return Invalid("revision is negative");
     return Write("saving an enrolment", [&](Session& s, Transaction&) -> Status {
-      s << "INSERT INTO enrolments (cnic_index, cnic_key_version, phone_index, phone_key_version, "
-           "phone_sealed, phone_sealed_key_version, enrolled_at, updated_at, hold_until, locked) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-           "ON CONFLICT (cnic_index) DO UPDATE SET cnic_key_version = excluded.cnic_key_version, "
-           "phone_index = excluded.phone_index, phone_key_version = excluded.phone_key_version, "
-           "phone_sealed = excluded.phone_sealed, "
-           "phone_sealed_key_version = excluded.phone_sealed_key_version, "
-           "enrolled_at = excluded.enrolled_at, updated_at = excluded.updated_at, "
-           "hold_until = excluded.hold_until, locked = excluded.locked",
-          bind(ToBlob(e.cnic.value)), bind(static_cast<Int64>(e.cnic.key_version)),
-          bind(ToBlob(e.phone.value)), bind(static_cast<Int64>(e.phone.key_version)),
-          bind(ToBlob(e.phone_sealed.box)), bind(static_cast<Int64>(e.phone_sealed.key_version)),
-          bind(static_cast<Int64>(e.enrolled_at)), bind(static_cast<Int64>(e.updated_at)),
-          bind(static_cast<Int64>(e.hold_until)), bind(static_cast<Int64>(e.locked ? 1 : 0)), now;
+      const Bytes none;
+      if (e.revision == 0) {
+        // A new record: refused if one was made since the caller looked.
+        Query taken = s.Prepare("SELECT 1 FROM enrolments WHERE cnic_index = ?");
+        if (taken.Bind(e.cnic.value).Step()) return EnrolmentChanged();
+      }
+      Query save = s.Prepare(
+          "INSERT INTO enrolments (cnic_index, cnic_key_version, phone_index, phone_key_version, "
+          "phone_sealed, phone_sealed_key_version, enrolled_at, updated_at, hold_until, locked, "
+          "cnic_sealed, cnic_sealed_key_version, previous_phone_index, previous_phone_key_version, "
+          "previous_phone_sealed, previous_phone_sealed_key_version, suspended, revision) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, x''), ?, NULLIF(?, x''), ?, "
+          "NULLIF(?, x''), ?, ?, ? + 1) "
+          "ON CONFLICT (cnic_index) DO UPDATE SET cnic_key_version = excluded.cnic_key_version, "
+          "phone_index = excluded.phone_index, phone_key_version = excluded.phone_key_version, "
+          "phone_sealed = excluded.phone_sealed, "
+          "phone_sealed_key_version = excluded.phone_sealed_key_version, "
+          "enrolled_at = excluded.enrolled_at, updated_at = excluded.updated_at, "
+          "hold_until = excluded.hold_until, locked = excluded.locked, "
+          "cnic_sealed = COALESCE(excluded.cnic_sealed, cnic_sealed), "
+          "cnic_sealed_key_version = CASE WHEN excluded.cnic_sealed IS NULL "
+          "THEN cnic_sealed_key_version ELSE excluded.cnic_sealed_key_version END, "
+          "previous_phone_index = excluded.previous_phone_index, "
+          "previous_phone_key_version = excluded.previous_phone_key_version, "
+          "previous_phone_sealed = excluded.previous_phone_sealed, "
+          "previous_phone_sealed_key_version = excluded.previous_phone_sealed_key_version, "
+          "suspended = excluded.suspended, revision = excluded.revision "
+          "WHERE enrolments.revision = excluded.revision - 1 "
+          "RETURNING 1");
+      save.Bind(e.cnic.value)
+          .Bind(std::int64_t{e.cnic.key_version})
+          .Bind(e.phone.value)
+          .Bind(std::int64_t{e.phone.key_version})
+          .Bind(e.phone_sealed.box)
+          .Bind(std::int64_t{e.phone_sealed.key_version})
+          .Bind(e.enrolled_at)
+          .Bind(e.updated_at)
+          .Bind(e.hold_until)
+          .Bind(std::int64_t{e.locked ? 1 : 0})
+          .Bind(e.cnic_sealed.box)
+          .Bind(std::int64_t{e.cnic_sealed.key_version})
+          .Bind(e.previous_phone.value)
+          .Bind(std::int64_t{e.previous_phone.key_version})
+          .Bind(e.previous_phone_sealed.box)
+          .Bind(std::int64_t{e.previous_phone_sealed.key_version})
+          .Bind(std::int64_t{e.suspended ? 1 : 0})
+          .Bind(e.revision);
+      if (CountRows(save) != 1) return EnrolmentChanged();
+      if (number_change) {
+        s.Prepare("INSERT INTO number_changes (cnic_index, at) VALUES (?, ?)")
+            .Bind(e.cnic.value)
+            .Bind(e.updated_at)
+            .Run();
+      }
       IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
       return InsertMessages(s, messages);
+    });
+  }
+
+  Status RecordEvent(const AuditEvent& audit, const std::vector<OutboxMessage>& messages) override {
+    return Write("recording an event", [&](Session& s, Transaction&) -> Status {
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      return InsertMessages(s, messages);
+    });
+  }
+
+  Result<int> CountNumberChanges(const BlindIndex& cnic, Timestamp since) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    return ReadOne("counting number changes", [&](Session& s) -> Result<int> {
+      Query query =
+          s.Prepare("SELECT COUNT(*) FROM number_changes WHERE cnic_index = ? AND at > ?");
+      query.Bind(cnic.value).Bind(since);
+      const Int64 count = query.Step() ? query.Int(0) : 0;
+      return static_cast<int>(std::min<Int64>(count, INT_MAX));
+    });
+  }
+
+  Result<std::int64_t> RegistrySweepCursor() override {
+    return ReadOne("reading the registry sweep cursor", [&](Session& s) -> Result<std::int64_t> {
+      Query query = s.Prepare("SELECT seq FROM registry_sweep WHERE id = 1");
+      return query.Step() ? query.Int(0) : std::int64_t{0};
+    });
+  }
+
+  Status SetRegistrySweepCursor(std::int64_t seq) override {
+    return Write("saving the registry sweep cursor", [&](Session& s, Transaction&) -> Status {
+      s.Prepare(
+           "INSERT INTO registry_sweep (id, seq) VALUES (1, ?) "
+           "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq")
+          .Bind(seq)
+          .Run();
+      return OkStatus();
     });
   }
 
@@ -564,8 +680,8 @@ class SqliteStore final : public ConsentStore {
   }
 
   Result<Consent> GrantConsent(const std::string& consent_id, const Consent& granted, Timestamp at,
-                               const AuditEvent& audit,
-                               const std::vector<OutboxMessage>& messages) override {
+                               const AuditEvent& audit, const std::vector<OutboxMessage>& messages,
+                               const GrantGuard* guard) override {
     if (granted.reference.empty()) return Invalid("reference is empty");
     if (granted.max_uses < 1) return Invalid("max_uses must be at least 1");
     if (granted.expires_at <= at) return Invalid("the token's expiry is not in the future");
@@ -577,6 +693,22 @@ class SqliteStore final : public ConsentStore {
         IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
         txn.CommitDespiteError();
         return NotPending();
+      }
+      if (guard != nullptr) {
+        Query reachable = s.Prepare(
+            "SELECT 1 FROM enrolments WHERE cnic_index = ? AND phone_index = ? AND locked = 0 "
+            "AND suspended = 0 AND hold_until <= ? AND NOT EXISTS (SELECT 1 FROM blocks "
+            "WHERE blocks.cnic_index = enrolments.cnic_index AND blocks.provider_id = ?)");
+        reachable.Bind(consent.cnic.value)
+            .Bind(guard->phone.value)
+            .Bind(guard->hold_cutoff)
+            .Bind(consent.provider_id);
+        if (!reachable.Step()) {
+          return Error(ErrorCode::kPermissionDenied,
+                       "the citizen does not allow verification now (locked, blocked, number "
+                       "recently changed or no longer registered to the CNIC)",
+                       "citizen_unavailable");
+        }
       }
       {
         Query taken = s.Prepare("SELECT 1 FROM consents WHERE reference = ?");

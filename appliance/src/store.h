@@ -56,10 +56,28 @@ class ConsentStore {
   virtual Result<std::optional<Enrolment>> FindEnrolment(const BlindIndex& cnic) = 0;
   // Every enrolment made from the number (a number may be enrolled for several CNICs).
   virtual Result<std::vector<Enrolment>> FindEnrolmentsByPhone(const BlindIndex& phone) = 0;
-  // Inserts or replaces the enrolment for `enrolment.cnic`, appends `audit`, and queues
-  // `messages`, in one transaction.
+  // Every enrolment whose number was changed away from this one and is still in its hold at
+  // `now` (the previous number may still LOCK).
+  virtual Result<std::vector<Enrolment>> FindEnrolmentsByPreviousPhone(const BlindIndex& phone,
+                                                                       Timestamp now) = 0;
+  // Saves the enrolment for `enrolment.cnic`, appends `audit`, queues `messages`, and with
+  // `number_change` records a change of number at `enrolment.updated_at`, in one transaction.
+  // Conditional on the revision read: `enrolment.revision` 0 inserts a new record, N updates
+  // the record at revision N (and makes it N + 1). kFailedPrecondition ("enrolment_changed") when
+  // the record was made or changed since it was read: nothing is written; read again and retry.
   virtual Status SaveEnrolment(const Enrolment& enrolment, const AuditEvent& audit,
-                               const std::vector<OutboxMessage>& messages) = 0;
+                               const std::vector<OutboxMessage>& messages,
+                               bool number_change = false) = 0;
+  // Changes of number for the CNIC recorded after `since` (their rate limit).
+  virtual Result<int> CountNumberChanges(const BlindIndex& cnic, Timestamp since) = 0;
+  // How far the appliance has read the registry's log of changed bindings (0 at first).
+  virtual Result<std::int64_t> RegistrySweepCursor() = 0;
+  virtual Status SetRegistrySweepCursor(std::int64_t seq) = 0;
+
+  // Appends `audit` and queues `messages` in one transaction (an event that changes no record,
+  // such as a refused number change).
+  virtual Status RecordEvent(const AuditEvent& audit,
+                             const std::vector<OutboxMessage>& messages) = 0;
 
   // Citizen's blocks of providers (BLOCK / UNBLOCK).
   virtual Status SetBlocked(const BlindIndex& cnic, const std::string& provider_id, bool blocked,
@@ -93,9 +111,19 @@ class ConsentStore {
   // failures reset to 0, audit and messages appended. Succeeds only if the consent is still
   // pending and unexpired at `now` (single use): otherwise kFailedPrecondition
   // ("consent_not_pending"). kAlreadyExists ("reference_taken") if the reference collides.
+  // With `guard`, the citizen's side is checked in the same transaction: the enrolment of the
+  // consent's CNIC still has the number `guard->phone`, is neither locked nor suspended, its
+  // hold ended at or before `guard->hold_cutoff`, and the citizen does not block the
+  // consent's provider; otherwise kPermissionDenied ("citizen_unavailable") and nothing is
+  // written.
+  struct GrantGuard {
+    BlindIndex phone;
+    Timestamp hold_cutoff = 0;
+  };
   virtual Result<Consent> GrantConsent(const std::string& consent_id, const Consent& granted,
                                        Timestamp now, const AuditEvent& audit,
-                                       const std::vector<OutboxMessage>& messages) = 0;
+                                       const std::vector<OutboxMessage>& messages,
+                                       const GrantGuard* guard = nullptr) = 0;
 
   // One verification with the token: uses + 1 (state used when it reaches max_uses) if the
   // consent is granted, unexpired at `now`, below max_uses and belongs to `provider_id`;

@@ -424,11 +424,18 @@ class Validator {
     int line;
   };
 
+  static std::string Fold(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text;
+  }
+
   void ReadProviders(const YamlNode& node, PolicyContent& content) {
     const YamlNode* list = ReadList(node, "providers", "providers", limits_.max_providers);
     if (list == nullptr) return;
     std::map<std::string, SeenProvider> ids;
     std::map<std::string, SeenProvider> display_names;  // folded to lower case
+    std::map<std::string, SeenProvider> folded_ids;     // folded to lower case
     for (std::size_t i = 0; i < list->items.size(); ++i) {
       const YamlNode& item = *list->items[i];
       const std::string path = Index("providers", i);
@@ -444,11 +451,28 @@ class Validator {
                      "); provider ids must be unique");
         }
       }
+      // Citizens name providers in BLOCK and UNBLOCK by id or display name, case-blind: no
+      // name may stand for two providers.
+      const std::string folded_id = Fold(provider.id);
+      const std::string folded_name = Fold(provider.display_name);
+      if (!provider.id.empty()) {
+        if (const auto other = display_names.find(folded_id); other != display_names.end()) {
+          Report(*nodes.id, Child(path, "id"),
+                 "provider id " + Quote(provider.id) + " is the display name of " +
+                     other->second.path + " (line " + std::to_string(other->second.line) +
+                     "); a citizen's BLOCK " + provider.id + " would be ambiguous");
+        }
+      }
       if (!provider.display_name.empty()) {
-        std::string folded = provider.display_name;
-        std::transform(folded.begin(), folded.end(), folded.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        const auto [first, inserted] = display_names.emplace(folded, SeenProvider{path, item.line});
+        if (const auto other = folded_ids.find(folded_name);
+            other != folded_ids.end() && folded_name != folded_id) {
+          Report(*nodes.display_name, Child(path, "display_name"),
+                 "display name " + Quote(provider.display_name) + " is the id of " +
+                     other->second.path + " (line " + std::to_string(other->second.line) +
+                     "); a citizen's BLOCK " + provider.display_name + " would be ambiguous");
+        }
+        const auto [first, inserted] =
+            display_names.emplace(folded_name, SeenProvider{path, item.line});
         if (!inserted) {
           Report(*nodes.display_name, Child(path, "display_name"),
                  "display name " + Quote(provider.display_name) + " is already used by " +
@@ -456,6 +480,7 @@ class Validator {
                      "; citizens must be able to tell providers apart in their SMS");
         }
       }
+      if (!provider.id.empty()) folded_ids.emplace(folded_id, SeenProvider{path, item.line});
       content.providers.push_back(std::move(provider));
     }
   }

@@ -106,6 +106,12 @@ void ApplianceTest::SetUp() {
       ImportRegistryCsv((dir_ / "registry.db").string(),
                         std::string(IJAZAT_SOURCE_DIR) + "/appliance/demo/registry.csv");
   ASSERT_TRUE(imported.ok()) << imported.error().message();
+  // The demo's subscriber records bind kPhone (and a few others) to the demo CNICs: enrolment
+  // needs an authority's binding by default.
+  const auto subscribers =
+      ImportSubscribersCsv((dir_ / "registry.db").string(),
+                           std::string(IJAZAT_SOURCE_DIR) + "/appliance/demo/subscribers.csv");
+  ASSERT_TRUE(subscribers.ok()) << subscribers.error().message();
 
   config_.issuer = "https://ijazat.test";
   config_.server.listen = "127.0.0.1:0";
@@ -128,6 +134,14 @@ void ApplianceTest::SetUp() {
 }
 
 void ApplianceTest::TearDown() { StopAppliance(); }
+
+void ApplianceTest::ImportSubscribers(const std::string& csv) {
+  static int files = 0;
+  const auto path = dir_ / ("subscribers-" + std::to_string(++files) + ".csv");
+  WriteFile(path, csv);
+  const auto imported = ImportSubscribersCsv(config_.registry_path, path.string());
+  ASSERT_TRUE(imported.ok()) << imported.error().message();
+}
 
 void ApplianceTest::StartAppliance() {
   ApplianceOptions options;

@@ -80,6 +80,10 @@ class ApplianceTest : public ::testing::Test {
                                const std::string& api_key = kBankKey);
   nlohmann::json Grant(const std::string& consent_id, const std::string& phone = kPhone);
 
+  // Imports subscriber records (CSV with the header cnic,msisdn) into the registry: the
+  // numbers of each CNIC in it replace those it had. The appliance reads them at once.
+  void ImportSubscribers(const std::string& csv);
+
   // Rewrites the policy file (before StartAppliance or followed by Reload()).
   void WritePolicy(const std::string& yaml);
   static std::string TestPolicy();

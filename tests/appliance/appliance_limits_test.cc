@@ -94,6 +94,7 @@ TEST_F(ApplianceTest, SmsCap_HoldsUnderParallelRequests) {
 }
 
 TEST_F(ApplianceTest, IndexKeyRotation_KeepsEnrolmentsAndTheNumberChangeHold) {
+  ImportSubscribers("cnic,msisdn\n3520212345671,+923001234567\n3520212345671,+923339999999\n");
   InboundSms(kPhone, kCnic);
   SentMessages();
   ASSERT_TRUE(appliance_->hsm().RotateKey(hsm::KeyKind::kIndex).ok());

@@ -198,6 +198,7 @@ TEST_F(ApplianceTest, RevealingProvider_IsToldWhetherTheCnicIsEnrolled) {
 }
 
 TEST_F(ApplianceTest, NumberChange_TellsTheOldNumberAndHoldsVerification) {
+  ImportSubscribers("cnic,msisdn\n3520212345671,+923001234567\n3520212345671,+923331234567\n");
   InboundSms(kPhone, kCnic);
   SentMessages();
   const std::string new_phone = "+923331234567";

@@ -60,21 +60,44 @@ TEST(LoadConfig, ReportsEveryProblemWithItsLocation) {
               HasSubstr(":5:23: server.keep_alive_timeout: must be a duration"));
 }
 
-TEST(LoadConfig, ReadsSmsNumbersCapsAndSubscriberMatch) {
+TEST(LoadConfig, ReadsSmsNumbersCapsEnrolmentAndNumberChanges) {
   const auto config = Load(std::string(kMinimal) + R"(  numbers:
     country_code: "92"
     national_digits: 10
     ranges: ["+92300", "+92333"]
   caps: {per_number_per_hour: 3, per_number_per_day: 9, per_cnic_per_day: 7}
-  require_subscriber_match: true
+  enrolment: open-for-development
+  number_changes: {max: 2, window: 7d}
 )");
   ASSERT_THAT(config, IsOk());
   EXPECT_EQ(config->sms.numbers.ranges, (std::vector<std::string>{"+92300", "+92333"}));
   EXPECT_EQ(config->sms.caps.per_number_per_hour, 3);
   EXPECT_EQ(config->sms.caps.per_number_per_day, 9);
   EXPECT_EQ(config->sms.caps.per_cnic_per_day, 7);
-  EXPECT_TRUE(config->sms.require_subscriber_match);
-  EXPECT_FALSE(Load(kMinimal)->sms.require_subscriber_match) << "off by default";
+  EXPECT_EQ(config->sms.enrolment, SmsConfig::Enrolment::kOpen);
+  EXPECT_EQ(config->sms.number_changes.max, 2);
+  EXPECT_EQ(config->sms.number_changes.window, std::chrono::hours(7 * 24));
+  const auto defaults = Load(kMinimal);
+  EXPECT_EQ(defaults->sms.enrolment, SmsConfig::Enrolment::kAuthority)
+      << "only numbers an authority binds to the CNIC enrol, unless told otherwise";
+  EXPECT_EQ(defaults->sms.number_changes.max, 3);
+  EXPECT_EQ(defaults->sms.number_changes.window, std::chrono::hours(30 * 24));
+}
+
+TEST(LoadConfig, EnrolmentModes_OnlyAuthorityOrAnExplicitDevelopmentSetting) {
+  auto config = Load(std::string(kMinimal) + "  enrolment: open\n");
+  ASSERT_THAT(config, HasReason("config_invalid"));
+  EXPECT_THAT(config.error().message(),
+              HasSubstr("sms.enrolment: must be authority (a number enrols only where the "
+                        "registry binds it to the CNIC) or open-for-development"));
+  config = Load(std::string(kMinimal) + "  require_subscriber_match: false\n");
+  ASSERT_THAT(config, HasReason("config_invalid"));
+  EXPECT_THAT(config.error().message(),
+              HasSubstr("sms.require_subscriber_match: was replaced by sms.enrolment"))
+      << "a setting whose meaning changed is refused, not read silently";
+  config = Load(std::string(kMinimal) + "  number_changes: {max: 0, window: 1d}\n");
+  ASSERT_THAT(config, HasReason("config_invalid"));
+  EXPECT_THAT(config.error().message(), HasSubstr("sms.number_changes.max"));
 }
 
 TEST(LoadConfig, RefusesBadNumberPlansCapsAndFlags) {
@@ -84,7 +107,7 @@ TEST(LoadConfig, RefusesBadNumberPlansCapsAndFlags) {
       {"  numbers: {national_digits: 30}\n", "sms.numbers.national_digits: must be"},
       {"  caps: {per_number_per_hour: 0}\n", "sms.caps.per_number_per_hour: must be"},
       {"  caps: {per_day: 3}\n", "sms.caps.per_day: unknown key"},
-      {"  require_subscriber_match: yes\n", "must be true or false"},
+      {"  number_changes: {window: 10m}\n", "sms.number_changes.window: must be a duration"},
   };
   for (const auto& [extra, message] : cases) {
     const auto config = Load(std::string(kMinimal) + extra);

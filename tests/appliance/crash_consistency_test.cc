@@ -151,6 +151,10 @@ class CrashConsistencyTest : public ApplianceTest {
       citizens_.push_back({cnic, phone, std::string("+92") + (phone + 1), 0});
     }
     ASSERT_GE(citizens_.size(), static_cast<std::size_t>(kThreads));
+    // Each citizen's number is bound to the CNIC by the subscriber records.
+    std::string subscribers = "cnic,msisdn\n";
+    for (const auto& citizen : citizens_) subscribers += citizen.cnic + "," + citizen.e164 + "\n";
+    ImportSubscribers(subscribers);
   }
 
   void TearDown() override {

@@ -124,14 +124,12 @@ TEST_F(RegistryTest, Subscribers_ImportedNumbersMatch_OthersDoNot) {
               IsOkAndHolds(3));
   auto registry = OpenRegistry();
   ASSERT_NE(registry, nullptr);
-  using S = IdentityRegistry::Subscriber;
-  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923001234567"), IsOkAndHolds(S::kMatch));
-  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923331234567"), IsOkAndHolds(S::kMatch));
-  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923459998887"),
-              IsOkAndHolds(S::kMismatch));
-  EXPECT_THAT(registry->CheckSubscriber("4210112345673", "+447700900123"), IsOkAndHolds(S::kMatch));
-  EXPECT_THAT(registry->CheckSubscriber("3740512345675", "+923001234567"),
-              IsOkAndHolds(S::kMismatch))
+  using S = IdentityRegistry::Binding;
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923001234567"), IsOkAndHolds(S::kBound));
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923331234567"), IsOkAndHolds(S::kBound));
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923459998887"), IsOkAndHolds(S::kNotBound));
+  EXPECT_THAT(registry->CheckBinding("4210112345673", "+447700900123"), IsOkAndHolds(S::kBound));
+  EXPECT_THAT(registry->CheckBinding("3740512345675", "+923001234567"), IsOkAndHolds(S::kNotBound))
       << "a CNIC without subscriber rows matches nothing";
 }
 
@@ -145,11 +143,10 @@ TEST_F(RegistryTest, Subscribers_ReimportReplacesTheNumbersOfTheCnicsInTheFile) 
       IsOk());
   auto registry = OpenRegistry();
   ASSERT_NE(registry, nullptr);
-  using S = IdentityRegistry::Subscriber;
-  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923001234567"),
-              IsOkAndHolds(S::kMismatch));
-  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923119876543"), IsOkAndHolds(S::kMatch));
-  EXPECT_THAT(registry->CheckSubscriber("4210112345673", "+923331234567"), IsOkAndHolds(S::kMatch))
+  using S = IdentityRegistry::Binding;
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923001234567"), IsOkAndHolds(S::kNotBound));
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923119876543"), IsOkAndHolds(S::kBound));
+  EXPECT_THAT(registry->CheckBinding("4210112345673", "+923331234567"), IsOkAndHolds(S::kBound))
       << "CNICs not in the second file keep their numbers";
 }
 
@@ -157,7 +154,7 @@ TEST_F(RegistryTest, Subscribers_WithoutData_CheckFailsClearly) {
   ASSERT_THAT(ImportRegistryCsv(DbPath(), kDemoCsv), IsOk());
   auto registry = OpenRegistry();
   ASSERT_NE(registry, nullptr);
-  EXPECT_THAT(registry->CheckSubscriber("3520212345671", "+923001234567"),
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923001234567"),
               HasReason("subscribers_missing"));
 }
 
@@ -180,8 +177,8 @@ TEST_F(RegistryTest, Subscribers_MalformedFiles_FailWithTheLine_AndImportNothing
   }
   auto registry = OpenRegistry();
   ASSERT_NE(registry, nullptr);
-  EXPECT_THAT(registry->CheckSubscriber("4210112345673", "+923331234567"),
-              IsOkAndHolds(IdentityRegistry::Subscriber::kMismatch))
+  EXPECT_THAT(registry->CheckBinding("4210112345673", "+923331234567"),
+              IsOkAndHolds(IdentityRegistry::Binding::kNotBound))
       << "nothing of the failed files was imported";
 }
 

@@ -104,20 +104,10 @@ TEST_F(SmsLimitsTest, NumberRanges_Configured_RefuseOtherSenders) {
   EXPECT_EQ(SentMessages().front().to, kPhone);
 }
 
-class SubscriberRegistryTest : public SmsLimitsTest {
- protected:
-  void ImportSubscribers(const std::string& csv) {
-    const auto path = dir_ / "subscribers.csv";
-    std::ofstream(path) << csv;
-    const auto imported = ImportSubscribersCsv(config_.registry_path, path.string());
-    ASSERT_TRUE(imported.ok()) << imported.error().message();
-  }
-};
+using SubscriberRegistryTest = SmsLimitsTest;
 
 TEST_F(SubscriberRegistryTest, Required_EnrolsOnlyARegisteredNumber) {
   ImportSubscribers("cnic,msisdn\n35202-1234567-1,03001234567\n4210112345673,+923331112223\n");
-  config_.sms.require_subscriber_match = true;
-  Restart();
   // Someone else's number tries to take over kCnic: refused, told why, nothing changes.
   const auto refused = InboundSms("+923459998887", kCnic);
   EXPECT_EQ(refused.status, 200);
@@ -137,8 +127,6 @@ TEST_F(SubscriberRegistryTest, Required_EnrolsOnlyARegisteredNumber) {
 
 TEST_F(SubscriberRegistryTest, Required_RefusesANumberChangeToAnUnregisteredNumber) {
   ImportSubscribers("cnic,msisdn\n3520212345671,03001234567\n");
-  config_.sms.require_subscriber_match = true;
-  Restart();
   ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
   ASSERT_EQ(InboundSms("+923005556667", kCnic).status, 200);
   const auto sent = SentMessages();
@@ -152,10 +140,15 @@ TEST_F(SubscriberRegistryTest, Required_RefusesANumberChangeToAnUnregisteredNumb
 
 TEST_F(SubscriberRegistryTest, Required_WithoutSubscriberData_RefusesToStart) {
   StopAppliance();
-  config_.sms.require_subscriber_match = true;
+  const auto bare = dir_ / "bare-registry.db";
+  ASSERT_TRUE(ImportRegistryCsv(bare.string(),
+                                std::string(IJAZAT_SOURCE_DIR) + "/appliance/demo/registry.csv")
+                  .ok());
+  config_.registry_path = bare.string();
   auto started = Appliance::Start(config_, {});
   ASSERT_FALSE(started.ok());
   EXPECT_THAT(started.error().message(), HasSubstr("import-subscribers"));
+  EXPECT_THAT(started.error().message(), HasSubstr("sms.enrolment is authority"));
 }
 
 }  // namespace

@@ -191,10 +191,10 @@ TEST_F(SqliteStoreTest, Open_CreatesSchemaAndPrivateWalFile_WhenFileIsNew) {
   EXPECT_THAT(store_->CheckIntegrity(), IsOk());
   RawDb raw(DbPath());
   EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Int("SELECT COUNT(*) FROM schema_migrations"), 1);
-  EXPECT_EQ(raw.Int("SELECT MAX(version) FROM schema_migrations"), 1);
-  for (const char* table :
-       {"enrolments", "consents", "cnic_failures", "blocks", "verifications", "outbox", "audit"}) {
+  EXPECT_EQ(raw.Int("SELECT COUNT(*) FROM schema_migrations"), 2);
+  EXPECT_EQ(raw.Int("SELECT MAX(version) FROM schema_migrations"), 2);
+  for (const char* table : {"enrolments", "consents", "cnic_failures", "blocks", "verifications",
+                            "outbox", "audit", "number_changes", "registry_sweep"}) {
     EXPECT_EQ(
         raw.Int(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name = '") + table + "'"), 1)
         << table;
@@ -209,7 +209,7 @@ TEST_F(SqliteStoreTest, Open_KeepsDataAndAppliesNothingTwice_WhenReopened) {
   auto found = store_->FindConsent("consent-1");
   ASSERT_THAT(found, IsOk());
   EXPECT_TRUE(found->has_value());
-  EXPECT_EQ(RawDb(DbPath()).Int("SELECT COUNT(*) FROM schema_migrations"), 1);
+  EXPECT_EQ(RawDb(DbPath()).Int("SELECT COUNT(*) FROM schema_migrations"), 2);
   EXPECT_THAT(store_->VerifyAuditChain(), IsOk());
 }
 
@@ -318,13 +318,46 @@ TEST_F(SqliteStoreTest, SaveEnrolment_ReplacesNumber_WhenCnicIsEnrolledAgain) {
               IsOk());
   Enrolment changed = MakeEnrolment("3520212345671", "+923002222222");
   changed.updated_at = kNow + 10;
-  ASSERT_THAT(store_->SaveEnrolment(changed, Audit("enrolment.changed"), {}), IsOk());
+  EXPECT_THAT(store_->SaveEnrolment(changed, Audit("enrolment.changed"), {}),
+              HasReason("enrolment_changed"))
+      << "a new record where one exists: the caller did not read it";
+  auto read = store_->FindEnrolment(changed.cnic);
+  ASSERT_THAT(read, IsOk());
+  ASSERT_TRUE(read->has_value());
+  changed.revision = (*read)->revision;
+  ASSERT_THAT(store_->SaveEnrolment(changed, Audit("enrolment.changed"), {}, true), IsOk());
   auto found = store_->FindEnrolment(changed.cnic);
   ASSERT_THAT(found, IsOk());
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ((*found)->phone, changed.phone);
   EXPECT_EQ((*found)->updated_at, kNow + 10);
+  EXPECT_EQ((*found)->revision, changed.revision + 1);
   EXPECT_THAT(store_->FindEnrolmentsByPhone(Index("+923001111111")), IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(store_->CountNumberChanges(changed.cnic, kNow), IsOkAndHolds(1));
+  EXPECT_THAT(store_->CountNumberChanges(changed.cnic, kNow + 10), IsOkAndHolds(0))
+      << "the window is (since, now]";
+}
+
+TEST_F(SqliteStoreTest, SaveEnrolment_FromAStaleRead_IsRefusedAndChangesNothing) {
+  ASSERT_THAT(store_->SaveEnrolment(MakeEnrolment("3520212345671", "+923001111111"),
+                                    Audit("enrolment.saved"), {}),
+              IsOk());
+  auto read = store_->FindEnrolment(Index("3520212345671"));
+  ASSERT_THAT(read, IsOk());
+  ASSERT_TRUE(read->has_value());
+  Enrolment lock = **read;
+  Enrolment unlock = **read;  // read at the same time as `lock`
+  lock.locked = true;
+  ASSERT_THAT(store_->SaveEnrolment(lock, Audit("citizen.lock"), {}), IsOk());
+  unlock.locked = false;
+  EXPECT_THAT(store_->SaveEnrolment(unlock, Audit("citizen.unlock"),
+                                    {MakeMessage(OutboxKind::kReply, std::nullopt)}),
+              HasReason("enrolment_changed"));
+  auto after = store_->FindEnrolment(Index("3520212345671"));
+  ASSERT_THAT(after, IsOk());
+  EXPECT_TRUE((*after)->locked) << "the LOCK the citizen was told of stands";
+  EXPECT_THAT(store_->DueMessages(kNow, 10), IsOkAndHolds(IsEmpty())) << "nothing queued";
+  EXPECT_THAT(store_->AuditTail(10), IsOkAndHolds(SizeIs(2))) << "nothing audited";
 }
 
 TEST_F(SqliteStoreTest, SetBlocked_BlocksOneProvider_UntilUnblocked) {

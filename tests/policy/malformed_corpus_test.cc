@@ -42,6 +42,9 @@ const std::vector<MalformedCase>& Corpus() {
       {"cooling_off_too_short", 5, 32, "defaults.limits.number_change_cooling_off",
        "30m is outside the allowed range from 1h to 30d"},
       {"deep_nesting", 3, 27, "", "nested more than 16 levels deep"},
+      {"display_name_is_another_id", 16, 19, "providers[1].display_name",
+       "'DEMO-BANK' is the id of providers[0] (line 5); a citizen's BLOCK DEMO-BANK would be "
+       "ambiguous"},
       {"display_name_not_gsm7", 5, 19, "providers[0].display_name",
        "outside the GSM-7 basic character set"},
       {"display_name_too_long", 5, 19, "providers[0].display_name",
@@ -67,6 +70,9 @@ const std::vector<MalformedCase>& Corpus() {
       {"missing_provider_id", 4, 5, "providers[0]", "missing required key 'id'"},
       {"missing_value", 5, 5, "defaults.otp.digits", "has no value"},
       {"missing_version", 2, 1, "", "missing required key 'version'"},
+      {"id_is_another_display_name", 15, 9, "providers[1].id",
+       "'bank' is the display name of providers[0] (line 5); a citizen's BLOCK bank would be "
+       "ambiguous"},
       {"misspelled_max_attempts", 5, 5, "defaults.otp.max_atempts",
        "unknown key 'max_atempts' (did you mean 'max_attempts'?)"},
       {"misspelled_scopes_key", 13, 9, "providers[0].purposes[0].scope",

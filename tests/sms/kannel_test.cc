@@ -211,6 +211,7 @@ TEST_F(KannelTest, EveryCommandThroughKannel_IsAnsweredAndTakesEffect) {
 // A new number for the CNIC: the old number is told through Kannel, the new one confirmed, and
 // the cooling-off hold stops codes for now.
 TEST_F(KannelTest, NumberChangeThroughKannel_TellsTheOldNumberAndHoldsCodes) {
+  ImportSubscribers("cnic,msisdn\n3520212345671,+923001234567\n3520212345671,+923019876543\n");
   EnrolThroughKannel();
   const std::string new_phone = "+923019876543";
   ASSERT_TRUE(kannel_->SendMo(new_phone, kShortCode, std::string("CNIC ") + kCnicDashed));
