@@ -111,6 +111,8 @@ int main(int argc, char** argv) {
     if (reason == "pin_incorrect" || reason == "pin_locked") return 3;
     // An unsafe secret file needs an operator too (chown, chmod); say so distinctly.
     if (reason == "pin_file_unsafe") return kExitRefused;
+    // sms.enrolment: authority with no binding records: a configuration error, not an outage.
+    if (reason == "subscribers_missing") return 2;
     return 1;
   }
   if (!port_file.empty()) {

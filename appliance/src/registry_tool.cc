@@ -18,10 +18,12 @@ constexpr const char* kUsage =
     "       ijazat-registry import-subscribers --db FILE CSV\n"
     "  import: citizens from CSV into the registry database FILE (created if missing).\n"
     "  The header names the columns: cnic and any of name, father_name, date_of_birth,\n"
-    "  gender, address, photo, cnic_status. Rows with a CNIC already present replace it.\n"
+    "  gender, address, photo, cnic_status, and msisdn (the number recorded at registration,\n"
+    "  which binds it to the CNIC). Rows with a CNIC already present replace it.\n"
     "  import-subscribers: the numbers registered to each CNIC (header cnic,msisdn; one row\n"
-    "  per number), for sms.require_subscriber_match. The numbers of each CNIC in the file\n"
-    "  replace those it had.\n"
+    "  per number). The numbers of each CNIC in the file replace those it had.\n"
+    "  Only numbers these records bind to a CNIC may enrol it (sms.enrolment: authority);\n"
+    "  a running ijazatd checks the enrolments of every CNIC an import touched within a minute.\n"
     "  All or nothing: on any error nothing is imported.\n";
 
 int Usage(std::string_view problem) {
