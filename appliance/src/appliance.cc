@@ -1,6 +1,7 @@
 #include "appliance.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "citizen_crypto.h"
 #include "consent_service.h"
@@ -239,24 +240,32 @@ void Appliance::Sweep() {
 
 Result<int> Appliance::SweepBindings() {
   int suspended = 0;
-  // Bounded per call so that a huge import cannot hold the sweep for long; the next sweep
-  // goes on where this one stopped.
-  for (int round = 0; round < 100; ++round) {
-    auto swept = impl_->enrolments->SweepChangedBindings(1000);
+  // Bounded in time so that a huge import cannot hold up signals or the HSM for long; the
+  // next sweep (a minute later) goes on where this one stopped.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  do {
+    auto swept = impl_->enrolments->SweepChangedBindings(200);
     if (!swept.ok()) {
       impl_->logger->Warn("enrolment.sweep_failed", {{"error", swept.error().message()}});
       return swept.error();
     }
     suspended += swept->suspended;
-    if (swept->checked > 0 || swept->suspended > 0) {
+    if (swept->checked > 0 || swept->suspended > 0 || swept->failed > 0) {
       impl_->metrics.CountEvent("enrolment_rechecked", static_cast<std::uint64_t>(swept->checked));
       impl_->metrics.CountEvent("enrolment_suspended",
                                 static_cast<std::uint64_t>(swept->suspended));
-      impl_->logger->Info("enrolment.rechecked",
-                          {{"checked", swept->checked}, {"suspended", swept->suspended}});
+      impl_->logger->Info("enrolment.rechecked", {{"checked", swept->checked},
+                                                  {"suspended", swept->suspended},
+                                                  {"failed", swept->failed}});
+    }
+    if (swept->failed > 0) {
+      impl_->metrics.CountEvent("enrolment_recheck_failed",
+                                static_cast<std::uint64_t>(swept->failed));
+      impl_->logger->Warn("enrolment.recheck_failed",
+                          {{"failed", swept->failed}, {"first", swept->first_failure}});
     }
     if (!swept->more) break;
-  }
+  } while (std::chrono::steady_clock::now() < deadline);
   if (suspended > 0) impl_->dispatcher->Wake();
   return suspended;
 }

@@ -54,11 +54,35 @@ Result<bool> Enrolments::CodeMayGo(const Consent& consent, const std::string& to
   IJAZAT_ASSIGN_OR_RETURN(const std::string cnic,
                           crypto_.OpenCnic(consent.cnic_sealed, consent.id));
   IJAZAT_ASSIGN_OR_RETURN(const bool bound, Binds(cnic, to));
-  if (!bound) {
-    IJAZAT_ASSIGN_OR_RETURN(const bool suspended, Suspend(consent.cnic, "code"));
-    (void)suspended;
+  if (bound) return true;
+  // Suspend only if `to` is still the enrolled number: a code that waited for a retry while
+  // the citizen moved to another number must not suspend (nor warn) the new one.
+  IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> enrolment,
+                          store_.FindEnrolment(consent.cnic));
+  if (enrolment && !enrolment->suspended) {
+    IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> number, crypto_.PhoneIndexes(to));
+    if (SameNumber(enrolment->phone, number)) {
+      IJAZAT_ASSIGN_OR_RETURN(const bool suspended, Suspend(consent.cnic, "code"));
+      (void)suspended;
+    }
   }
-  return bound;
+  return false;
+}
+
+Result<Enrolments::CommandCheck> Enrolments::CommandMayRun(const Enrolment& enrolment,
+                                                           const std::string& from) {
+  if (authority_ == nullptr) return CommandCheck::kBound;
+  if (enrolment.suspended) return CommandCheck::kSuspended;
+  // A record made before the CNIC was sealed into it cannot be checked: the citizen confirms
+  // the number by texting the CNIC again, which seals it.
+  if (enrolment.cnic_sealed.box.empty()) return CommandCheck::kUnchecked;
+  IJAZAT_ASSIGN_OR_RETURN(const std::string cnic,
+                          crypto_.OpenEnrolmentCnic(enrolment.cnic_sealed, enrolment.cnic));
+  IJAZAT_ASSIGN_OR_RETURN(const bool bound, Binds(cnic, from));
+  if (bound) return CommandCheck::kBound;
+  IJAZAT_ASSIGN_OR_RETURN(const bool suspended, Suspend(enrolment.cnic, "command"));
+  (void)suspended;
+  return CommandCheck::kSuspended;
 }
 
 Result<bool> Enrolments::Suspend(const BlindIndex& cnic, std::string_view why) {
@@ -91,30 +115,45 @@ Result<bool> Enrolments::Suspend(const BlindIndex& cnic, std::string_view why) {
 Result<Enrolments::SweepResult> Enrolments::SweepChangedBindings(int max) {
   SweepResult result;
   if (authority_ == nullptr) return result;
-  IJAZAT_ASSIGN_OR_RETURN(std::int64_t cursor, store_.RegistrySweepCursor());
-  IJAZAT_ASSIGN_OR_RETURN(IdentityRegistry::BindingChanges log,
-                          authority_->ChangedBindings(cursor, max));
-  if (cursor > log.last) {
-    // The registry file was replaced by one with a shorter log: read it from the start.
-    cursor = 0;
-    IJAZAT_ASSIGN_OR_RETURN(log, authority_->ChangedBindings(cursor, max));
+  IJAZAT_ASSIGN_OR_RETURN(ConsentStore::SweepCursor cursor, store_.RegistrySweepCursor());
+  IJAZAT_ASSIGN_OR_RETURN(IdentityRegistry::BindingChanges log, authority_->ChangedBindings(0, 0));
+  if (log.generation != cursor.generation || cursor.seq > log.last) {
+    // Another registry file (or the first sweep): its log is read from the start.
+    cursor = {log.generation, 0};
   }
+  IJAZAT_ASSIGN_OR_RETURN(log, authority_->ChangedBindings(cursor.seq, max));
+  Status stopped = OkStatus();
   for (const IdentityRegistry::BindingChange& change : log.changes) {
-    IJAZAT_ASSIGN_OR_RETURN(const Found found, FindByCnic(change.cnic));
-    if (found.enrolment && !found.enrolment->suspended) {
+    const Status checked = [&]() -> Status {
+      IJAZAT_ASSIGN_OR_RETURN(const Found found, FindByCnic(change.cnic));
+      if (!found.enrolment || found.enrolment->suspended) return OkStatus();
       ++result.checked;
       IJAZAT_ASSIGN_OR_RETURN(const std::string number,
                               crypto_.OpenPhone(found.enrolment->phone_sealed, found.index));
       IJAZAT_ASSIGN_OR_RETURN(const bool bound, Binds(change.cnic, number));
-      if (!bound) {
-        IJAZAT_ASSIGN_OR_RETURN(const bool suspended, Suspend(found.index, "registry_changed"));
-        if (suspended) ++result.suspended;
+      if (bound) return OkStatus();
+      IJAZAT_ASSIGN_OR_RETURN(const bool suspended, Suspend(found.index, "registry_changed"));
+      if (suspended) ++result.suspended;
+      return OkStatus();
+    }();
+    if (!checked.ok()) {
+      if (checked.error().code() == ErrorCode::kUnavailable) {
+        // The HSM or a database is down: stop here and take this entry up again next time.
+        stopped = checked;
+        break;
       }
+      // This entry's own problem (say, its number sealed under a retired key): it cannot be
+      // checked, which must not hold up the entries behind it.
+      ++result.failed;
+      result.first_failure = checked.error().message();
     }
-    cursor = change.seq;
+    cursor.seq = change.seq;
   }
-  if (!log.changes.empty()) IJAZAT_RETURN_IF_ERROR(store_.SetRegistrySweepCursor(cursor));
-  result.more = cursor < log.last;
+  if (cursor.seq != 0 || !log.changes.empty()) {
+    IJAZAT_RETURN_IF_ERROR(store_.SetRegistrySweepCursor(cursor));
+  }
+  if (!stopped.ok()) return stopped.error();
+  result.more = cursor.seq < log.last;
   return result;
 }
 

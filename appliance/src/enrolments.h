@@ -57,11 +57,21 @@ class Enrolments {
   // still binds it to the consent's CNIC. When not, the enrolment is suspended. True when open.
   Result<bool> CodeMayGo(const Consent& consent, const std::string& to);
 
+  // Whether a command other than LOCK from `from` may act on `enrolment`: the authority must
+  // still bind the number to the CNIC (checked now; an unbound one is suspended). kUnchecked:
+  // the record predates the sealed CNIC, so the citizen must text the CNIC again first.
+  enum class CommandCheck { kBound, kSuspended, kUnchecked };
+  Result<CommandCheck> CommandMayRun(const Enrolment& enrolment, const std::string& from);
+
   // Checks again every enrolment of a CNIC that the registry's log of changed bindings names
-  // after the stored cursor, up to `max` entries, and moves the cursor on.
+  // after the stored cursor, up to `max` entries, and moves the cursor on. An entry that cannot
+  // be checked for a reason of its own is counted in `failed` and passed; when the HSM or a
+  // database is unavailable the sweep stops there (kUnavailable) and resumes next time.
   struct SweepResult {
     int checked = 0;    // enrolled CNICs checked
     int suspended = 0;  // enrolments suspended by this sweep
+    int failed = 0;     // entries that could not be checked (skipped; see first_failure)
+    std::string first_failure;
     bool more = false;  // entries remain beyond `max`
   };
   Result<SweepResult> SweepChangedBindings(int max);

@@ -30,7 +30,9 @@ class IdentityRegistry {
   virtual Status CheckHealth() = 0;
 
   // Whether an authority binds the number to the CNIC: the mobile operators' subscriber
-  // records (every SIM is registered to a CNIC) or the number recorded at CNIC registration.
+  // records (every SIM is registered to one CNIC) or the number recorded at CNIC registration,
+  // unless an operator's records give that number to someone (its current owner outranks an
+  // old registration).
   // kNotBound when neither names this number for the CNIC, including when the CNIC has none.
   // kFailedPrecondition ("subscribers_missing") when the registry holds neither kind of record.
   enum class Binding { kBound, kNotBound };
@@ -47,6 +49,7 @@ class IdentityRegistry {
   struct BindingChanges {
     std::vector<BindingChange> changes;  // seq > `after`, in order, at most `limit`
     std::int64_t last = 0;               // the highest seq in the log (0 when empty)
+    std::string generation;              // which log: a replaced registry file has another
   };
   virtual Result<BindingChanges> ChangedBindings(std::int64_t after, int limit) = 0;
 };
@@ -64,9 +67,11 @@ Result<std::unique_ptr<IdentityRegistry>> OpenSqliteRegistry(const std::string& 
 // any error nothing is imported. Returns the number of rows imported.
 Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv_path);
 
-// Imports subscriber records (header `cnic,msisdn`; a CNIC may have several rows) into the
-// registry database, replacing every number of each CNIC named in the file, in one
-// transaction. Numbers are normalised to E.164 (Pakistani forms, or "+" and 8 to 15 digits).
+// Imports subscriber records (header `cnic,msisdn`; a CNIC may have several rows, a number
+// one) into the registry database, in one transaction: the numbers of each CNIC named in the
+// file replace those it had, and a number in the file leaves any other CNIC that held it (a
+// recycled SIM). Every CNIC whose bound numbers may change is appended to the log of changed
+// bindings. Numbers are normalised to E.164 (Pakistani forms, or "+" and 8 to 15 digits).
 // Errors name the line as for citizens; on any error nothing is imported. Returns the rows.
 Result<int> ImportSubscribersCsv(const std::string& db_path, const std::string& csv_path);
 

@@ -152,20 +152,6 @@ Result<InboundOutcome> SmsInbox::Enrol(const policy::PolicySet& policy, const st
     enrolment = *existing;
     enrolment.suspended = false;
     outcome = InboundOutcome::kReconfirmed;
-  } else if (existing && existing->HasPrevious(now) &&
-             Enrolments::SameNumber(existing->previous_phone, number)) {
-    // The number enrolled before a change that is still on hold takes its place back: the
-    // change is cancelled, and the number that made it is told.
-    enrolment = *existing;
-    enrolment.phone = existing->previous_phone;
-    enrolment.phone_sealed = existing->previous_phone_sealed;
-    enrolment.previous_phone = {};
-    enrolment.previous_phone_sealed = {};
-    enrolment.hold_until = 0;
-    enrolment.suspended = false;
-    outcome = InboundOutcome::kReconfirmed;
-    audit.detail = R"({"change":"cancelled"})";
-    message(OutboxKind::kChangeCancelled, existing->phone_sealed);
   } else if (existing) {
     IJAZAT_ASSIGN_OR_RETURN(
         const int changes,
@@ -179,21 +165,31 @@ Result<InboundOutcome> SmsInbox::Enrol(const policy::PolicySet& policy, const st
                                    refused));
       return InboundOutcome::kChangeRefused;
     }
+    // Is the number being replaced still the citizen's? A suspended one may be someone else's
+    // now: it is told of the change, and may LOCK, only if the records bind it again.
+    bool replaced_is_citizens = !existing->suspended;
+    if (existing->suspended && !enrolments_.open()) {
+      IJAZAT_ASSIGN_OR_RETURN(const std::string replaced,
+                              crypto_.OpenPhone(existing->phone_sealed, cnic_index));
+      IJAZAT_ASSIGN_OR_RETURN(replaced_is_citizens, enrolments_.Binds(cnic, replaced));
+    }
     enrolment = *existing;
     enrolment.enrolled_at = now;
     enrolment.hold_until = now + policy.defaults().cnic.number_change_cooling_off.count();
     enrolment.suspended = false;
-    // The number to tell, and whose LOCK wins, is the last one not in dispute: a second change
-    // during a hold keeps the number from before the first. A suspended number (no longer the
-    // citizen's) is neither told nor given that power.
-    if (!existing->HasPrevious(now)) {
-      enrolment.previous_phone = existing->suspended ? BlindIndex{} : existing->phone;
-      enrolment.previous_phone_sealed = existing->suspended ? Sealed{} : existing->phone_sealed;
-    }
-    if (!existing->suspended) message(OutboxKind::kNumberChanged, existing->phone_sealed);
-    if (existing->HasPrevious(now)) {
+    // The number told, and whose LOCK wins, is the last one not in dispute: a further change
+    // during a hold keeps the number from before the first (and tells it again), unless the
+    // change goes back to that very number, which makes the number it replaces the one in
+    // dispute. Going back and forth counts against the limit like any change.
+    const bool back =
+        existing->HasPrevious(now) && Enrolments::SameNumber(existing->previous_phone, number);
+    if (existing->HasPrevious(now) && !back) {
       message(OutboxKind::kNumberChanged, existing->previous_phone_sealed);
+    } else {
+      enrolment.previous_phone = replaced_is_citizens ? existing->phone : BlindIndex{};
+      enrolment.previous_phone_sealed = replaced_is_citizens ? existing->phone_sealed : Sealed{};
     }
+    if (replaced_is_citizens) message(OutboxKind::kNumberChanged, existing->phone_sealed);
     outcome = InboundOutcome::kNumberChanged;
     number_change = true;
   } else {
@@ -299,9 +295,12 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
   audit.detail = "{}";
 
   if (verb == "LOCK") {
-    // The number from before a change on hold: its LOCK wins. The change is cancelled, the
-    // number comes back to it, the CNIC is locked, and the number that made the change is told.
-    int cancelled = 0;
+    // The number from before a change on hold: its LOCK wins. The CNIC is locked and, within
+    // the limit on changes, the number comes back to it, under a new hold (so that neither
+    // side can UNLOCK at once) with the number it replaces as the one in dispute; that number
+    // is told.
+    int restored = 0;
+    int locked = 0;
     for (const Enrolment& held : previous) {
       if (!enrolments_.open()) {
         // A number that is no longer the citizen's (recycled) gets no say.
@@ -311,27 +310,38 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
         IJAZAT_ASSIGN_OR_RETURN(const bool bound, enrolments_.Binds(cnic, from));
         if (!bound) continue;
       }
-      Enrolment restored = held;
-      restored.phone = held.previous_phone;
-      restored.phone_sealed = held.previous_phone_sealed;
-      restored.previous_phone = {};
-      restored.previous_phone_sealed = {};
-      restored.hold_until = 0;
-      restored.locked = true;
-      restored.updated_at = now;
-      OutboxMessage notice;
-      notice.kind = OutboxKind::kChangeCancelled;
-      notice.cnic = held.cnic;
-      notice.recipient = held.phone_sealed;
-      notice.params = "{}";
-      notice.created_at = now;
-      notice.next_attempt_at = now;
+      IJAZAT_ASSIGN_OR_RETURN(
+          const int changes,
+          store_.CountNumberChanges(held.cnic, now - options_.number_change_window));
+      Enrolment after = held;
+      after.locked = true;
+      after.updated_at = now;
+      std::vector<OutboxMessage> notices;
       AuditEvent lock = audit;
-      lock.detail = R"({"by":"previous_number","change":"cancelled"})";
-      IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(restored, lock, {notice}));
-      ++cancelled;
+      const bool back = changes < options_.max_number_changes;
+      if (back) {
+        after.phone = held.previous_phone;
+        after.phone_sealed = held.previous_phone_sealed;
+        after.previous_phone = held.phone;
+        after.previous_phone_sealed = held.phone_sealed;
+        after.hold_until = now + policy.defaults().cnic.number_change_cooling_off.count();
+        after.suspended = false;  // the number it returns to was just found bound
+        OutboxMessage notice;
+        notice.kind = OutboxKind::kChangeCancelled;
+        notice.cnic = held.cnic;
+        notice.recipient = held.phone_sealed;
+        notice.params = "{}";
+        notice.created_at = now;
+        notice.next_attempt_at = now;
+        notices.push_back(std::move(notice));
+        lock.detail = R"({"by":"previous_number","change":"cancelled"})";
+        ++restored;
+      } else {
+        lock.detail = R"({"by":"previous_number","change":"limit_reached"})";
+      }
+      IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(after, lock, notices, back));
+      ++locked;
     }
-    int locked = 0;
     for (Enrolment enrolment : current) {
       if (enrolment.suspended) continue;
       ++locked;
@@ -340,30 +350,43 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
       enrolment.updated_at = now;
       IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(enrolment, audit, {}));
     }
-    if (cancelled + locked == 0) {
+    if (locked == 0) {
       IJAZAT_RETURN_IF_ERROR(Reply(from, kNoLongerBound));
       return InboundOutcome::kCommand;
     }
     IJAZAT_RETURN_IF_ERROR(Reply(
-        from, cancelled > 0
-                  ? "Ijazat: the change of number was stopped and your CNIC is locked. No one can "
-                    "verify it until you send UNLOCK from this number."
+        from, restored > 0
+                  ? "Ijazat: the change of number was stopped and your CNIC is locked. Send "
+                    "UNLOCK from this number after a day."
                   : "Ijazat: your CNIC is locked. No one can verify it until you send UNLOCK."));
     if (notify_) notify_();
     return InboundOutcome::kCommand;
   }
 
-  // Every other command needs a number that is enrolled, bound and past any hold.
+  // Every other command needs a number that is enrolled, past any hold, and still bound to
+  // the CNIC by the records (checked now: a re-assigned number must not read or undo the
+  // citizen's controls until the next sweep notices).
   std::vector<Enrolment> enrolments;
   Timestamp held_until = 0;
   bool suspended = false;
+  bool unchecked = false;
   for (Enrolment& enrolment : current) {
     if (enrolment.suspended) {
       suspended = true;
-    } else if (enrolment.hold_until > now) {
+      continue;
+    }
+    if (enrolment.hold_until > now) {
       held_until = std::max(held_until, enrolment.hold_until);
-    } else {
+      continue;
+    }
+    IJAZAT_ASSIGN_OR_RETURN(const Enrolments::CommandCheck check,
+                            enrolments_.CommandMayRun(enrolment, from));
+    if (check == Enrolments::CommandCheck::kBound) {
       enrolments.push_back(std::move(enrolment));
+    } else if (check == Enrolments::CommandCheck::kSuspended) {
+      suspended = true;
+    } else {
+      unchecked = true;
     }
   }
   if (enrolments.empty()) {
@@ -373,6 +396,12 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
                                              " it can only send LOCK; other commands after that."));
     } else if (suspended) {
       IJAZAT_RETURN_IF_ERROR(Reply(from, kNoLongerBound));
+      if (notify_) notify_();
+    } else if (unchecked) {
+      IJAZAT_RETURN_IF_ERROR(Reply(from, "Ijazat: send your 13-digit CNIC to " +
+                                             options_.short_code +
+                                             " from this number once more to confirm it, then send "
+                                             "the command again."));
     } else {
       IJAZAT_RETURN_IF_ERROR(Reply(from,
                                    "Ijazat: this number is no longer enrolled for your CNIC. "

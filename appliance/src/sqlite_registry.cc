@@ -195,7 +195,8 @@ Error CsvError(const std::string& name, int line, std::string_view what) {
 
 constexpr int kMsisdnSlot = -3;  // the number recorded at registration
 
-Result<std::vector<Citizen>> ParseRegistryCsv(std::string_view text, const std::string& name) {
+Result<std::vector<Citizen>> ParseRegistryCsv(std::string_view text, const std::string& name,
+                                              bool* has_msisdn) {
   CsvParser parser(text, name);
   IJAZAT_ASSIGN_OR_RETURN(std::vector<CsvRecord> records, parser.Parse());
   if (records.empty()) return CsvError(name, 1, "empty file; expected a header row");
@@ -221,6 +222,7 @@ Result<std::vector<Citizen>> ParseRegistryCsv(std::string_view text, const std::
       if (slots[j] == slot) return CsvError(name, header.line, "duplicate column " + Quote(column));
     }
     if (slot == -1) cnic_column = i;
+    if (slot == kMsisdnSlot) *has_msisdn = true;
     slots.push_back(slot);
   }
   if (!cnic_column) return CsvError(name, header.line, "no \"cnic\" column");
@@ -292,6 +294,7 @@ Result<std::vector<SubscriberRow>> ParseSubscribersCsv(std::string_view text,
   }
   std::vector<SubscriberRow> rows;
   std::set<std::pair<std::string, std::string>> seen;
+  std::map<std::string, int> owners;  // msisdn -> line
   for (std::size_t r = 1; r < records.size(); ++r) {
     const CsvRecord& record = records[r];
     if (record.fields.size() != 2) {
@@ -308,6 +311,13 @@ Result<std::vector<SubscriberRow>> ParseSubscribersCsv(std::string_view text,
     }
     if (!seen.emplace(*cnic, *msisdn).second) {
       return CsvError(name, record.line, "this cnic and msisdn appear on an earlier line");
+    }
+    // A SIM is registered to one CNIC: the same number under two CNICs is a mistake.
+    const auto [owner, first] = owners.emplace(*msisdn, record.line);
+    if (!first) {
+      return CsvError(name, record.line,
+                      "the msisdn is registered to another cnic on line " +
+                          std::to_string(owner->second) + "; a SIM has one owner");
     }
     rows.push_back({*cnic, *msisdn});
   }
@@ -345,7 +355,7 @@ class SqliteRegistry final : public IdentityRegistry {
   explicit SqliteRegistry(sqlite::ConnectionPool::Options options) : pool_(std::move(options)) {}
 
   Status Check() {
-    return sqlite::RunRead(pool_, "opening the registry", [this](sqlite::Connection& s) -> Status {
+    return sqlite::RunRead(pool_, "opening the registry", [](sqlite::Connection& s) -> Status {
       Int64 tables = 0;
       Int64 version = 0;
       s << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'citizens'",
@@ -357,7 +367,6 @@ class SqliteRegistry final : public IdentityRegistry {
                          std::to_string(kRegistrySchemaVersion),
                      "registry_invalid");
       }
-      version_ = static_cast<int>(version);
       return OkStatus();
     });
   }
@@ -417,13 +426,19 @@ class SqliteRegistry final : public IdentityRegistry {
                          "registration; import them with ijazat-registry import-subscribers",
                          "subscribers_missing");
           }
-          if (HasTable(s, "subscribers")) {
+          const bool subscribers = HasTable(s, "subscribers");
+          if (subscribers) {
             sqlite::Query query =
                 s.Prepare("SELECT 1 FROM subscribers WHERE cnic = ? AND msisdn = ?");
             if (query.Bind(cnic).Bind(e164).Step()) return Binding::kBound;
           }
-          if (version_ >= 2) {
-            sqlite::Query query = s.Prepare("SELECT 1 FROM citizens WHERE cnic = ? AND msisdn = ?");
+          if (Version(s) >= 2) {
+            // The number recorded at registration binds unless an operator's records give the
+            // number to someone: the SIM's current owner outranks an old registration.
+            sqlite::Query query = s.Prepare(
+                subscribers ? "SELECT 1 FROM citizens WHERE cnic = ? AND msisdn = ? AND NOT "
+                              "EXISTS (SELECT 1 FROM subscribers WHERE msisdn = citizens.msisdn)"
+                            : "SELECT 1 FROM citizens WHERE cnic = ? AND msisdn = ?");
             if (query.Bind(cnic).Bind(e164).Step()) return Binding::kBound;
           }
           return Binding::kNotBound;
@@ -434,7 +449,11 @@ class SqliteRegistry final : public IdentityRegistry {
     return sqlite::RunRead(
         pool_, "reading changed bindings", [&](sqlite::Connection& s) -> Result<BindingChanges> {
           BindingChanges out;
-          if (version_ < 2 || !HasTable(s, "binding_changes")) return out;
+          if (Version(s) < 2 || !HasTable(s, "binding_changes")) return out;
+          {
+            sqlite::Query meta = s.Prepare("SELECT generation FROM registry_meta WHERE id = 1");
+            if (meta.Step()) out.generation = meta.Text(0);
+          }
           {
             sqlite::Query last = s.Prepare("SELECT COALESCE(MAX(seq), 0) FROM binding_changes");
             out.last = last.Step() ? last.Int(0) : 0;
@@ -463,12 +482,17 @@ class SqliteRegistry final : public IdentityRegistry {
         s.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
     return query.Bind(std::string_view(name)).Step();
   }
-  bool HasBindingRecords(sqlite::Connection& s) const {
+  // Read on every call: an import may upgrade the file while the appliance runs.
+  static std::int64_t Version(sqlite::Connection& s) {
+    sqlite::Query query = s.Prepare("PRAGMA user_version");
+    return query.Step() ? query.Int(0) : 0;
+  }
+  static bool HasBindingRecords(sqlite::Connection& s) {
     if (HasTable(s, "subscribers")) {
       sqlite::Query any = s.Prepare("SELECT 1 FROM subscribers LIMIT 1");
       if (any.Step()) return true;
     }
-    if (version_ >= 2) {
+    if (Version(s) >= 2) {
       sqlite::Query any = s.Prepare("SELECT 1 FROM citizens WHERE msisdn IS NOT NULL LIMIT 1");
       if (any.Step()) return true;
     }
@@ -476,7 +500,6 @@ class SqliteRegistry final : public IdentityRegistry {
   }
 
   sqlite::ConnectionPool pool_;
-  int version_ = 1;  // set by Check() at open
 };
 
 Error ImportFailed(const Poco::Exception& e) {
@@ -542,6 +565,19 @@ Status WriteRegistry(const std::string& db_path, const std::function<void(Sessio
       session << "CREATE TABLE IF NOT EXISTS binding_changes (seq INTEGER PRIMARY KEY "
                  "AUTOINCREMENT, cnic TEXT NOT NULL)",
           now;
+      // Which log this is: a registry file replaced by another starts a log of its own, and
+      // the appliance then reads that one from its start.
+      session << "CREATE TABLE IF NOT EXISTS registry_meta (id INTEGER PRIMARY KEY CHECK (id = "
+                 "1), generation TEXT NOT NULL)",
+          now;
+      session << "INSERT OR IGNORE INTO registry_meta (id, generation) VALUES (1, "
+                 "lower(hex(randomblob(16))))",
+          now;
+      session << "CREATE TABLE IF NOT EXISTS subscribers (cnic TEXT NOT NULL, msisdn TEXT NOT "
+                 "NULL, PRIMARY KEY (cnic, msisdn))",
+          now;
+      session << "CREATE INDEX IF NOT EXISTS subscribers_by_msisdn ON subscribers (msisdn)", now;
+      session << "CREATE INDEX IF NOT EXISTS citizens_by_msisdn ON citizens (msisdn)", now;
       session << "PRAGMA user_version = " + std::to_string(kRegistrySchemaVersion), now;
       fill(session);
       session << "COMMIT", now;
@@ -564,7 +600,9 @@ Status WriteRegistry(const std::string& db_path, const std::function<void(Sessio
 Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv_path) {
   // Everything is read and checked before the database is touched: all or nothing.
   IJAZAT_ASSIGN_OR_RETURN(const std::string text, ReadCsvFile(csv_path));
-  IJAZAT_ASSIGN_OR_RETURN(const std::vector<Citizen> citizens, ParseRegistryCsv(text, csv_path));
+  bool has_msisdn = false;
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<Citizen> citizens,
+                          ParseRegistryCsv(text, csv_path, &has_msisdn));
   IJAZAT_RETURN_IF_ERROR(WriteRegistry(db_path, [&](Session& session) {
     if (citizens.empty()) return;
     std::vector<std::string> cnics;
@@ -575,14 +613,31 @@ Result<int> ImportRegistryCsv(const std::string& db_path, const std::string& csv
       numbers.push_back(citizen.msisdn);
       for (std::size_t a = 0; a < kAttributeCount; ++a) values[a].push_back(citizen.attributes[a]);
     }
+    if (has_msisdn) {
+      // The citizens whose recorded number changes are logged for the appliance to check.
+      session << "CREATE TEMP TABLE incoming (cnic TEXT PRIMARY KEY, msisdn TEXT)", now;
+      session << "INSERT INTO incoming (cnic, msisdn) VALUES (?, NULLIF(?, ''))", use(cnics),
+          use(numbers), now;
+      session << "INSERT INTO binding_changes (cnic) SELECT incoming.cnic FROM incoming LEFT "
+                 "JOIN citizens ON citizens.cnic = incoming.cnic WHERE citizens.cnic IS NULL OR "
+                 "citizens.msisdn IS NOT incoming.msisdn ORDER BY incoming.cnic",
+          now;
+      session << "DROP TABLE incoming", now;
+    }
     static_assert(kAttributeCount == 7, "the statement binds every attribute");
-    session << "INSERT OR REPLACE INTO citizens (cnic, " + AttributeColumns() +
+    std::string update;
+    for (const char* attribute : kIdentityAttributes) {
+      update += std::string(update.empty() ? "" : ", ") + attribute + " = excluded." + attribute;
+    }
+    // Without an msisdn column, the numbers recorded before are kept, not erased.
+    if (has_msisdn) update += ", msisdn = excluded.msisdn";
+    session << "INSERT INTO citizens (cnic, " + AttributeColumns() +
                    ", msisdn) VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
-                   "NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''))",
+                   "NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, '')) "
+                   "ON CONFLICT (cnic) DO UPDATE SET " +
+                   update,
         use(cnics), use(values[0]), use(values[1]), use(values[2]), use(values[3]), use(values[4]),
         use(values[5]), use(values[6]), use(numbers), now;
-    // A row replaced without the msisdn column loses its recorded number too: check again.
-    session << "INSERT INTO binding_changes (cnic) VALUES (?)", use(cnics), now;
   }));
   return static_cast<int>(citizens.size());
 }
@@ -592,24 +647,43 @@ Result<int> ImportSubscribersCsv(const std::string& db_path, const std::string& 
   IJAZAT_ASSIGN_OR_RETURN(const std::vector<SubscriberRow> rows,
                           ParseSubscribersCsv(text, csv_path));
   IJAZAT_RETURN_IF_ERROR(WriteRegistry(db_path, [&](Session& session) {
-    session << "CREATE TABLE IF NOT EXISTS subscribers (cnic TEXT NOT NULL, msisdn TEXT NOT "
-               "NULL, PRIMARY KEY (cnic, msisdn))",
-        now;
+    if (rows.empty()) return;
+    std::map<std::string, std::set<std::string>> incoming;  // cnic -> its numbers in the file
+    for (const SubscriberRow& row : rows) incoming[row.cnic].insert(row.msisdn);
+    // Every CNIC whose bound numbers may change: those in the file whose numbers differ, the
+    // previous owners of numbers that move to another CNIC (a recycled SIM), and those whose
+    // number recorded at registration is now an operator's record for someone.
+    std::set<std::string> changed;
+    for (const auto& [cnic, numbers] : incoming) {
+      std::vector<std::string> before;
+      session << "SELECT msisdn FROM subscribers WHERE cnic = ?", bind(cnic), into(before), now;
+      if (std::set<std::string>(before.begin(), before.end()) != numbers) changed.insert(cnic);
+      session << "DELETE FROM subscribers WHERE cnic = ?", bind(cnic), now;
+    }
+    for (const SubscriberRow& row : rows) {
+      std::vector<std::string> owners;
+      std::vector<std::string> registered;
+      session << "SELECT cnic FROM subscribers WHERE msisdn = ? AND cnic <> ?", bind(row.msisdn),
+          bind(row.cnic), into(owners), now;
+      session << "SELECT cnic FROM citizens WHERE msisdn = ? AND cnic <> ?", bind(row.msisdn),
+          bind(row.cnic), into(registered), now;
+      changed.insert(owners.begin(), owners.end());
+      changed.insert(registered.begin(), registered.end());
+      // A SIM has one owner: the number leaves whoever held it before.
+      session << "DELETE FROM subscribers WHERE msisdn = ? AND cnic <> ?", bind(row.msisdn),
+          bind(row.cnic), now;
+    }
     std::vector<std::string> cnics;
     std::vector<std::string> numbers;
-    std::set<std::string> replaced;
     for (const SubscriberRow& row : rows) {
-      if (replaced.insert(row.cnic).second) {
-        session << "DELETE FROM subscribers WHERE cnic = ?", bind(row.cnic), now;
-      }
       cnics.push_back(row.cnic);
       numbers.push_back(row.msisdn);
     }
-    if (!rows.empty()) {
-      session << "INSERT INTO subscribers (cnic, msisdn) VALUES (?, ?)", use(cnics), use(numbers),
-          now;
-      std::vector<std::string> changed(replaced.begin(), replaced.end());
-      session << "INSERT INTO binding_changes (cnic) VALUES (?)", use(changed), now;
+    session << "INSERT INTO subscribers (cnic, msisdn) VALUES (?, ?)", use(cnics), use(numbers),
+        now;
+    if (!changed.empty()) {
+      std::vector<std::string> logged(changed.begin(), changed.end());
+      session << "INSERT INTO binding_changes (cnic) VALUES (?)", use(logged), now;
     }
   }));
   return static_cast<int>(rows.size());

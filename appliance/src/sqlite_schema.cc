@@ -146,6 +146,7 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX number_changes_by_cnic ON number_changes (cnic_index, at)",
            R"sql(CREATE TABLE registry_sweep (
   id INTEGER PRIMARY KEY CHECK (id = 1),
+  generation TEXT NOT NULL,
   seq INTEGER NOT NULL
 ))sql",
        }},

@@ -506,19 +506,22 @@ class SqliteStore final : public ConsentStore {
     });
   }
 
-  Result<std::int64_t> RegistrySweepCursor() override {
-    return ReadOne("reading the registry sweep cursor", [&](Session& s) -> Result<std::int64_t> {
-      Query query = s.Prepare("SELECT seq FROM registry_sweep WHERE id = 1");
-      return query.Step() ? query.Int(0) : std::int64_t{0};
+  Result<SweepCursor> RegistrySweepCursor() override {
+    return ReadOne("reading the registry sweep cursor", [&](Session& s) -> Result<SweepCursor> {
+      Query query = s.Prepare("SELECT generation, seq FROM registry_sweep WHERE id = 1");
+      SweepCursor cursor;
+      if (query.Step()) cursor = {query.Text(0), query.Int(1)};
+      return cursor;
     });
   }
 
-  Status SetRegistrySweepCursor(std::int64_t seq) override {
+  Status SetRegistrySweepCursor(const SweepCursor& cursor) override {
     return Write("saving the registry sweep cursor", [&](Session& s, Transaction&) -> Status {
       s.Prepare(
-           "INSERT INTO registry_sweep (id, seq) VALUES (1, ?) "
-           "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq")
-          .Bind(seq)
+           "INSERT INTO registry_sweep (id, generation, seq) VALUES (1, ?, ?) "
+           "ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, seq = excluded.seq")
+          .Bind(cursor.generation)
+          .Bind(cursor.seq)
           .Run();
       return OkStatus();
     });

@@ -70,9 +70,14 @@ class ConsentStore {
                                bool number_change = false) = 0;
   // Changes of number for the CNIC recorded after `since` (their rate limit).
   virtual Result<int> CountNumberChanges(const BlindIndex& cnic, Timestamp since) = 0;
-  // How far the appliance has read the registry's log of changed bindings (0 at first).
-  virtual Result<std::int64_t> RegistrySweepCursor() = 0;
-  virtual Status SetRegistrySweepCursor(std::int64_t seq) = 0;
+  // How far the appliance has read the registry's log of changed bindings: the log's
+  // generation and the last entry read (empty and 0 at first).
+  struct SweepCursor {
+    std::string generation;
+    std::int64_t seq = 0;
+  };
+  virtual Result<SweepCursor> RegistrySweepCursor() = 0;
+  virtual Status SetRegistrySweepCursor(const SweepCursor& cursor) = 0;
 
   // Appends `audit` and queues `messages` in one transaction (an event that changes no record,
   // such as a refused number change).

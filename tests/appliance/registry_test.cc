@@ -130,7 +130,67 @@ TEST_F(RegistryTest, Subscribers_ImportedNumbersMatch_OthersDoNot) {
   EXPECT_THAT(registry->CheckBinding("3520212345671", "+923459998887"), IsOkAndHolds(S::kNotBound));
   EXPECT_THAT(registry->CheckBinding("4210112345673", "+447700900123"), IsOkAndHolds(S::kBound));
   EXPECT_THAT(registry->CheckBinding("3740512345675", "+923001234567"), IsOkAndHolds(S::kNotBound))
-      << "a CNIC without subscriber rows matches nothing";
+      << "its number recorded at registration is an operator's record for another CNIC now";
+  EXPECT_THAT(registry->CheckBinding("3740512345675", "+923331234567"), IsOkAndHolds(S::kNotBound));
+}
+
+TEST_F(RegistryTest, RegistrationNumber_BindsUntilAnOperatorGivesTheNumberToSomeone) {
+  ASSERT_THAT(ImportRegistryCsv(DbPath(), Csv("citizens.csv",
+                                              "cnic,name,msisdn\n"
+                                              "3520212345671,Ayesha,0300 1234567\n"
+                                              "4210112345673,Bilal,0300 1234567\n"
+                                              "3740512345675,Fatima,\n")),
+              IsOkAndHolds(3));
+  auto registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  using S = IdentityRegistry::Binding;
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923001234567"), IsOkAndHolds(S::kBound));
+  EXPECT_THAT(registry->CheckBinding("4210112345673", "+923001234567"), IsOkAndHolds(S::kBound))
+      << "a family may have recorded one number";
+  EXPECT_THAT(registry->CheckBinding("3740512345675", "+923001234567"), IsOkAndHolds(S::kNotBound));
+  // A citizens import without the msisdn column keeps the recorded numbers.
+  ASSERT_THAT(ImportRegistryCsv(DbPath(), Csv("names.csv", "cnic,name\n3520212345671,A. Khan\n")),
+              IsOk());
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923001234567"), IsOkAndHolds(S::kBound));
+  // The operator's records give the SIM to someone else: the registrations no longer bind it.
+  ASSERT_THAT(
+      ImportSubscribersCsv(DbPath(), Csv("sims.csv", "cnic,msisdn\n6110112345677,03001234567\n")),
+      IsOk());
+  EXPECT_THAT(registry->CheckBinding("3520212345671", "+923001234567"), IsOkAndHolds(S::kNotBound));
+  EXPECT_THAT(registry->CheckBinding("4210112345673", "+923001234567"), IsOkAndHolds(S::kNotBound));
+  EXPECT_THAT(registry->CheckBinding("6110112345677", "+923001234567"), IsOkAndHolds(S::kBound));
+}
+
+TEST_F(RegistryTest, Imports_LogEveryCnicWhoseBindingMayChange_AndOnlyThose) {
+  auto log = [&](std::int64_t after) {
+    auto registry = OpenRegistry();
+    std::vector<std::string> cnics;
+    if (registry == nullptr) return cnics;
+    auto changes = registry->ChangedBindings(after, 100);
+    if (!changes.ok()) return cnics;
+    for (const auto& change : changes->changes) cnics.push_back(change.cnic);
+    return cnics;
+  };
+  ASSERT_THAT(ImportSubscribersCsv(DbPath(), Csv("a.csv",
+                                                 "cnic,msisdn\n3520212345671,03001234567\n"
+                                                 "4210112345673,03331234567\n")),
+              IsOk());
+  EXPECT_EQ(log(0), (std::vector<std::string>{"3520212345671", "4210112345673"}));
+  const auto first = OpenRegistry()->ChangedBindings(0, 0);
+  ASSERT_THAT(first, IsOk());
+  const std::int64_t seen = first->last;
+  EXPECT_FALSE(first->generation.empty());
+  // The same records again change nothing; a SIM moving to a new owner logs the old one.
+  ASSERT_THAT(ImportSubscribersCsv(DbPath(), Csv("b.csv",
+                                                 "cnic,msisdn\n3520212345671,03001234567\n"
+                                                 "6110112345677,03331234567\n")),
+              IsOk());
+  EXPECT_EQ(log(seen), (std::vector<std::string>{"4210112345673", "6110112345677"}));
+  auto registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  EXPECT_THAT(registry->CheckBinding("4210112345673", "+923331234567"),
+              IsOkAndHolds(IdentityRegistry::Binding::kNotBound))
+      << "the SIM left its old owner although the file did not name it";
 }
 
 TEST_F(RegistryTest, Subscribers_ReimportReplacesTheNumbersOfTheCnicsInTheFile) {
@@ -151,7 +211,8 @@ TEST_F(RegistryTest, Subscribers_ReimportReplacesTheNumbersOfTheCnicsInTheFile) 
 }
 
 TEST_F(RegistryTest, Subscribers_WithoutData_CheckFailsClearly) {
-  ASSERT_THAT(ImportRegistryCsv(DbPath(), kDemoCsv), IsOk());
+  ASSERT_THAT(ImportRegistryCsv(DbPath(), Csv("bare.csv", "cnic,name\n3520212345671,Ayesha\n")),
+              IsOk());
   auto registry = OpenRegistry();
   ASSERT_NE(registry, nullptr);
   EXPECT_THAT(registry->CheckBinding("3520212345671", "+923001234567"),
@@ -169,6 +230,8 @@ TEST_F(RegistryTest, Subscribers_MalformedFiles_FailWithTheLine_AndImportNothing
       {"cnic,msisdn\n4210112345673,03331234567,x\n", ":2: expected 2 fields"},
       {"cnic,msisdn\n4210112345673,03331234567\n4210112345673,+923331234567\n",
        ":3: this cnic and msisdn appear on an earlier line"},
+      {"cnic,msisdn\n4210112345673,03331234567\n3520212345671,+923331234567\n",
+       ":3: the msisdn is registered to another cnic on line 2; a SIM has one owner"},
   };
   for (const auto& [text, message] : cases) {
     const auto imported = ImportSubscribersCsv(DbPath(), Csv("bad.csv", text));

@@ -141,9 +141,9 @@ TEST_F(SubscriberRegistryTest, Required_RefusesANumberChangeToAnUnregisteredNumb
 TEST_F(SubscriberRegistryTest, Required_WithoutSubscriberData_RefusesToStart) {
   StopAppliance();
   const auto bare = dir_ / "bare-registry.db";
-  ASSERT_TRUE(ImportRegistryCsv(bare.string(),
-                                std::string(IJAZAT_SOURCE_DIR) + "/appliance/demo/registry.csv")
-                  .ok());
+  const auto citizens = dir_ / "bare-registry.csv";
+  std::ofstream(citizens) << "cnic,name\n" << kCnic << ",Ayesha Khan\n";
+  ASSERT_TRUE(ImportRegistryCsv(bare.string(), citizens.string()).ok());
   config_.registry_path = bare.string();
   auto started = Appliance::Start(config_, {});
   ASSERT_FALSE(started.ok());
