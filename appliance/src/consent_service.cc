@@ -260,8 +260,12 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
                  "the code must be exactly " + std::to_string(consent.otp_digits) + " digits",
                  "invalid_otp_format");
   }
-  IJAZAT_ASSIGN_OR_RETURN(const CnicFailures failures, store_.GetCnicFailures(consent.cnic, now));
+  // Counted per (CNIC, provider): another provider's wrong codes never lock this one out, and
+  // no provider alone can reach the CNIC-wide ceiling.
+  IJAZAT_ASSIGN_OR_RETURN(const CnicFailures failures,
+                          store_.GetCnicFailures(consent.cnic, provider.id, now));
   if (failures.in_window >= provider.limits.cnic.failures_per_day ||
+      failures.provider_consecutive >= kMaxConsecutiveFailuresPerProvider ||
       failures.consecutive >= kMaxConsecutiveFailures) {
     return Error(ErrorCode::kResourceExhausted,
                  "too many wrong codes for this citizen; try again later", "cnic_locked_out");

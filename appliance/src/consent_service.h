@@ -122,5 +122,8 @@ class ConsentService {
 
 // NIST SP 800-63B §5.2.2: never more than this many consecutive failed codes per CNIC.
 inline constexpr int kMaxConsecutiveFailures = 100;
+// One provider's failures in a row for a CNIC: below the CNIC-wide ceiling, so that no provider
+// alone can reach it and lock the citizen out for every other provider.
+inline constexpr int kMaxConsecutiveFailuresPerProvider = kMaxConsecutiveFailures / 2;
 
 }  // namespace ijazat::appliance

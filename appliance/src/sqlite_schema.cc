@@ -144,6 +144,20 @@ const std::vector<Migration>& Migrations() {
   at INTEGER NOT NULL
 ))sql",
            "CREATE INDEX number_changes_by_cnic ON number_changes (cnic_index, at)",
+           // Wrong codes per (CNIC, provider): each failure with its time (a sliding 24-hour
+           // window) and the provider's failures in a row.
+           R"sql(CREATE TABLE code_failures (
+  cnic_index BLOB NOT NULL,
+  provider_id TEXT NOT NULL,
+  at INTEGER NOT NULL
+))sql",
+           "CREATE INDEX code_failures_by_cnic ON code_failures (cnic_index, provider_id, at)",
+           R"sql(CREATE TABLE provider_failures (
+  cnic_index BLOB NOT NULL,
+  provider_id TEXT NOT NULL,
+  consecutive INTEGER NOT NULL,
+  PRIMARY KEY (cnic_index, provider_id)
+))sql",
            R"sql(CREATE TABLE registry_sweep (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   generation TEXT NOT NULL,

@@ -44,6 +44,8 @@ using sqlite::ToBlob;
 using sqlite::Transaction;
 
 constexpr Int64 kFailureWindowSeconds = Int64{24} * 60 * 60;
+// Number changes are counted in windows of at most a year (sms.number_changes.window).
+constexpr Int64 kNumberChangeHorizonSeconds = Int64{366} * 24 * 60 * 60;
 constexpr std::size_t kMaxErrorText = 1000;
 constexpr int kMaxRows = 10000;
 
@@ -328,6 +330,16 @@ Status ApplyMessageUpdate(Session& session, const MessageUpdate& u) {
   return OkStatus();
 }
 
+// This provider's failures for the CNIC in the sliding window, the CNIC's failures in a row
+// and this provider's; binds: cnic, provider, window start, cnic, cnic, provider.
+std::string FailureCountersSql() {
+  return "SELECT (SELECT COUNT(*) FROM code_failures WHERE cnic_index = ? AND provider_id = ? "
+         "AND at > ?), "
+         "COALESCE((SELECT consecutive FROM cnic_failures WHERE cnic_index = ?), 0), "
+         "COALESCE((SELECT consecutive FROM provider_failures WHERE cnic_index = ? AND "
+         "provider_id = ?), 0)";
+}
+
 Error NotPending() {
   return Error(ErrorCode::kFailedPrecondition, "the consent is not pending", "consent_not_pending");
 }
@@ -534,6 +546,8 @@ class SqliteStore final : public ConsentStore {
       s << "UPDATE cnic_failures SET consecutive = 0 WHERE cnic_index = ? AND consecutive > 0 "
            "RETURNING 1",
           bind(ToBlob(cnic.value)), into(reset), now;
+      s << "UPDATE provider_failures SET consecutive = 0 WHERE cnic_index = ?",
+          bind(ToBlob(cnic.value)), now;
       if (reset.empty()) return OkStatus();  // nothing to lift: no audit entry either
       return sqlite::AppendAudit(s, audit);
     });
@@ -625,16 +639,21 @@ class SqliteStore final : public ConsentStore {
     });
   }
 
-  Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic, Timestamp at) override {
+  Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic, const std::string& provider_id,
+                                       Timestamp at) override {
     IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
     return ReadOne("reading failure counters", [&](Session& s) -> Result<CnicFailures> {
-      Query query = s.Prepare(
-          "SELECT CASE WHEN window_start + ? <= ? THEN 0 ELSE in_window END, consecutive "
-          "FROM cnic_failures WHERE cnic_index = ?");
-      query.Bind(kFailureWindowSeconds).Bind(at).Bind(cnic.value);
+      static const std::string sql = FailureCountersSql();
+      Query query = s.Prepare(sql);
+      query.Bind(cnic.value)
+          .Bind(provider_id)
+          .Bind(at - kFailureWindowSeconds)
+          .Bind(cnic.value)
+          .Bind(cnic.value)
+          .Bind(provider_id);
       if (!query.Step()) return CnicFailures{};
       Narrow n;
-      CnicFailures f{n.Int(query.Int(0)), n.Int(query.Int(1))};
+      CnicFailures f{n.Int(query.Int(0)), n.Int(query.Int(1)), n.Int(query.Int(2))};
       if (!n.ok()) return Corrupt("failure counter");
       return f;
     });
@@ -659,24 +678,39 @@ class SqliteStore final : public ConsentStore {
               bind(static_cast<Int64>(at)), bind(consent_id), bind(static_cast<Int64>(at)),
               into(changed), now;
           if (changed.size() != 1) return NotPending();
-          std::vector<std::tuple<Int64, Int64>> counters;
-          s << "INSERT INTO cnic_failures (cnic_index, window_start, in_window, consecutive) "
-               "VALUES (?, ?, 1, 1) ON CONFLICT (cnic_index) DO UPDATE SET "
-               "in_window = CASE WHEN window_start + ? <= excluded.window_start THEN 1 "
-               "ELSE in_window + 1 END, "
-               "window_start = CASE WHEN window_start + ? <= excluded.window_start "
-               "THEN excluded.window_start ELSE window_start END, "
-               "consecutive = consecutive + 1 "
-               "RETURNING in_window, consecutive",
-              bind(ToBlob(consent.cnic.value)), bind(static_cast<Int64>(at)),
-              bind(kFailureWindowSeconds), bind(kFailureWindowSeconds), into(counters), now;
-          if (counters.size() != 1) return Corrupt("failure counter");
+          s.Prepare("INSERT INTO code_failures (cnic_index, provider_id, at) VALUES (?, ?, ?)")
+              .Bind(consent.cnic.value)
+              .Bind(consent.provider_id)
+              .Bind(at)
+              .Run();
+          s.Prepare(
+               "INSERT INTO cnic_failures (cnic_index, window_start, in_window, consecutive) "
+               "VALUES (?, ?, 0, 1) ON CONFLICT (cnic_index) DO UPDATE SET "
+               "consecutive = consecutive + 1")
+              .Bind(consent.cnic.value)
+              .Bind(at)
+              .Run();
+          s.Prepare(
+               "INSERT INTO provider_failures (cnic_index, provider_id, consecutive) "
+               "VALUES (?, ?, 1) ON CONFLICT (cnic_index, provider_id) DO UPDATE SET "
+               "consecutive = consecutive + 1")
+              .Bind(consent.cnic.value)
+              .Bind(consent.provider_id)
+              .Run();
           IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
           AttemptResult result;
           IJAZAT_ASSIGN_OR_RETURN(result.consent, LoadExistingConsent(s, consent_id));
+          static const std::string sql = FailureCountersSql();
+          Query counters = s.Prepare(sql);
+          counters.Bind(consent.cnic.value)
+              .Bind(consent.provider_id)
+              .Bind(at - kFailureWindowSeconds)
+              .Bind(consent.cnic.value)
+              .Bind(consent.cnic.value)
+              .Bind(consent.provider_id);
+          if (!counters.Step()) return Corrupt("failure counter");
           Narrow n;
-          result.cnic = {n.Int(std::get<0>(counters.front())),
-                         n.Int(std::get<1>(counters.front()))};
+          result.cnic = {n.Int(counters.Int(0)), n.Int(counters.Int(1)), n.Int(counters.Int(2))};
           if (!n.ok()) return Corrupt("failure counter");
           return result;
         });
@@ -736,6 +770,11 @@ class SqliteStore final : public ConsentStore {
       if (CountRows(grant) != 1) return NotPending();
       s.Prepare("UPDATE cnic_failures SET consecutive = 0 WHERE cnic_index = ?")
           .Bind(consent.cnic.value)
+          .Run();
+      s.Prepare(
+           "UPDATE provider_failures SET consecutive = 0 WHERE cnic_index = ? AND provider_id = ?")
+          .Bind(consent.cnic.value)
+          .Bind(consent.provider_id)
           .Run();
       IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
       IJAZAT_RETURN_IF_ERROR(InsertMessages(s, messages));
@@ -834,6 +873,11 @@ class SqliteStore final : public ConsentStore {
         consent.state = ParseConsentState(state).value_or(ConsentState::kPending);
         IJAZAT_RETURN_IF_ERROR(MarkExpired(s, consent, at));
       }
+      // Events past every window they are counted in.
+      s.Prepare("DELETE FROM code_failures WHERE at <= ?").Bind(at - kFailureWindowSeconds).Run();
+      s.Prepare("DELETE FROM number_changes WHERE at <= ?")
+          .Bind(at - kNumberChangeHorizonSeconds)
+          .Run();
       return static_cast<int>(std::min<std::size_t>(due.size(), INT_MAX));
     });
   }

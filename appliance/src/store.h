@@ -27,10 +27,13 @@
 
 namespace ijazat::appliance {
 
-// Counters of failed codes per CNIC, as they stand after an update.
+// Counters of failed codes for a CNIC as one provider sees them, after an update. Kept per
+// (CNIC, provider) so that no provider can lock a citizen out for another, with the CNIC-wide
+// count of failures in a row that NIST SP 800-63B caps at 100.
 struct CnicFailures {
-  int in_window = 0;    // failures in the current 24-hour window
-  int consecutive = 0;  // failures since the last success (never reset by time)
+  int in_window = 0;    // this provider's failures for the CNIC in the last 24 hours (sliding)
+  int consecutive = 0;  // the CNIC's failures since its last success, every provider's
+  int provider_consecutive = 0;  // this provider's since its last success for the CNIC
 };
 
 // What happened to a code attempt, decided atomically by the store.
@@ -98,23 +101,26 @@ class ConsentStore {
   virtual Result<std::optional<Consent>> FindConsentByReference(const BlindIndex& cnic,
                                                                 const std::string& reference) = 0;
 
-  // The CNIC's failure counters now (a window older than 24 h counts as empty).
-  virtual Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic, Timestamp now) = 0;
-  // The citizen re-confirmed the enrolled number: wrong codes in a row start again from 0,
-  // so that the 100-in-a-row lock can be lifted by the number's holder alone.
+  // The CNIC's failure counters for `provider_id` at `now`.
+  virtual Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic,
+                                               const std::string& provider_id, Timestamp now) = 0;
+  // The citizen re-confirmed the enrolled number: wrong codes in a row start again from 0
+  // (CNIC-wide and for every provider), so that the 100-in-a-row lock can be lifted by the
+  // number's holder alone.
   virtual Status ResetConsecutiveFailures(const BlindIndex& cnic, const AuditEvent& audit) = 0;
 
   // A wrong code for a pending consent: attempts + 1, and the consent becomes failed when
-  // attempts reach max_attempts; the CNIC's window and consecutive counters + 1 (the window
-  // restarts when older than 24 h). kFailedPrecondition ("consent_not_pending") if the consent
-  // is not pending, or has expired at `now` (it is then marked expired).
+  // attempts reach max_attempts; one failure recorded for the (CNIC, provider) at `now`, and
+  // the CNIC's and the provider's consecutive counters + 1. kFailedPrecondition
+  // ("consent_not_pending") if the consent is not pending, or has expired at `now` (it is then
+  // marked expired).
   virtual Result<AttemptResult> RecordFailedAttempt(const std::string& consent_id, Timestamp now,
                                                     const AuditEvent& audit) = 0;
 
   // The right code: pending -> granted with the fields of `granted` (reference, granted_at,
-  // expires_at of the token, max_uses, receipt, receipt_key_version), the CNIC's consecutive
-  // failures reset to 0, audit and messages appended. Succeeds only if the consent is still
-  // pending and unexpired at `now` (single use): otherwise kFailedPrecondition
+  // expires_at of the token, max_uses, receipt, receipt_key_version), the CNIC's and this
+  // provider's consecutive failures reset to 0, audit and messages appended. Succeeds only if the
+  // consent is still pending and unexpired at `now` (single use): otherwise kFailedPrecondition
   // ("consent_not_pending"). kAlreadyExists ("reference_taken") if the reference collides.
   // With `guard`, the citizen's side is checked in the same transaction: the enrolment of the
   // consent's CNIC still has the number `guard->phone`, is neither locked nor suspended, its
@@ -143,6 +149,7 @@ class ConsentStore {
                                         const AuditEvent& audit) = 0;
 
   // Marks pending and granted consents whose expires_at has passed as expired; returns how many.
+  // Also forgets failures and number changes past every window they are counted in.
   virtual Result<int> ExpireConsents(Timestamp now) = 0;
 
   // The CNIC's most recent verifications, newest first.

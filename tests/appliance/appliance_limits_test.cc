@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "appliance_fixture.h"
@@ -54,23 +55,42 @@ TEST_F(ApplianceTest, CnicFailureLimit_HoldsUnderParallelGuesses) {
 
 // After 100 wrong codes in a row no code is accepted for the CNIC, even the right one, until
 // the holder of the enrolled number texts the CNIC again (nobody else can lift it).
-TEST_F(ApplianceTest, HundredWrongCodesInARow_LockCodes_UntilTheNumberReconfirms) {
-  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+// Wrong codes from one provider, `per_day` a day (the policy's daily limit is 10), until the
+// provider has made `target` in a row or is refused. Returns how many were counted.
+int GuessWrong(ManualClock& clock, const std::string& key, const std::string& purpose, int target,
+               const std::function<HttpResult(const std::string&, const nlohmann::json&,
+                                              const std::string&)>& post) {
   int wrong = 0;
-  for (int day = 0; day < 12 && wrong < kMaxConsecutiveFailures; ++day) {
-    // Ten wrong codes a day (the policy's daily limit), four consents three hours apart.
-    for (int consent = 0; consent < 4 && wrong < kMaxConsecutiveFailures; ++consent) {
-      const std::string id = Post("/v1/consents", Body(kCnic)).json["consent_id"];
-      for (int guess = 0; guess < 3 && wrong < kMaxConsecutiveFailures; ++guess) {
-        const auto result = Post("/v1/consents/" + id + "/confirm", {{"otp", "000001"}});
+  for (int day = 0; day < 12 && wrong < target; ++day) {
+    for (int consent = 0; consent < 4 && wrong < target; ++consent) {
+      const auto created =
+          post("/v1/consents", {{"cnic", kCnic}, {"purpose", purpose}, {"scopes", {"name"}}}, key);
+      if (!created.json.is_object() || !created.json.contains("consent_id")) return wrong;
+      const std::string id = created.json["consent_id"];
+      for (int guess = 0; guess < 3 && wrong < target; ++guess) {
+        const auto result = post("/v1/consents/" + id + "/confirm", {{"otp", "000001"}}, key);
         if (result.status == 403 || result.status == 409) ++wrong;
       }
-      clock_.Advance(3 * 3600);
+      clock.Advance(3 * 3600);
     }
-    clock_.Advance(24 * 3600);
+    clock.Advance(24 * 3600);
   }
-  ASSERT_EQ(wrong, kMaxConsecutiveFailures);
+  return wrong;
+}
+
+TEST_F(ApplianceTest, HundredWrongCodesInARow_LockCodes_UntilTheNumberReconfirms) {
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  auto post = [this](const std::string& path, const nlohmann::json& body, const std::string& key) {
+    return Post(path, body, key);
+  };
+  // No provider alone reaches the CNIC-wide ceiling: two providers make 50 each.
+  ASSERT_EQ(GuessWrong(clock_, kBankKey, "account-opening", 1000, post),
+            kMaxConsecutiveFailuresPerProvider)
+      << "one provider stops at its own count in a row";
+  ASSERT_EQ(GuessWrong(clock_, kTelcoKey, "sim-issuance", 1000, post),
+            kMaxConsecutiveFailures - kMaxConsecutiveFailuresPerProvider);
   SentMessages();
+  clock_.Advance(2 * 24 * 3600);  // past every daily window: only the counts in a row remain
 
   const std::string id = Post("/v1/consents", Body(kCnic)).json["consent_id"];
   const auto code = LastCodeFor(kPhone);
@@ -81,6 +101,30 @@ TEST_F(ApplianceTest, HundredWrongCodesInARow_LockCodes_UntilTheNumberReconfirms
   // The enrolled number does:
   ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
   EXPECT_EQ(Post("/v1/consents/" + id + "/confirm", {{"otp", *code}}).status, 200);
+}
+
+// Finding 2 of the provider-abuse review: ten wrong codes from one provider made another
+// provider's right code answer 429 for 24 hours.
+TEST_F(ApplianceTest, OneProvidersWrongCodes_DoNotLockTheCitizenOutForAnother) {
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  for (int consent = 0; consent < 4; ++consent) {
+    const std::string id =
+        Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "sim-issuance"}, {"scopes", {"name"}}},
+             kTelcoKey)
+            .json["consent_id"];
+    for (int guess = 0; guess < 3; ++guess) {
+      Post("/v1/consents/" + id + "/confirm", {{"otp", "000001"}}, kTelcoKey);
+    }
+  }
+  clock_.Advance(3601);  // past the hourly SMS cap
+  const std::string telco =
+      Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "sim-issuance"}, {"scopes", {"name"}}},
+           kTelcoKey)
+          .json["consent_id"];
+  EXPECT_EQ(Post("/v1/consents/" + telco + "/confirm", {{"otp", "000001"}}, kTelcoKey).status, 429)
+      << "the guessing provider is stopped";
+  const std::string id = RequestConsentId();
+  EXPECT_EQ(Grant(id)["state"], "granted") << "the bank's right code is accepted";
 }
 
 TEST_F(ApplianceTest, SmsCap_HoldsUnderParallelRequests) {

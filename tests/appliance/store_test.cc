@@ -53,6 +53,8 @@ AuditEvent Audit(std::string event, std::string consent_id = "", Timestamp at = 
   return e;
 }
 
+constexpr char kProvider[] = "bank";
+
 Consent MakeConsent(const std::string& id, std::string_view cnic = "3520212345671",
                     const std::string& provider = "bank", Timestamp expires_at = kNow + 300) {
   Consent c;
@@ -450,27 +452,71 @@ TEST_F(SqliteStoreTest, RecordFailedAttempt_CountsAndFailsConsent_AtMaxAttempts)
   auto fourth = store_->RecordFailedAttempt("consent-1", kNow + 4, Audit("otp.failed"));
   EXPECT_THAT(fourth, StatusIs(ErrorCode::kFailedPrecondition));
   EXPECT_THAT(fourth, HasReason("consent_not_pending"));
-  EXPECT_THAT(store_->GetCnicFailures(Index("3520212345671"), kNow + 5),
-              IsOkAndHolds(::testing::FieldsAre(3, 3)));
+  EXPECT_THAT(store_->GetCnicFailures(Index("3520212345671"), kProvider, kNow + 5),
+              IsOkAndHolds(::testing::FieldsAre(3, 3, 3)));
   EXPECT_THAT(store_->RecordFailedAttempt("nope", kNow, Audit("otp.failed")),
               StatusIs(ErrorCode::kNotFound));
 }
 
-TEST_F(SqliteStoreTest, RecordFailedAttempt_RestartsWindowAfter24Hours_ButNotConsecutive) {
+TEST_F(SqliteStoreTest, RecordFailedAttempt_WindowSlides_ConsecutiveDoesNot) {
   Insert("a", "3520212345671", kNow + 10 * kDay);
   Insert("b", "3520212345671", kNow + 10 * kDay);
   ASSERT_THAT(store_->RecordFailedAttempt("a", kNow, Audit("otp.failed")), IsOk());
   ASSERT_THAT(store_->RecordFailedAttempt("a", kNow + 100, Audit("otp.failed")), IsOk());
   const BlindIndex cnic = Index("3520212345671");
-  EXPECT_THAT(store_->GetCnicFailures(cnic, kNow + kDay - 1),
-              IsOkAndHolds(::testing::FieldsAre(2, 2)));
-  EXPECT_THAT(store_->GetCnicFailures(cnic, kNow + kDay), IsOkAndHolds(::testing::FieldsAre(0, 2)));
+  EXPECT_THAT(store_->GetCnicFailures(cnic, kProvider, kNow + kDay - 1),
+              IsOkAndHolds(::testing::FieldsAre(2, 2, 2)));
+  // Each failure leaves the window 24 hours after it happened, not at a fixed boundary.
+  EXPECT_THAT(store_->GetCnicFailures(cnic, kProvider, kNow + kDay),
+              IsOkAndHolds(::testing::FieldsAre(1, 2, 2)));
+  EXPECT_THAT(store_->GetCnicFailures(cnic, kProvider, kNow + kDay + 100),
+              IsOkAndHolds(::testing::FieldsAre(0, 2, 2)));
   auto later = store_->RecordFailedAttempt("b", kNow + kDay + 5, Audit("otp.failed"));
   ASSERT_THAT(later, IsOk());
-  EXPECT_EQ(later->cnic.in_window, 1);
+  EXPECT_EQ(later->cnic.in_window, 2);
   EXPECT_EQ(later->cnic.consecutive, 3);
-  EXPECT_THAT(store_->GetCnicFailures(Index("4210112345673"), kNow),
-              IsOkAndHolds(::testing::FieldsAre(0, 0)));
+  EXPECT_THAT(store_->GetCnicFailures(Index("4210112345673"), kProvider, kNow),
+              IsOkAndHolds(::testing::FieldsAre(0, 0, 0)));
+}
+
+// Finding 7 of the provider-abuse review: 19 wrong guesses counted within two minutes around
+// a fixed window's boundary. A sliding window never holds more than its limit.
+TEST_F(SqliteStoreTest, RecordFailedAttempt_AtTheWindowsEdge_CannotBeDoubled) {
+  const BlindIndex cnic = Index("3520212345671");
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = "edge-" + std::to_string(i);
+    Insert(id, "3520212345671", kNow + 10 * kDay);
+    ASSERT_THAT(store_->RecordFailedAttempt(id, kNow + kDay - 60 + i, Audit("otp.failed")), IsOk());
+  }
+  // Two minutes later, just past where a fixed window starting at kNow would have restarted.
+  EXPECT_THAT(store_->GetCnicFailures(cnic, kProvider, kNow + kDay + 60),
+              IsOkAndHolds(::testing::FieldsAre(10, 10, 10)));
+}
+
+// Finding 2: one provider's wrong codes locked the citizen out for every provider.
+TEST_F(SqliteStoreTest, Failures_AreCountedPerProvider_WithTheCnicWideCountInARow) {
+  Insert("mine", "3520212345671", kNow + kDay);
+  ASSERT_THAT(store_->InsertConsent(MakeConsent("theirs", "3520212345671", "other", kNow + kDay),
+                                    Audit("consent.requested"), {}),
+              IsOk());
+  ASSERT_THAT(store_->RecordFailedAttempt("theirs", kNow, Audit("otp.failed")), IsOk());
+  ASSERT_THAT(store_->RecordFailedAttempt("theirs", kNow + 1, Audit("otp.failed")), IsOk());
+  ASSERT_THAT(store_->RecordFailedAttempt("mine", kNow + 2, Audit("otp.failed")), IsOk());
+  const BlindIndex cnic = Index("3520212345671");
+  EXPECT_THAT(store_->GetCnicFailures(cnic, "other", kNow + 3),
+              IsOkAndHolds(::testing::FieldsAre(2, 3, 2)));
+  EXPECT_THAT(store_->GetCnicFailures(cnic, kProvider, kNow + 3),
+              IsOkAndHolds(::testing::FieldsAre(1, 3, 1)));
+  // A grant resets the CNIC's count in a row and its own provider's, not another's.
+  ASSERT_THAT(store_->GrantConsent("mine", Grant("REF-MINE"), kNow + 4, Audit("g"), {}), IsOk());
+  EXPECT_THAT(store_->GetCnicFailures(cnic, "other", kNow + 5),
+              IsOkAndHolds(::testing::FieldsAre(2, 0, 2)));
+  EXPECT_THAT(store_->GetCnicFailures(cnic, kProvider, kNow + 5),
+              IsOkAndHolds(::testing::FieldsAre(1, 0, 0)));
+  // The citizen re-confirming the number resets every count in a row.
+  ASSERT_THAT(store_->ResetConsecutiveFailures(cnic, Audit("cnic.failures_reset")), IsOk());
+  EXPECT_THAT(store_->GetCnicFailures(cnic, "other", kNow + 5),
+              IsOkAndHolds(::testing::FieldsAre(2, 0, 0)));
 }
 
 TEST_F(SqliteStoreTest, RecordFailedAttempt_MarksExpired_WhenCodeHasExpired) {
@@ -478,8 +524,8 @@ TEST_F(SqliteStoreTest, RecordFailedAttempt_MarksExpired_WhenCodeHasExpired) {
   auto result = store_->RecordFailedAttempt("consent-1", kNow + 300, Audit("otp.failed"));
   EXPECT_THAT(result, HasReason("consent_not_pending"));
   EXPECT_EQ(StateOf("consent-1"), ConsentState::kExpired);
-  EXPECT_THAT(store_->GetCnicFailures(Index("3520212345671"), kNow),
-              IsOkAndHolds(::testing::FieldsAre(0, 0)));
+  EXPECT_THAT(store_->GetCnicFailures(Index("3520212345671"), kProvider, kNow),
+              IsOkAndHolds(::testing::FieldsAre(0, 0, 0)));
   EXPECT_THAT(store_->VerifyAuditChain(), IsOk());
 }
 
@@ -501,8 +547,8 @@ TEST_F(SqliteStoreTest, GrantConsent_GrantsOnce_AndResetsConsecutiveButNotWindow
   EXPECT_EQ(granted->receipt_key_version, 7u);
   EXPECT_EQ(granted->receipt, "eyJhbGciOiJFUzI1NiJ9.receipt.sig");
   EXPECT_EQ(granted->attempts, 1);
-  EXPECT_THAT(store_->GetCnicFailures(Index("3520212345671"), kNow + 2),
-              IsOkAndHolds(::testing::FieldsAre(2, 0)));
+  EXPECT_THAT(store_->GetCnicFailures(Index("3520212345671"), kProvider, kNow + 2),
+              IsOkAndHolds(::testing::FieldsAre(2, 0, 0)));
   EXPECT_THAT(store_->DueMessages(kNow + 1, 10), IsOkAndHolds(SizeIs(1)));
 
   auto again =
@@ -866,14 +912,16 @@ TEST_F(SqliteStoreTest, RecordFailedAttempt_LandsEveryAttempt_FromFourThreads) {
                                              kNow + 1, Audit("otp.failed"));
         if (!r.ok()) ++failures;
         // Readers run alongside the writers.
-        if (!store_->GetCnicFailures(Index("3520212345671"), kNow + 1).ok()) ++failures;
+        if (!store_->GetCnicFailures(Index("3520212345671"), kProvider, kNow + 1).ok()) {
+          ++failures;
+        }
       }
     });
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_THAT(store_->GetCnicFailures(Index("3520212345671"), kNow + 2),
-              IsOkAndHolds(::testing::FieldsAre(200, 200)));
+  EXPECT_THAT(store_->GetCnicFailures(Index("3520212345671"), kProvider, kNow + 2),
+              IsOkAndHolds(::testing::FieldsAre(200, 200, 200)));
   EXPECT_THAT(store_->VerifyAuditChain(), IsOk());
   EXPECT_EQ(RawDb(DbPath()).Int("SELECT COUNT(*) FROM audit"), 400);
 }
