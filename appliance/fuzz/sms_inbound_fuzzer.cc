@@ -6,16 +6,20 @@
 // message is at most kMaxInboundSmsLength bytes, came to the short code, and its sender is
 // +923 and nine digits, normalised idempotently and masked in logs; a CNIC is 13 digits and
 // reads back as itself; otherwise the command word is upper case without spaces and the
-// argument is trimmed and folded. Rejections are documented 400 problems. Run by `make fuzz`;
+// argument is trimmed and folded. Rejections are documented 400 problems. Whatever the text,
+// building a reply from it (sms_text.h) never throws and gives valid UTF-8 of one SMS that
+// reads back from the outbox parameters unchanged. Run by `make fuzz`;
 // the corpus runs in every `make test` (tests/fuzz).
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 #include "fuzz_check.h"
 #include "identity.h"
+#include "sms_text.h"
 
 namespace ijazat::appliance::fuzz {
 namespace {
@@ -57,6 +61,21 @@ void CheckCnic(std::string_view text) {
   Require(MaskCnic(*cnic).find(cnic->substr(5, 7)) == std::string::npos);
 }
 
+// Replies never echo a sender's text, but the building blocks must hold for any bytes.
+void CheckReply(std::string_view text) {
+  const auto count = [](std::string_view utf8) {
+    std::size_t characters = 0;
+    for (const char c : utf8) characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    return characters;
+  };
+  const std::string fitted = FitOneSms(text);
+  Require(IsUtf8(fitted));
+  Require(count(fitted) <= kMaxReplyCharacters);
+  if (IsUtf8(text) && count(text) <= kMaxReplyCharacters) Require(fitted == text);
+  const auto params = nlohmann::json::parse(ReplyParams(text), nullptr, false);
+  Require(params.is_object() && params["text"].is_string() && params["text"] == fitted);
+}
+
 void CheckCommand(const InboundSms& sms, std::string_view text) {
   Require(sms.verb.size() + sms.argument.size() <= text.size());
   for (const char c : sms.verb) Require(c != ' ' && !(c >= 'a' && c <= 'z'));
@@ -87,6 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   CheckMsisdn(sender);
   CheckCnic(text);
+  CheckReply(text);
 
   const auto sms = ParseInboundSms(sender, to, kShortCode, text);
   if (!sms.ok()) {

@@ -6,11 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "identity.h"
+#include "sms_text.h"
 
 namespace ijazat::appliance {
 namespace {
-
-constexpr std::size_t kMaxReply = 160;
 
 constexpr const char* kNoLongerBound =
     "Ijazat: this number is no longer registered to the CNIC it was enrolled for, so it cannot "
@@ -33,16 +32,6 @@ std::string Day(Timestamp at) {
   char buffer[16];
   std::strftime(buffer, sizeof buffer, "%d %b", &utc);
   return buffer;
-}
-
-// Keeps an SMS reply to one message: cut at a word boundary with an ellipsis.
-std::string FitOneSms(std::string text) {
-  if (text.size() <= kMaxReply) return text;
-  text.resize(kMaxReply - 3);
-  if (const auto space = text.find_last_of(' '); space != std::string::npos && space > 100) {
-    text.resize(space);
-  }
-  return text + "...";
 }
 
 }  // namespace
@@ -243,8 +232,7 @@ Status SmsInbox::Queue(OutboxKind kind, const std::string& to_e164,
 namespace ijazat::appliance {
 
 Status SmsInbox::Reply(const std::string& to_e164, const std::string& text) {
-  return Queue(OutboxKind::kReply, to_e164, std::nullopt, nullptr,
-               nlohmann::json{{"text", FitOneSms(text)}}.dump());
+  return Queue(OutboxKind::kReply, to_e164, std::nullopt, nullptr, ReplyParams(text));
 }
 
 Status SmsInbox::Reply(const std::string& to_e164, const std::string& text,
@@ -252,7 +240,7 @@ Status SmsInbox::Reply(const std::string& to_e164, const std::string& text,
   OutboxMessage m;
   m.kind = OutboxKind::kReply;
   IJAZAT_ASSIGN_OR_RETURN(m.recipient, crypto_.SealPhone(to_e164, BlindIndex{}));
-  m.params = nlohmann::json{{"text", FitOneSms(text)}}.dump();
+  m.params = ReplyParams(text);
   m.created_at = clock_.Now();
   m.next_attempt_at = m.created_at;
   IJAZAT_RETURN_IF_ERROR(store_.RecordEvent(audit, {m}));
@@ -422,9 +410,12 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
   } else if (verb == "BLOCK" || verb == "UNBLOCK") {
     const policy::Provider* provider = FindProviderByName(policy, argument);
     if (provider == nullptr) {
+      // The sender's text is never echoed: it could relay spam, or carry a CNIC into the
+      // outbox.
       IJAZAT_RETURN_IF_ERROR(
-          Reply(from, "Ijazat: no provider called \"" + argument.substr(0, 40) +
-                          "\". Send BLOCK followed by the name in the code SMS."));
+          Reply(from, "Ijazat: no provider has that name. Send " + verb +
+                          " followed by the provider's name as it appears in the "
+                          "code SMS."));
       return InboundOutcome::kCommand;
     }
     const bool block = verb == "BLOCK";
@@ -452,7 +443,7 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
       revoked = consent;
       const policy::Provider* provider = policy.FindProvider(consent->provider_id);
       const std::string name = provider != nullptr ? provider->display_name : consent->provider_id;
-      std::string text = "Ijazat: consent " + reference;
+      std::string text = "Ijazat: consent " + consent->reference;
       text += " for ";
       text += name;
       text += result.ok() ? " is revoked. It can no longer be used."
@@ -461,9 +452,9 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
       break;
     }
     if (!revoked) {
-      IJAZAT_RETURN_IF_ERROR(Reply(from, "Ijazat: no consent with reference " +
-                                             reference.substr(0, 20) +
-                                             " for your CNIC. Send HISTORY to see them."));
+      IJAZAT_RETURN_IF_ERROR(Reply(from,
+                                   "Ijazat: no consent of yours has that reference. Send HISTORY "
+                                   "to see your recent ones."));
     }
   } else {  // HISTORY
     std::vector<VerificationRecord> records;

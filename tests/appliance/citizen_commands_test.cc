@@ -1,12 +1,17 @@
 // The citizen's commands at the short code, end to end through the webhook and the SMS sink.
+#include <Poco/URI.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
 
 #include "appliance_fixture.h"
 
 namespace ijazat::appliance::testing {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::SizeIs;
@@ -61,7 +66,7 @@ TEST_F(CitizenCommandsTest, Block_StopsOneProvider_UnblockRestores) {
   before = SentMessages().size();
   Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "account-opening"}, {"scopes", {"name"}}});
   EXPECT_THAT(SentMessages(), SizeIs(before + 1));
-  EXPECT_THAT(Command("BLOCK nobody"), HasSubstr("no provider called \"nobody\""));
+  EXPECT_THAT(Command("BLOCK nobody"), HasSubstr("no provider has that name"));
 }
 
 TEST_F(CitizenCommandsTest, Revoke_EndsAGrantedConsent) {
@@ -76,7 +81,7 @@ TEST_F(CitizenCommandsTest, Revoke_EndsAGrantedConsent) {
   EXPECT_EQ(verify.status, 409);
   EXPECT_EQ(verify.json["title"], "consent_revoked");
   EXPECT_THAT(Command("REVOKE " + reference), HasSubstr("already used, expired or revoked"));
-  EXPECT_THAT(Command("REVOKE ZZZZ-ZZZZ"), HasSubstr("no consent with reference ZZZZ-ZZZZ"));
+  EXPECT_THAT(Command("REVOKE ZZZZ-ZZZZ"), HasSubstr("no consent of yours has that reference"));
 }
 
 TEST_F(CitizenCommandsTest, History_ListsRecentVerifications) {
@@ -88,6 +93,51 @@ TEST_F(CitizenCommandsTest, History_ListsRecentVerifications) {
   const std::string history = Command("history");
   EXPECT_THAT(history, HasSubstr("Test Bank ref " + granted["reference"].get<std::string>()));
   EXPECT_THAT(history, HasSubstr("01 Jan"));
+}
+
+// Finding 4 of the provider-abuse review: the echoed argument was cut inside a character and
+// building the reply threw: 500, and the gateway retried.
+TEST_F(CitizenCommandsTest, AnyBytesAfterACommand_GetA200AndAHelpfulReply) {
+  InboundSms(kPhone, kCnic);
+  std::string e_acute;
+  for (int i = 0; i < 30; ++i) e_acute += "\xC3\xA9";
+  for (const std::string& text :
+       {"BLOCK x" + e_acute, "REVOKE x" + e_acute.substr(0, 30), std::string("BLOCK \xff"),
+        std::string("REVOKE \xC3"), std::string("UNBLOCK \xF0\x9F\x98")}) {
+    // As the gateway posts it: a form, which carries any bytes.
+    std::string form = "from=03001234567&to=8009&text=";
+    Poco::URI::encode(text, "&=+", form);
+    const auto before = SentMessages().size();
+    const auto answer =
+        Request("POST", "/v1/sms/inbound", form, "", "application/x-www-form-urlencoded",
+                {{"X-Ijazat-Gateway-Secret", kGatewaySecret}});
+    EXPECT_EQ(answer.status, 200) << answer.body;
+    const auto sent = SentMessages();
+    ASSERT_EQ(sent.size(), before + 1) << "one reply to a text of " << text.size() << " bytes";
+    EXPECT_THAT(sent.back().text, Not(HasSubstr("x\xC3"))) << "the sender's text is not echoed";
+  }
+}
+
+// Findings 5 and 6: replies echoed up to 40 characters of any text (spam relayed by the
+// appliance, and a CNIC stored in clear in the outbox).
+TEST_F(CitizenCommandsTest, Replies_NeverEchoTheSendersText) {
+  InboundSms(kPhone, kCnic);
+  EXPECT_THAT(Command("BLOCK Buy cheap gold now at evil.example 0300"),
+              AllOf(HasSubstr("no provider has that name"), Not(HasSubstr("gold")),
+                    Not(HasSubstr("evil"))));
+  EXPECT_THAT(Command("REVOKE 35202-1234567-1"), HasSubstr("no consent of yours"));
+  EXPECT_THAT(Command("BLOCK 3520212345671"), Not(HasSubstr("3520212345671")));
+  StopAppliance();
+  std::string bytes;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::ifstream in(config_.store_path + suffix, std::ios::binary);
+    bytes.append(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const std::string& secret : {std::string(kCnic), std::string("35202-1234567-1"),
+                                    std::string("3001234567"), std::string("evil.example")}) {
+    EXPECT_EQ(bytes.find(secret), std::string::npos) << "found " << secret << " in the store";
+  }
+  StartAppliance();
 }
 
 TEST_F(CitizenCommandsTest, CommandsFromAnUnenrolledNumber_ExplainHowToEnrol) {
