@@ -316,7 +316,8 @@ TEST_F(GroupCommitTest, ManyConcurrentWriters_AllLand_InFewerCommits_WithTheChai
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(Consents(), kThreads * kPerThread);
   EXPECT_EQ(CountRows(Path(), "SELECT SUM(attempts) FROM consents"), kThreads * kPerThread);
-  EXPECT_EQ(CountRows(Path(), "SELECT in_window FROM cnic_failures"), kThreads * kPerThread);
+  EXPECT_EQ(CountRows(Path(), "SELECT COUNT(*) FROM code_failures"), kThreads * kPerThread);
+  EXPECT_EQ(CountRows(Path(), "SELECT consecutive FROM cnic_failures"), kThreads * kPerThread);
   EXPECT_THAT(store_->VerifyAuditChain(), IsOk());
   const auto batches = gate_.batches();
   EXPECT_LT(batches.size(), static_cast<std::size_t>(2 * kThreads * kPerThread))
