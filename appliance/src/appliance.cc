@@ -135,8 +135,16 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   }
   a.dispatcher = std::make_unique<OutboxDispatcher>(
       *a.store, *a.crypto, *a.sender, SmsTemplates(), *a.clock,
-      DispatcherOptions{config.sms.dispatch_batch, config.sms.dispatch_threads,
-                        open_enrolment ? nullptr : a.enrolments.get()});
+      DispatcherOptions{
+          config.sms.dispatch_batch, config.sms.dispatch_threads,
+          open_enrolment ? nullptr : a.enrolments.get(), config.sms.caps,
+          [logger = a.logger.get(), metrics = &a.metrics](std::string_view cap,
+                                                          const std::string& provider) {
+            // Codes go to one citizen or number faster than the caps allow: per provider, so
+            // that the operator sees who, and can suspend it.
+            metrics->CountCapHit(provider, cap);
+            logger->Warn("sms.cap_hit", {{"cap", std::string(cap)}, {"provider", provider}});
+          }});
   OutboxDispatcher* dispatcher = a.dispatcher.get();
   auto notify = [dispatcher] { dispatcher->Wake(); };
   a.consents = std::make_unique<ConsentService>(*a.store, *a.crypto, *a.enrolments, *a.tokens,
@@ -146,17 +154,9 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   inbox_options.numbers = config.sms.numbers;
   inbox_options.max_number_changes = config.sms.number_changes.max;
   inbox_options.number_change_window = config.sms.number_changes.window.count();
+  inbox_options.caps = config.sms.caps;
   a.inbox = std::make_unique<SmsInbox>(*a.store, *a.crypto, *a.enrolments, *a.clock,
                                        std::move(inbox_options), notify);
-  {
-    Logger* logger = a.logger.get();
-    Metrics* metrics = &a.metrics;
-    a.consents->SetSmsCaps(config.sms.caps, [logger, metrics](std::string_view cap) {
-      // Someone is making codes go to one citizen or number faster than the caps allow.
-      metrics->CountEvent("sms_cap_hit_" + std::string(cap));
-      logger->Warn("sms.cap_hit", {{"cap", std::string(cap)}});
-    });
-  }
   a.rate_limiter = std::make_unique<policy::ProviderRateLimiter>();
   if (options.start_dispatcher) a.dispatcher->Start();
 

@@ -207,123 +207,125 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
   config.source = path;
   Reader r(path);
   try {
-    r.Map(root, "",
-          {{"issuer", r.String(&config.issuer)},
-           {"receipt",
-            [&](const YAML::Node& node, const std::string& p) {
-              r.Map(node, p,
-                    {{"controller_name", r.String(&config.receipt.controller_name)},
-                     {"controller_contact", r.String(&config.receipt.controller_contact)},
-                     {"policy_url", r.String(&config.receipt.policy_url)}});
-            }},
-           {"server",
-            [&](const YAML::Node& node, const std::string& p) {
-              r.Map(node, p,
-                    {{"listen", r.String(&config.server.listen)},
-                     {"threads", r.Int(&config.server.threads, 2, 1024)},
-                     {"io_threads", r.Int(&config.server.io_threads, 1, 64)},
-                     {"max_queued", r.Int(&config.server.max_queued, 1, 100000)},
-                     {"max_connections", r.Int(&config.server.max_connections, 16, 1000000)},
-                     {"keep_alive_timeout", r.Seconds(&config.server.keep_alive_timeout, 1, 300)},
-                     {"request_timeout", r.Seconds(&config.server.request_timeout, 1, 300)},
-                     {"max_keep_alive_requests",
-                      r.Int(&config.server.max_keep_alive_requests, 1, 1000000)}});
-            }},
-           {"tls",
-            [&](const YAML::Node& node, const std::string& p) {
-              r.Map(node, p,
-                    {{"certificate", r.String(&config.tls.certificate)},
-                     {"key", r.String(&config.tls.key)},
-                     {"client_ca", r.String(&config.tls.client_ca)}});
-            }},
-           {"hsm",
-            [&](const YAML::Node& node, const std::string& p) {
-              r.Map(node, p,
-                    {{"module", r.String(&config.hsm.module)},
-                     {"token", r.String(&config.hsm.token)},
-                     {"pin_file", r.String(&config.hsm.pin_file)},
-                     {"pin_env", r.String(&config.hsm.pin_env)},
-                     {"pin", [&](const YAML::Node& n, const std::string& q) {
-                        r.Error(n, q,
-                                "a PIN never goes in the configuration; use pin_file or pin_env");
-                      }}});
-            }},
-           {"store",
-            [&](const YAML::Node& node, const std::string& p) {
-              r.Map(node, p, {{"path", r.String(&config.store_path)}});
-            }},
-           {"registry",
-            [&](const YAML::Node& node, const std::string& p) {
-              r.Map(node, p, {{"path", r.String(&config.registry_path)}});
-            }},
-           {"policy", r.String(&config.policy_path)},
-           {"sms",
-            [&](const YAML::Node& node, const std::string& p) {
-              r.Map(node, p,
-                    {{"short_code", r.String(&config.sms.short_code)},
-                     {"inbound_secret_file", r.String(&config.sms.inbound_secret_file)},
-                     {"sender", r.String(&config.sms.sender)},
-                     {"file", r.String(&config.sms.file)},
-                     {"dispatch_batch", r.Int(&config.sms.dispatch_batch, 1, 10000)},
-                     {"dispatch_threads", r.Int(&config.sms.dispatch_threads, 1, 256)},
-                     {"kannel",
-                      [&](const YAML::Node& n, const std::string& q) {
-                        r.Map(n, q,
-                              {{"url", r.String(&config.sms.kannel_url)},
-                               {"username", r.String(&config.sms.kannel_username)},
-                               {"password_file", r.String(&config.sms.kannel_password_file)},
-                               {"dlr_url", r.String(&config.sms.kannel_dlr_url)}});
-                      }},
-                     {"numbers",
-                      [&](const YAML::Node& n, const std::string& q) {
-                        int national_digits = static_cast<int>(config.sms.numbers.national_digits);
-                        r.Map(n, q,
-                              {{"country_code", r.String(&config.sms.numbers.country_code)},
-                               {"national_digits", r.Int(&national_digits, 4, 14)},
-                               {"ranges", r.Strings(&config.sms.numbers.ranges, 100)}});
-                        config.sms.numbers.national_digits =
-                            static_cast<std::size_t>(national_digits);
-                      }},
-                     {"caps",
-                      [&](const YAML::Node& n, const std::string& q) {
-                        r.Map(n, q,
-                              {{"per_number_per_hour",
-                                r.Int(&config.sms.caps.per_number_per_hour, 1, 1000)},
-                               {"per_number_per_day",
-                                r.Int(&config.sms.caps.per_number_per_day, 1, 10000)},
-                               {"per_cnic_per_day",
-                                r.Int(&config.sms.caps.per_cnic_per_day, 1, 10000)}});
-                      }},
-                     {"enrolment",
-                      [&](const YAML::Node& n, const std::string& q) {
-                        const std::string mode = n.IsScalar() ? n.Scalar() : "";
-                        if (mode == "authority") {
-                          config.sms.enrolment = SmsConfig::Enrolment::kAuthority;
-                        } else if (mode == "open-for-development") {
-                          config.sms.enrolment = SmsConfig::Enrolment::kOpen;
-                        } else {
-                          r.Error(n, q,
-                                  "must be authority (a number enrols only where the registry "
-                                  "binds it to the CNIC) or open-for-development");
-                        }
-                      }},
-                     {"number_changes",
-                      [&](const YAML::Node& n, const std::string& q) {
-                        r.Map(n, q,
-                              {{"max", r.Int(&config.sms.number_changes.max, 1, 100)},
-                               {"window",
-                                r.Seconds(&config.sms.number_changes.window, 3600, 366 * 86400)}});
-                      }},
-                     {"require_subscriber_match", [&](const YAML::Node& n, const std::string& q) {
-                        r.Error(n, q,
-                                "was replaced by sms.enrolment: authority (the default: only "
-                                "numbers the registry binds to the CNIC) or "
-                                "open-for-development");
-                      }}});
-            }},
-           {"log", [&](const YAML::Node& node, const std::string& p) {
-              r.Map(node, p, {{"file", r.String(&config.log_file)}});
-            }}});
+    r.Map(
+        root, "",
+        {{"issuer", r.String(&config.issuer)},
+         {"receipt",
+          [&](const YAML::Node& node, const std::string& p) {
+            r.Map(node, p,
+                  {{"controller_name", r.String(&config.receipt.controller_name)},
+                   {"controller_contact", r.String(&config.receipt.controller_contact)},
+                   {"policy_url", r.String(&config.receipt.policy_url)}});
+          }},
+         {"server",
+          [&](const YAML::Node& node, const std::string& p) {
+            r.Map(node, p,
+                  {{"listen", r.String(&config.server.listen)},
+                   {"threads", r.Int(&config.server.threads, 2, 1024)},
+                   {"io_threads", r.Int(&config.server.io_threads, 1, 64)},
+                   {"max_queued", r.Int(&config.server.max_queued, 1, 100000)},
+                   {"max_connections", r.Int(&config.server.max_connections, 16, 1000000)},
+                   {"keep_alive_timeout", r.Seconds(&config.server.keep_alive_timeout, 1, 300)},
+                   {"request_timeout", r.Seconds(&config.server.request_timeout, 1, 300)},
+                   {"max_keep_alive_requests",
+                    r.Int(&config.server.max_keep_alive_requests, 1, 1000000)}});
+          }},
+         {"tls",
+          [&](const YAML::Node& node, const std::string& p) {
+            r.Map(node, p,
+                  {{"certificate", r.String(&config.tls.certificate)},
+                   {"key", r.String(&config.tls.key)},
+                   {"client_ca", r.String(&config.tls.client_ca)}});
+          }},
+         {"hsm",
+          [&](const YAML::Node& node, const std::string& p) {
+            r.Map(node, p,
+                  {{"module", r.String(&config.hsm.module)},
+                   {"token", r.String(&config.hsm.token)},
+                   {"pin_file", r.String(&config.hsm.pin_file)},
+                   {"pin_env", r.String(&config.hsm.pin_env)},
+                   {"pin", [&](const YAML::Node& n, const std::string& q) {
+                      r.Error(n, q,
+                              "a PIN never goes in the configuration; use pin_file or pin_env");
+                    }}});
+          }},
+         {"store",
+          [&](const YAML::Node& node, const std::string& p) {
+            r.Map(node, p, {{"path", r.String(&config.store_path)}});
+          }},
+         {"registry",
+          [&](const YAML::Node& node, const std::string& p) {
+            r.Map(node, p, {{"path", r.String(&config.registry_path)}});
+          }},
+         {"policy", r.String(&config.policy_path)},
+         {"sms",
+          [&](const YAML::Node& node, const std::string& p) {
+            r.Map(
+                node, p,
+                {{"short_code", r.String(&config.sms.short_code)},
+                 {"inbound_secret_file", r.String(&config.sms.inbound_secret_file)},
+                 {"sender", r.String(&config.sms.sender)},
+                 {"file", r.String(&config.sms.file)},
+                 {"dispatch_batch", r.Int(&config.sms.dispatch_batch, 1, 10000)},
+                 {"dispatch_threads", r.Int(&config.sms.dispatch_threads, 1, 256)},
+                 {"kannel",
+                  [&](const YAML::Node& n, const std::string& q) {
+                    r.Map(n, q,
+                          {{"url", r.String(&config.sms.kannel_url)},
+                           {"username", r.String(&config.sms.kannel_username)},
+                           {"password_file", r.String(&config.sms.kannel_password_file)},
+                           {"dlr_url", r.String(&config.sms.kannel_dlr_url)}});
+                  }},
+                 {"numbers",
+                  [&](const YAML::Node& n, const std::string& q) {
+                    int national_digits = static_cast<int>(config.sms.numbers.national_digits);
+                    r.Map(n, q,
+                          {{"country_code", r.String(&config.sms.numbers.country_code)},
+                           {"national_digits", r.Int(&national_digits, 4, 14)},
+                           {"ranges", r.Strings(&config.sms.numbers.ranges, 100)}});
+                    config.sms.numbers.national_digits = static_cast<std::size_t>(national_digits);
+                  }},
+                 {"caps",
+                  [&](const YAML::Node& n, const std::string& q) {
+                    r.Map(
+                        n, q,
+                        {{"per_number_per_hour",
+                          r.Int(&config.sms.caps.per_number_per_hour, 1, 1000)},
+                         {"per_number_per_day",
+                          r.Int(&config.sms.caps.per_number_per_day, 1, 10000)},
+                         {"per_cnic_per_hour", r.Int(&config.sms.caps.per_cnic_per_hour, 2, 1000)},
+                         {"per_cnic_per_day", r.Int(&config.sms.caps.per_cnic_per_day, 2, 10000)}});
+                  }},
+                 {"enrolment",
+                  [&](const YAML::Node& n, const std::string& q) {
+                    const std::string mode = n.IsScalar() ? n.Scalar() : "";
+                    if (mode == "authority") {
+                      config.sms.enrolment = SmsConfig::Enrolment::kAuthority;
+                    } else if (mode == "open-for-development") {
+                      config.sms.enrolment = SmsConfig::Enrolment::kOpen;
+                    } else {
+                      r.Error(n, q,
+                              "must be authority (a number enrols only where the registry "
+                              "binds it to the CNIC) or open-for-development");
+                    }
+                  }},
+                 {"number_changes",
+                  [&](const YAML::Node& n, const std::string& q) {
+                    r.Map(n, q,
+                          {{"max", r.Int(&config.sms.number_changes.max, 1, 100)},
+                           {"window",
+                            r.Seconds(&config.sms.number_changes.window, 3600, 366 * 86400)}});
+                  }},
+                 {"require_subscriber_match", [&](const YAML::Node& n, const std::string& q) {
+                    r.Error(n, q,
+                            "was replaced by sms.enrolment: authority (the default: only "
+                            "numbers the registry binds to the CNIC) or "
+                            "open-for-development");
+                  }}});
+          }},
+         {"log", [&](const YAML::Node& node, const std::string& p) {
+            r.Map(node, p, {{"file", r.String(&config.log_file)}});
+          }}});
   } catch (const YAML::Exception& e) {
     return invalid(path + ": " + e.msg);
   }

@@ -122,38 +122,6 @@ std::mutex& ConsentService::CnicLock(const BlindIndex& cnic) {
   return cnic_locks_[slot % cnic_locks_.size()];
 }
 
-void ConsentService::SetSmsCaps(SmsCaps caps, CapObserver on_cap_hit) {
-  caps_ = caps;
-  on_cap_hit_ = std::move(on_cap_hit);
-}
-
-Result<const char*> ConsentService::CapReached(const policy::Limits& limits,
-                                               const Enrolment& enrolment, Timestamp now) {
-  constexpr Timestamp kHour = 3600;
-  constexpr Timestamp kDay = 24 * kHour;
-  IJAZAT_ASSIGN_OR_RETURN(const int cnic_hour,
-                          store_.CountMessagesForCnic(enrolment.cnic, now - kHour));
-  if (cnic_hour >= limits.cnic.sms_per_hour) return "cnic_hour";
-  IJAZAT_ASSIGN_OR_RETURN(const int cnic_day,
-                          store_.CountMessagesForCnic(enrolment.cnic, now - kDay));
-  if (cnic_day >= caps_.per_cnic_per_day) return "cnic_day";
-  // The number's SMS are those about every CNIC enrolled with it (a family may share one).
-  IJAZAT_ASSIGN_OR_RETURN(const std::vector<Enrolment> sharing,
-                          store_.FindEnrolmentsByPhone(enrolment.phone));
-  int number_hour = cnic_hour;
-  int number_day = cnic_day;
-  for (const Enrolment& other : sharing) {
-    if (other.cnic.value == enrolment.cnic.value) continue;
-    IJAZAT_ASSIGN_OR_RETURN(const int hour, store_.CountMessagesForCnic(other.cnic, now - kHour));
-    IJAZAT_ASSIGN_OR_RETURN(const int day, store_.CountMessagesForCnic(other.cnic, now - kDay));
-    number_hour += hour;
-    number_day += day;
-  }
-  if (number_hour >= caps_.per_number_per_hour) return "number_hour";
-  if (number_day >= caps_.per_number_per_day) return "number_day";
-  return nullptr;
-}
-
 Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
                                                       const Provider& provider,
                                                       const std::string& cnic_text,
@@ -169,20 +137,12 @@ Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
   const policy::Purpose* purpose_entry = provider.FindPurpose(purpose);
   const policy::Limits& limits = provider.limits;
 
+  // The same work for every CNIC: the enrolment is looked up (under every index version) but
+  // nothing here depends on what is found. Whether the code goes out (enrolled, locked,
+  // blocking, held, suspended, capped) is the dispatcher's decision, made apart from this
+  // request, so that its timing tells the provider nothing.
   IJAZAT_ASSIGN_OR_RETURN(const Enrolments::Found found, enrolments_.FindByCnic(cnic));
-  const std::optional<Enrolment>& enrolment = found.enrolment;
   const BlindIndex& cnic_index = found.index;
-  // Counting recent SMS and queueing the next one must not interleave for one CNIC.
-  const std::lock_guard cnic_lock(CnicLock(cnic_index));
-  IJAZAT_ASSIGN_OR_RETURN(bool deliverable,
-                          Reachable(policy, provider, enrolment, cnic_index, now));
-  if (deliverable) {
-    IJAZAT_ASSIGN_OR_RETURN(const char* cap, CapReached(limits, *enrolment, now));
-    if (cap != nullptr) {
-      deliverable = false;
-      if (on_cap_hit_) on_cap_hit_(cap);
-    }
-  }
 
   Consent consent;
   IJAZAT_ASSIGN_OR_RETURN(consent.id, crypto_.RandomId(16));
@@ -192,7 +152,7 @@ Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
   consent.scopes = NormaliseScopes(scopes);
   consent.cnic = cnic_index;
   IJAZAT_ASSIGN_OR_RETURN(consent.cnic_sealed, crypto_.SealCnic(cnic, consent.id));
-  consent.deliverable = deliverable;
+  consent.deliverable = false;  // until the dispatcher hands the code over
   consent.state = ConsentState::kPending;
   consent.created_at = now;
   consent.expires_at = now + limits.otp.ttl.count();
@@ -204,33 +164,33 @@ Result<ConsentCreated> ConsentService::RequestConsent(const PolicySet& policy,
   consent.max_uses = limits.token.max_uses;
   consent.updated_at = now;
 
-  std::vector<OutboxMessage> messages;
-  if (deliverable) {
-    OutboxMessage otp;
-    otp.kind = OutboxKind::kOtp;
-    otp.consent_id = consent.id;
-    otp.cnic = cnic_index;
-    otp.recipient = enrolment->phone_sealed;
-    otp.params = nlohmann::json{
-        {"provider", provider.display_name},
-        {"purpose", purpose_entry != nullptr ? purpose_entry->sms_text : purpose},
-        {"minutes",
-         (limits.otp.ttl.count() + 59) /
-             60}}.dump();
-    otp.created_at = now;
-    otp.next_attempt_at = now;
-    otp.not_after = consent.expires_at;
-    messages.push_back(std::move(otp));
-  }
-  IJAZAT_RETURN_IF_ERROR(store_.InsertConsent(
-      consent,
-      Audit("consent.requested", provider.id, consent.id,
-            nlohmann::json{{"purpose", purpose}, {"sent", deliverable}}.dump()),
-      messages));
+  OutboxMessage otp;
+  otp.kind = OutboxKind::kOtp;
+  otp.consent_id = consent.id;
+  otp.cnic = cnic_index;
+  otp.provider_id = provider.id;
+  // Non-secret values for the dispatcher: the template's, and this provider's limits (a
+  // longer cooling-off than the default the hold was set with; its hourly SMS cap).
+  const auto extra =
+      limits.cnic.number_change_cooling_off - policy.defaults().cnic.number_change_cooling_off;
+  otp.params =
+      nlohmann::json{{"provider", provider.display_name},
+                     {"purpose", purpose_entry != nullptr ? purpose_entry->sms_text : purpose},
+                     {"minutes", (limits.otp.ttl.count() + 59) / 60},
+                     {"hold_extra", std::max<std::int64_t>(0, extra.count())},
+                     {"cap_hour", limits.cnic.sms_per_hour}}
+          .dump();
+  otp.created_at = now;
+  otp.next_attempt_at = now;
+  otp.not_after = consent.expires_at;
+  IJAZAT_RETURN_IF_ERROR(store_.InsertConsent(consent,
+                                              Audit("consent.requested", provider.id, consent.id,
+                                                    nlohmann::json{{"purpose", purpose}}.dump()),
+                                              {otp}));
   if (notify_) notify_();
 
   ConsentCreated created{consent.id, consent.expires_at, std::nullopt};
-  if (provider.reveal_enrolment_status) created.enrolled = enrolment.has_value();
+  if (provider.reveal_enrolment_status) created.enrolled = found.enrolment.has_value();
   return created;
 }
 
@@ -330,6 +290,7 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
     notice.kind = OutboxKind::kGranted;
     notice.consent_id = consent.id;
     notice.cnic = consent.cnic;
+    notice.phone = enrolment->phone;
     notice.recipient = enrolment->phone_sealed;
     notice.params = nlohmann::json{{"provider", provider.display_name},
                                    {"purpose", context.purpose_text},

@@ -73,11 +73,6 @@ class ConsentService {
                  TokenService& tokens, IdentityRegistry& registry, const Clock& clock,
                  OutboxNotifier notify);
 
-  // Which SMS cap stopped a code: "cnic_hour", "cnic_day", "number_hour", "number_day".
-  using CapObserver = std::function<void(std::string_view cap)>;
-  // The appliance-wide SMS caps (defaults until called); `on_cap_hit` may be empty.
-  void SetSmsCaps(SmsCaps caps, CapObserver on_cap_hit);
-
   Result<ConsentCreated> RequestConsent(const policy::PolicySet& policy,
                                         const policy::Provider& provider, const std::string& cnic,
                                         const std::string& purpose,
@@ -104,10 +99,6 @@ class ConsentService {
   // Serialises the check-then-act sequences of one CNIC (SMS cap, failure limits) in this
   // process, so that parallel requests cannot slip past a limit.
   std::mutex& CnicLock(const BlindIndex& cnic);
-  // The first SMS cap that one more message about this CNIC would pass, or nullptr.
-  Result<const char*> CapReached(const policy::Limits& limits, const Enrolment& enrolment,
-                                 Timestamp now);
-
   ConsentStore& store_;
   CitizenCrypto& crypto_;
   Enrolments& enrolments_;
@@ -115,8 +106,6 @@ class ConsentService {
   IdentityRegistry& registry_;
   const Clock& clock_;
   OutboxNotifier notify_;
-  SmsCaps caps_;
-  CapObserver on_cap_hit_;
   std::array<std::mutex, 64> cnic_locks_;
 };
 

@@ -100,6 +100,7 @@ Result<bool> Enrolments::Suspend(const BlindIndex& cnic, std::string_view why) {
     OutboxMessage notice;
     notice.kind = OutboxKind::kSuspended;
     notice.cnic = cnic;
+    notice.phone = enrolment->phone;
     notice.recipient = enrolment->phone_sealed;
     notice.params = "{}";
     notice.created_at = now;

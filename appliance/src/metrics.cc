@@ -27,6 +27,11 @@ void Metrics::CountEvent(const std::string& name, std::uint64_t by) {
   events_[name] += by;
 }
 
+void Metrics::CountCapHit(const std::string& provider, std::string_view cap) {
+  const std::lock_guard lock(mutex_);
+  ++cap_hits_[{provider, std::string(cap)}];
+}
+
 std::string Metrics::Render(const std::string& extra) const {
   std::ostringstream out;
   const std::lock_guard lock(mutex_);
@@ -60,6 +65,12 @@ std::string Metrics::Render(const std::string& extra) const {
   out << "# HELP ijazat_events_total Notable events.\n# TYPE ijazat_events_total counter\n";
   for (const auto& [name, count] : events_) {
     out << "ijazat_events_total{event=\"" << name << "\"} " << count << '\n';
+  }
+  out << "# HELP ijazat_sms_cap_hits_total Codes not sent because an SMS cap was reached, by "
+         "provider and cap.\n# TYPE ijazat_sms_cap_hits_total counter\n";
+  for (const auto& [key, count] : cap_hits_) {
+    out << "ijazat_sms_cap_hits_total{provider=\"" << key.first << "\",cap=\"" << key.second
+        << "\"} " << count << '\n';
   }
   out << extra;
   return out.str();

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 namespace ijazat::appliance {
 
@@ -16,7 +17,9 @@ class Metrics {
   void ObserveRequest(const std::string& route, int status, double seconds);
   void CountHsmFailure(const std::string& reason);
   void CountOtpFailure();
-  void CountEvent(const std::string& name, std::uint64_t by = 1);  // "sms_cap_hit", ...
+  void CountEvent(const std::string& name, std::uint64_t by = 1);  // "policy_reload_failed"
+  // A code not sent because an SMS cap was reached, by provider and cap.
+  void CountCapHit(const std::string& provider, std::string_view cap);
 
   // The exposition text; `extra` is appended as is (gauges read at scrape time).
   std::string Render(const std::string& extra) const;
@@ -34,6 +37,7 @@ class Metrics {
   std::map<std::string, Histogram> latency_;
   std::map<std::string, std::uint64_t> hsm_failures_;
   std::map<std::string, std::uint64_t> events_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> cap_hits_;
   std::atomic<std::uint64_t> otp_failures_{0};
 };
 

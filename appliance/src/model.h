@@ -122,10 +122,14 @@ std::optional<OutboxStatus> ParseOutboxStatus(std::string_view name);
 struct OutboxMessage {
   std::int64_t id = 0;  // assigned by the store
   OutboxKind kind = OutboxKind::kHelp;
-  std::string consent_id;          // kOtp, kGranted; empty otherwise
-  std::optional<BlindIndex> cnic;  // whose CNIC it concerns, for per-CNIC SMS caps
-  Sealed recipient;                // the E.164 number, sealed with aad "outbox:recipient"
-  std::string params;              // JSON object of non-secret template values
+  std::string consent_id;           // kOtp, kGranted; empty otherwise
+  std::optional<BlindIndex> cnic;   // whose CNIC it concerns, for per-CNIC SMS caps
+  std::optional<BlindIndex> phone;  // the recipient's number index, for per-number SMS caps
+  std::string provider_id;          // the provider it is for (codes), for per-provider caps
+  // The E.164 number, sealed with aad "phone:" + hex(cnic index) (none: "phone:"). Empty for a
+  // code while queued: its recipient is the enrolled number when the dispatcher decides.
+  Sealed recipient;
+  std::string params;  // JSON object of non-secret template values
   OutboxStatus status = OutboxStatus::kQueued;
   int attempts = 0;
   Timestamp created_at = 0;
@@ -135,13 +139,16 @@ struct OutboxMessage {
   std::string last_error;
 };
 
-// Caps on the SMS a provider's requests may cause, against SMS pumping; they come on top of
-// the policy's per-CNIC hourly cap. Every SMS about a CNIC counts (codes, notices, replies);
-// a number's count is the sum over the CNICs enrolled with it. When a cap is reached no code
-// is sent and the provider's answer does not change.
+// Caps on the SMS sent to a citizen and a number, against SMS pumping, decided when a code is
+// about to go (never in a way a provider can time). Every SMS counts: codes, notices and, for
+// numbers, replies. One provider may use at most half of each CNIC-wide and number-wide cap,
+// and at most the policy's per-CNIC hourly cap, so that no provider alone can silence a
+// citizen for another. When a cap is reached the code is not sent; the provider's answer
+// was given already and does not depend on it.
 struct SmsCaps {
   int per_number_per_hour = 10;
   int per_number_per_day = 30;
+  int per_cnic_per_hour = 10;
   int per_cnic_per_day = 20;
 };
 

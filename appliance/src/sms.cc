@@ -288,7 +288,8 @@ struct OutboxDispatcher::Item {
   std::string note;            // why it is dropped or failed
   std::optional<Error> error;  // kKeep: what was unavailable
   std::optional<Result<std::string>> sent;
-  bool late = false;  // expired between rendering and the hand-over
+  bool late = false;               // expired between rendering and the hand-over
+  std::optional<CodeClaim> claim;  // a code: what ClaimCode decides on
 };
 
 OutboxDispatcher::OutboxDispatcher(ConsentStore& store, CitizenCrypto& crypto, SmsSender& sender,
@@ -365,8 +366,8 @@ Status OutboxDispatcher::FlushDeferred() {
   return OkStatus();
 }
 
-Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message, const std::string& to,
-                                             std::string* drop) {
+Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message,
+                                             const std::string& /*to*/, std::string* drop) {
   drop->clear();
   std::map<std::string, std::string> values;
   const auto params = nlohmann::json::parse(message.params, nullptr, /*allow_exceptions=*/false);
@@ -376,25 +377,8 @@ Result<std::string> OutboxDispatcher::Render(const OutboxMessage& message, const
     }
   }
   switch (message.kind) {
-    case OutboxKind::kOtp: {
-      IJAZAT_ASSIGN_OR_RETURN(const auto consent, store_.FindConsent(message.consent_id));
-      if (!consent || consent->state != ConsentState::kPending ||
-          consent->expires_at <= clock_.Now()) {
-        *drop = "consent no longer pending";  // never deliver a code that cannot be used
-        return std::string();
-      }
-      if (options_.enrolments != nullptr) {
-        // The number must still be the citizen's by the authority's records: a recycled or
-        // re-assigned number stops receiving codes the moment the records say so.
-        IJAZAT_ASSIGN_OR_RETURN(const bool bound, options_.enrolments->CodeMayGo(*consent, to));
-        if (!bound) {
-          *drop = "number no longer bound to the CNIC";
-          return std::string();
-        }
-      }
-      IJAZAT_ASSIGN_OR_RETURN(values["code"], crypto_.DeriveOtp(*consent));
-      return RenderTemplate(templates_.otp, values);
-    }
+    case OutboxKind::kOtp:
+      break;  // PrepareCode renders codes
     case OutboxKind::kEnrolled:
       return RenderTemplate(templates_.enrolled, values);
     case OutboxKind::kNumberChanged:
@@ -432,6 +416,7 @@ void OutboxDispatcher::Prepare(const OutboxMessage& message, Timestamp now, Item
     item.note = "expired before sending";
     return;
   }
+  if (message.kind == OutboxKind::kOtp) return PrepareCode(message, now, item);
   auto to = crypto_.OpenPhone(message.recipient, message.cnic.value_or(BlindIndex{}));
   if (!to.ok()) return trouble(to.error());
   std::string drop;
@@ -445,6 +430,99 @@ void OutboxDispatcher::Prepare(const OutboxMessage& message, Timestamp now, Item
   item.action = Action::kSend;
   item.text = std::move(text).value();
   item.to = std::move(to).value();
+}
+
+void OutboxDispatcher::PrepareCode(const OutboxMessage& message, Timestamp now, Item& item) {
+  using Action = Item::Action;
+  const auto drop = [&](std::string why) {
+    item.action = Action::kDrop;
+    item.note = std::move(why);
+  };
+  const Status prepared = [&]() -> Status {
+    const auto dropped = [&](std::string why) {
+      drop(std::move(why));
+      return OkStatus();
+    };
+    IJAZAT_ASSIGN_OR_RETURN(const auto consent, store_.FindConsent(message.consent_id));
+    if (!consent || consent->state != ConsentState::kPending ||
+        consent->expires_at <= clock_.Now()) {
+      return dropped("consent no longer pending");  // never deliver a code that cannot be used
+    }
+    std::map<std::string, std::string> values;
+    Timestamp hold_extra = 0;
+    int provider_hour = options_.caps.per_cnic_per_hour;
+    const auto params = nlohmann::json::parse(message.params, nullptr, false);
+    if (params.is_object()) {
+      for (const auto& [key, value] : params.items()) {
+        values[key] = value.is_string() ? value.get<std::string>() : value.dump();
+      }
+      if (params.contains("hold_extra") && params["hold_extra"].is_number_integer()) {
+        hold_extra = std::max<Timestamp>(0, params["hold_extra"].get<Timestamp>());
+      }
+      if (params.contains("cap_hour") && params["cap_hour"].is_number_integer()) {
+        provider_hour = std::max(1, params["cap_hour"].get<int>());
+      }
+    }
+    IJAZAT_ASSIGN_OR_RETURN(const std::optional<Enrolment> enrolment,
+                            store_.FindEnrolment(consent->cnic));
+    // The citizen's state decides here; the provider's answer was the same in every case.
+    if (!enrolment) return dropped("not enrolled");
+    if (enrolment->locked) return dropped("locked");
+    if (enrolment->suspended) return dropped("suspended");
+    if (enrolment->hold_until > now - hold_extra) return dropped("held");
+    IJAZAT_ASSIGN_OR_RETURN(const bool blocked,
+                            store_.IsBlocked(consent->cnic, consent->provider_id));
+    if (blocked) return dropped("blocked");
+    IJAZAT_ASSIGN_OR_RETURN(std::string to,
+                            crypto_.OpenPhone(enrolment->phone_sealed, enrolment->cnic));
+    if (options_.enrolments != nullptr) {
+      // The number must still be the citizen's by the authority's records: a recycled or
+      // re-assigned number stops receiving codes the moment the records say so.
+      IJAZAT_ASSIGN_OR_RETURN(const bool bound, options_.enrolments->CodeMayGo(*consent, to));
+      if (!bound) return dropped("number no longer bound to the CNIC");
+    }
+    IJAZAT_ASSIGN_OR_RETURN(values["code"], crypto_.DeriveOtp(*consent));
+    item.text = RenderTemplate(templates_.otp, values);
+    item.to = std::move(to);
+    item.action = Action::kSend;
+    const SmsCaps& caps = options_.caps;
+    CodeClaim claim;
+    claim.message_id = message.id;
+    claim.consent_id = consent->id;
+    claim.cnic = consent->cnic;
+    claim.provider_id = consent->provider_id;
+    claim.phone = enrolment->phone;
+    // The number's SMS are counted under every index version it has (replies are recorded
+    // under the newest); with one version, the enrolment's index is that one.
+    IJAZAT_ASSIGN_OR_RETURN(const hsm::KeyRef index_key,
+                            crypto_.hsm().ActiveKey(hsm::KeyKind::kIndex));
+    if (index_key.version != enrolment->phone.key_version || index_key.version > 1) {
+      IJAZAT_ASSIGN_OR_RETURN(claim.phones, crypto_.PhoneIndexes(item.to));
+    }
+    claim.recipient = enrolment->phone_sealed;
+    claim.now = now;
+    // One provider may use at most half of each CNIC-wide and number-wide cap.
+    claim.limits.cnic_provider_hour =
+        std::min(provider_hour, std::max(1, caps.per_cnic_per_hour / 2));
+    claim.limits.cnic_provider_day = std::max(1, caps.per_cnic_per_day / 2);
+    claim.limits.cnic_hour = caps.per_cnic_per_hour;
+    claim.limits.cnic_day = caps.per_cnic_per_day;
+    claim.limits.number_provider_hour = std::max(1, caps.per_number_per_hour / 2);
+    claim.limits.number_provider_day = std::max(1, caps.per_number_per_day / 2);
+    claim.limits.number_hour = caps.per_number_per_hour;
+    claim.limits.number_day = caps.per_number_per_day;
+    item.claim = std::move(claim);
+    return OkStatus();
+  }();
+  if (!prepared.ok()) {
+    if (prepared.error().code() == ErrorCode::kUnavailable) {
+      item.action = Action::kKeep;
+      item.error = prepared.error();
+    } else {
+      item.action = Action::kFail;
+      item.note = prepared.error().message();
+    }
+  }
 }
 
 Result<int> OutboxDispatcher::RunOnce() { return RunPass(/*may_defer=*/false); }
@@ -499,6 +577,7 @@ Result<int> OutboxDispatcher::RunPass(bool may_defer) {
         ++failed;
         break;
       case Action::kSend:
+        if (items[i].claim) break;  // a code: claimed below, against the caps
         if (at_most_once(due[i])) {
           before.push_back({due[i].id, OutboxStatus::kSent, 0, "claimed", ""});
         }
@@ -507,6 +586,24 @@ Result<int> OutboxDispatcher::RunPass(bool may_defer) {
     }
   }
   IJAZAT_RETURN_IF_ERROR(store_.UpdateMessages(before));
+  // Codes one at a time, each counted against the caps with those claimed before it.
+  for (std::size_t i = 0; i < due.size(); ++i) {
+    if (items[i].action != Action::kSend || !items[i].claim) continue;
+    auto claimed = store_.ClaimCode(*items[i].claim);
+    if (!claimed.ok()) {
+      if (claimed.error().code() == ErrorCode::kUnavailable && !unavailable) {
+        unavailable = claimed.error();
+      }
+      continue;  // left queued (store down) or no longer queued
+    }
+    if (!claimed->empty()) {
+      ++dropped;
+      if (options_.on_cap_hit) options_.on_cap_hit(*claimed, items[i].claim->provider_id);
+      continue;
+    }
+    sending.push_back(i);
+  }
+  std::sort(sending.begin(), sending.end());
   deferred_.clear();
   deferred_ids_.clear();
   metrics_.dropped += dropped;

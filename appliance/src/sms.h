@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -140,6 +142,10 @@ struct DispatcherOptions {
   // When set, a code goes out only while an authority still binds its number to the CNIC;
   // otherwise it is dropped and the enrolment suspended.
   Enrolments* enrolments = nullptr;
+  // The caps a code must fit (SmsCaps); a code past one is dropped and `on_cap_hit` told which
+  // cap and for which provider.
+  SmsCaps caps = {};
+  std::function<void(std::string_view cap, const std::string& provider)> on_cap_hit = {};
 };
 
 // Drains the outbox in passes. A pass takes up to `batch` due messages, renders them on
@@ -148,9 +154,14 @@ struct DispatcherOptions {
 // (claimed), hands them to the sender (a batch-minded sender gets them all at once; others get
 // them one by one from the threads), and records every outcome in one more transaction.
 //
-// A code whose consent is no longer pending or has expired is dropped, never sent late (its
-// expiry is checked again just before the hand-over); so is a code whose number an authority
-// no longer binds to the CNIC (options.enrolments). A consent's messages (its code, its
+// Whether a code goes out at all is decided here, not when the provider asked, so that the
+// provider's request costs the same whatever the citizen's state: a code goes to the CNIC's
+// enrolled number only if the citizen is enrolled, not locked, not suspended, not in a
+// number-change hold for the provider, does not block the provider, the number is still bound
+// to the CNIC (options.enrolments), and the SMS caps allow it (ConsentStore::ClaimCode, one
+// transaction per code, so the caps are exact). A code whose consent is no longer pending or
+// has expired is dropped, never sent late (its expiry is checked again just before the
+// hand-over). A consent's messages (its code, its
 // grant notice) go out at most once: they are durably claimed before the hand-over. Other
 // messages go out at least once. Failed sends retry with exponential backoff (2 s doubling to
 // 5 min) until `not_after` or 24 h. Runs on its own thread; Wake() makes it look at once.
@@ -178,6 +189,8 @@ class OutboxDispatcher {
   // The message's text for `to`; `drop` names why it must not go at all (empty: it may).
   Result<std::string> Render(const OutboxMessage& message, const std::string& to,
                              std::string* drop);
+  // A code: decides whether it may go, and renders it for the enrolled number.
+  void PrepareCode(const OutboxMessage& message, Timestamp now, Item& item);
   void Prepare(const OutboxMessage& message, Timestamp now, Item& item);
   // One pass. With `may_defer`, when more messages are already waiting, the outcomes are not
   // committed at the end of the pass but with the next pass's first transaction, so that the

@@ -118,10 +118,11 @@ Result<InboundOutcome> SmsInbox::Enrol(const policy::PolicySet& policy, const st
   const BlindIndex& cnic_index = found.index;
 
   std::vector<OutboxMessage> messages;
-  auto message = [&](OutboxKind kind, const Sealed& to) {
+  auto message = [&](OutboxKind kind, const Sealed& to, const BlindIndex& phone) {
     OutboxMessage m;
     m.kind = kind;
     m.cnic = cnic_index;
+    m.phone = phone;
     m.recipient = to;
     m.params = "{}";
     m.created_at = now;
@@ -173,12 +174,15 @@ Result<InboundOutcome> SmsInbox::Enrol(const policy::PolicySet& policy, const st
     const bool back =
         existing->HasPrevious(now) && Enrolments::SameNumber(existing->previous_phone, number);
     if (existing->HasPrevious(now) && !back) {
-      message(OutboxKind::kNumberChanged, existing->previous_phone_sealed);
+      message(OutboxKind::kNumberChanged, existing->previous_phone_sealed,
+              existing->previous_phone);
     } else {
       enrolment.previous_phone = replaced_is_citizens ? existing->phone : BlindIndex{};
       enrolment.previous_phone_sealed = replaced_is_citizens ? existing->phone_sealed : Sealed{};
     }
-    if (replaced_is_citizens) message(OutboxKind::kNumberChanged, existing->phone_sealed);
+    if (replaced_is_citizens) {
+      message(OutboxKind::kNumberChanged, existing->phone_sealed, existing->phone);
+    }
     outcome = InboundOutcome::kNumberChanged;
     number_change = true;
   } else {
@@ -193,7 +197,10 @@ Result<InboundOutcome> SmsInbox::Enrol(const policy::PolicySet& policy, const st
     IJAZAT_ASSIGN_OR_RETURN(enrolment.cnic_sealed, crypto_.SealEnrolmentCnic(cnic, cnic_index));
   }
   enrolment.updated_at = now;
-  message(OutboxKind::kEnrolled, enrolment.phone_sealed);
+  // The confirmation answers the sender's text: like a reply, it is not sent to a number
+  // past its reply share (the enrolment is saved all the same). Number-change notices always go.
+  IJAZAT_ASSIGN_OR_RETURN(const bool confirm, NumberMayGetReply(number, now));
+  if (confirm) message(OutboxKind::kEnrolled, enrolment.phone_sealed, number.front());
 
   audit.event = "enrolment." + std::string(InboundOutcomeName(outcome));
   IJAZAT_RETURN_IF_ERROR(store_.SaveEnrolment(enrolment, audit, messages, number_change));
@@ -222,9 +229,35 @@ Status SmsInbox::Queue(OutboxKind kind, const std::string& to_e164,
   m.params = params;
   m.created_at = clock_.Now();
   m.next_attempt_at = m.created_at;
+  IJAZAT_ASSIGN_OR_RETURN(const bool allowed, NumberMayGetReply(to_e164, m));
+  if (!allowed) return OkStatus();
   IJAZAT_RETURN_IF_ERROR(store_.EnqueueMessages({m}));
   if (notify_) notify_();
   return OkStatus();
+}
+
+Result<bool> SmsInbox::NumberMayGetReply(const std::string& to_e164, OutboxMessage& message) {
+  IJAZAT_ASSIGN_OR_RETURN(const std::vector<BlindIndex> phones, crypto_.PhoneIndexes(to_e164));
+  if (phones.empty()) {
+    return Error(ErrorCode::kUnavailable, "no usable index key", "hsm_unavailable");
+  }
+  message.phone = phones.front();
+  return NumberMayGetReply(phones, message.created_at);
+}
+
+Result<bool> SmsInbox::NumberMayGetReply(const std::vector<BlindIndex>& phones, Timestamp now) {
+  // Replies count against the number's caps like every SMS, and a number past them gets no
+  // reply at all: texting the short code must not make the appliance send a stream of SMS.
+  // Replies alone may use at most half of each cap, so that texts to the short code (the
+  // citizen's own, or someone's who forges the citizen's number as sender) always leave room
+  // for the codes and notices the number is owed.
+  IJAZAT_ASSIGN_OR_RETURN(const SmsCounts counts,
+                          store_.CountMessages(std::nullopt, "", phones, now));
+  const SmsCaps& caps = options_.caps;
+  return counts.number_hour < caps.per_number_per_hour &&
+         counts.number_day < caps.per_number_per_day &&
+         counts.number_replies_hour < std::max(1, caps.per_number_per_hour / 2) &&
+         counts.number_replies_day < std::max(1, caps.per_number_per_day / 2);
 }
 
 }  // namespace ijazat::appliance
@@ -243,7 +276,10 @@ Status SmsInbox::Reply(const std::string& to_e164, const std::string& text,
   m.params = ReplyParams(text);
   m.created_at = clock_.Now();
   m.next_attempt_at = m.created_at;
-  IJAZAT_RETURN_IF_ERROR(store_.RecordEvent(audit, {m}));
+  IJAZAT_ASSIGN_OR_RETURN(const bool allowed, NumberMayGetReply(to_e164, m));
+  std::vector<OutboxMessage> messages;
+  if (allowed) messages.push_back(std::move(m));
+  IJAZAT_RETURN_IF_ERROR(store_.RecordEvent(audit, messages));
   if (notify_) notify_();
   return OkStatus();
 }
@@ -317,6 +353,7 @@ Result<InboundOutcome> SmsInbox::Command(const policy::PolicySet& policy, const 
         OutboxMessage notice;
         notice.kind = OutboxKind::kChangeCancelled;
         notice.cnic = held.cnic;
+        notice.phone = held.phone;
         notice.recipient = held.phone_sealed;
         notice.params = "{}";
         notice.created_at = now;

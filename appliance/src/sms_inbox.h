@@ -46,6 +46,7 @@ struct SmsInboxOptions {
   // At most `max_number_changes` changes of number per CNIC in any `number_change_window`.
   int max_number_changes = 3;
   Timestamp number_change_window = 30 * 86400;
+  SmsCaps caps;  // replies count against the per-number caps; past them, no reply
 };
 
 class SmsInbox {
@@ -67,6 +68,11 @@ class SmsInbox {
   Result<InboundOutcome> Command(const policy::PolicySet& policy, const std::string& from,
                                  const std::string& verb, const std::string& argument);
   Status Reply(const std::string& to_e164, const std::string& text);
+  // Sets the message's number index; false when the number is past its SMS caps or the
+  // share of them that replies may use.
+  Result<bool> NumberMayGetReply(const std::string& to_e164, OutboxMessage& message);
+  // The same for the number under each of its index versions.
+  Result<bool> NumberMayGetReply(const std::vector<BlindIndex>& phones, Timestamp now);
   Status Reply(const std::string& to_e164, const std::string& text, const AuditEvent& audit);
 
   ConsentStore& store_;

@@ -158,6 +158,12 @@ const std::vector<Migration>& Migrations() {
   consecutive INTEGER NOT NULL,
   PRIMARY KEY (cnic_index, provider_id)
 ))sql",
+           // The outbox's recipient number (for per-number caps, replies included) and the
+           // provider a code is for (per-provider caps).
+           "ALTER TABLE outbox ADD COLUMN phone_index BLOB",
+           "ALTER TABLE outbox ADD COLUMN phone_key_version INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE outbox ADD COLUMN provider_id TEXT",
+           "CREATE INDEX outbox_by_phone ON outbox (phone_index, created_at)",
            R"sql(CREATE TABLE registry_sweep (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   generation TEXT NOT NULL,

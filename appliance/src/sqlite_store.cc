@@ -199,10 +199,11 @@ Error EnrolmentChanged() {
 constexpr const char* kMessageColumns =
     "id, kind, COALESCE(consent_id, ''), cnic_index IS NOT NULL, COALESCE(cnic_index, x''), "
     "cnic_key_version, recipient, recipient_key_version, params, status, attempts, created_at, "
-    "next_attempt_at, not_after, COALESCE(gateway_id, ''), last_error";
-using MessageRow =
-    std::tuple<Int64, std::string, std::string, Int64, BLOB, Int64, BLOB, Int64, std::string,
-               std::string, Int64, Int64, Int64, Int64, std::string, std::string>;
+    "next_attempt_at, not_after, COALESCE(gateway_id, ''), last_error, "
+    "COALESCE(phone_index, x''), phone_key_version, COALESCE(provider_id, '')";
+using MessageRow = std::tuple<Int64, std::string, std::string, Int64, BLOB, Int64, BLOB, Int64,
+                              std::string, std::string, Int64, Int64, Int64, Int64, std::string,
+                              std::string, BLOB, Int64, std::string>;
 
 Result<OutboxMessage> ToMessage(const MessageRow& row) {
   Narrow n;
@@ -226,6 +227,10 @@ Result<OutboxMessage> ToMessage(const MessageRow& row) {
   m.not_after = std::get<13>(row);
   m.gateway_id = std::get<14>(row);
   m.last_error = std::get<15>(row);
+  if (Bytes phone = FromBlob(std::get<16>(row)); !phone.empty()) {
+    m.phone = BlindIndex{std::move(phone), n.U32(std::get<17>(row))};
+  }
+  m.provider_id = std::get<18>(row);
   if (!n.ok()) return Corrupt("message counter");
   return m;
 }
@@ -257,23 +262,29 @@ Result<Consent> LoadExistingConsent(Session& session, const std::string& id) {
 
 Status CheckMessage(const OutboxMessage& m) {
   if (m.cnic) IJAZAT_RETURN_IF_ERROR(CheckIndex(*m.cnic, "message cnic index"));
+  if (m.phone) IJAZAT_RETURN_IF_ERROR(CheckIndex(*m.phone, "message phone index"));
+  // A queued code has no recipient yet: the dispatcher decides it (ClaimCode).
+  if (m.kind == OutboxKind::kOtp && m.recipient.box.empty()) {
+    if (m.consent_id.empty() || !m.cnic) return Invalid("a code needs its consent and CNIC");
+    return OkStatus();
+  }
   return CheckSealed(m.recipient, "message recipient");
 }
 
 Status InsertMessages(Session& session, const std::vector<OutboxMessage>& messages) {
   for (const OutboxMessage& m : messages) IJAZAT_RETURN_IF_ERROR(CheckMessage(m));
   for (const OutboxMessage& m : messages) {
-    const Bytes no_cnic;
+    const Bytes none;
     session
         .Prepare(
             "INSERT INTO outbox (kind, consent_id, cnic_index, cnic_key_version, recipient, "
             "recipient_key_version, params, status, attempts, created_at, next_attempt_at, "
-            "not_after, gateway_id, last_error) "
+            "not_after, gateway_id, last_error, phone_index, phone_key_version, provider_id) "
             "VALUES (?, NULLIF(?, ''), NULLIF(?, x''), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
-            "?)")
+            "?, NULLIF(?, x''), ?, NULLIF(?, ''))")
         .Bind(OutboxKindName(m.kind))
         .Bind(m.consent_id)
-        .Bind(m.cnic ? m.cnic->value : no_cnic)
+        .Bind(m.cnic ? m.cnic->value : none)
         .Bind(std::int64_t{m.cnic ? m.cnic->key_version : 0})
         .Bind(m.recipient.box)
         .Bind(std::int64_t{m.recipient.key_version})
@@ -285,9 +296,77 @@ Status InsertMessages(Session& session, const std::vector<OutboxMessage>& messag
         .Bind(m.not_after)
         .Bind(m.gateway_id)
         .Bind(ClampText(m.last_error, kMaxErrorText))
+        .Bind(m.phone ? m.phone->value : none)
+        .Bind(std::int64_t{m.phone ? m.phone->key_version : 0})
+        .Bind(m.provider_id)
         .Run();
   }
   return OkStatus();
+}
+
+// The messages that count against SMS caps: every one that went out or is about to (queued
+// notices and replies), but not a code still waiting for the dispatcher's decision, nor one
+// that was dropped.
+constexpr const char* kCountedMessage =
+    "status <> 'dropped' AND NOT (kind = 'otp' AND status = 'queued')";
+
+// Counts for caps at `at`: binds are filled by the caller in the order of the placeholders.
+SmsCounts ReadCounts(Session& s, const BlindIndex& cnic, const std::string& provider_id,
+                     const std::vector<BlindIndex>& phones, Timestamp at) {
+  constexpr Int64 kHour = 3600;
+  constexpr Int64 kDay = 24 * kHour;
+  SmsCounts counts;
+  {
+    static const std::string sql =
+        std::string(
+            "SELECT COALESCE(SUM(created_at > ? AND provider_id = ?), 0), "
+            "COALESCE(SUM(created_at > ? AND provider_id = ?), 0), "
+            "COALESCE(SUM(created_at > ?), 0), COUNT(*) FROM outbox "
+            "WHERE cnic_index = ? AND created_at > ? AND ") +
+        kCountedMessage;
+    Query query = s.Prepare(sql);
+    query.Bind(at - kHour)
+        .Bind(provider_id)
+        .Bind(at - kDay)
+        .Bind(provider_id)
+        .Bind(at - kHour)
+        .Bind(cnic.value)
+        .Bind(at - kDay);
+    if (query.Step()) {
+      counts.cnic_provider_hour = static_cast<int>(query.Int(0));
+      counts.cnic_provider_day = static_cast<int>(query.Int(1));
+      counts.cnic_hour = static_cast<int>(query.Int(2));
+      counts.cnic_day = static_cast<int>(query.Int(3));
+    }
+  }
+  for (const BlindIndex& phone : phones) {
+    static const std::string sql =
+        std::string(
+            "SELECT COALESCE(SUM(created_at > ? AND provider_id = ?), 0), "
+            "COALESCE(SUM(provider_id = ?), 0), COALESCE(SUM(created_at > ?), 0), COUNT(*), "
+            "COALESCE(SUM(created_at > ? AND kind IN ('help', 'reply', 'enrolled')), 0), "
+            "COALESCE(SUM(kind IN ('help', 'reply', 'enrolled')), 0) FROM outbox "
+            "WHERE phone_index = ? AND phone_key_version = ? AND created_at > ? AND ") +
+        kCountedMessage;
+    Query query = s.Prepare(sql);
+    query.Bind(at - kHour)
+        .Bind(provider_id)
+        .Bind(provider_id)
+        .Bind(at - kHour)
+        .Bind(at - kHour)
+        .Bind(phone.value)
+        .Bind(std::int64_t{phone.key_version})
+        .Bind(at - kDay);
+    if (query.Step()) {
+      counts.number_provider_hour += static_cast<int>(query.Int(0));
+      counts.number_provider_day += static_cast<int>(query.Int(1));
+      counts.number_hour += static_cast<int>(query.Int(2));
+      counts.number_day += static_cast<int>(query.Int(3));
+      counts.number_replies_hour += static_cast<int>(query.Int(4));
+      counts.number_replies_day += static_cast<int>(query.Int(5));
+    }
+  }
+  return counts;
 }
 
 // A pending or granted consent whose time has passed becomes expired, with its own audit link.
@@ -943,16 +1022,77 @@ class SqliteStore final : public ConsentStore {
     });
   }
 
-  Result<int> CountMessagesForCnic(const BlindIndex& cnic, Timestamp since) override {
-    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
-    return ReadOne("counting messages", [&](Session& s) -> Result<int> {
-      // Queued ones count too (they are about to be sent); dropped ones never went out.
-      Query query = s.Prepare(
-          "SELECT COUNT(*) FROM outbox WHERE cnic_index = ? AND created_at >= ? "
-          "AND status <> 'dropped'");
-      query.Bind(cnic.value).Bind(since);
-      const Int64 count = query.Step() ? query.Int(0) : 0;
-      return static_cast<int>(std::min<Int64>(count, INT_MAX));
+  Result<SmsCounts> CountMessages(const std::optional<BlindIndex>& cnic,
+                                  const std::string& provider_id,
+                                  const std::vector<BlindIndex>& phones, Timestamp at) override {
+    if (cnic) IJAZAT_RETURN_IF_ERROR(CheckIndex(*cnic, "cnic index"));
+    for (const BlindIndex& phone : phones) IJAZAT_RETURN_IF_ERROR(CheckIndex(phone, "phone index"));
+    return Read("counting messages", [&](Session& s) -> Result<SmsCounts> {
+      SmsCounts counts = ReadCounts(s, cnic.value_or(BlindIndex{}), provider_id, phones, at);
+      if (!cnic) {
+        counts.cnic_provider_hour = counts.cnic_provider_day = 0;
+        counts.cnic_hour = counts.cnic_day = 0;
+      }
+      return counts;
+    });
+  }
+
+  Result<std::string> ClaimCode(const CodeClaim& c) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(c.cnic, "cnic index"));
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(c.phone, "phone index"));
+    for (const BlindIndex& phone : c.phones)
+      IJAZAT_RETURN_IF_ERROR(CheckIndex(phone, "phone index"));
+    IJAZAT_RETURN_IF_ERROR(CheckSealed(c.recipient, "recipient"));
+    return Write("claiming a code", [&](Session& s, Transaction&) -> Result<std::string> {
+      {
+        Query queued = s.Prepare("SELECT 1 FROM outbox WHERE id = ? AND status = 'queued'");
+        if (!queued.Bind(c.message_id).Step()) {
+          return Error(ErrorCode::kFailedPrecondition, "the code is no longer queued",
+                       "message_not_queued");
+        }
+      }
+      const SmsCounts n = ReadCounts(s, c.cnic, c.provider_id,
+                                     c.phones.empty() ? std::vector{c.phone} : c.phones, c.now);
+      const SmsCounts& l = c.limits;
+      const std::pair<const char*, bool> limits[] = {
+          {"cnic_provider_hour", n.cnic_provider_hour >= l.cnic_provider_hour},
+          {"cnic_provider_day", n.cnic_provider_day >= l.cnic_provider_day},
+          {"cnic_hour", n.cnic_hour >= l.cnic_hour},
+          {"cnic_day", n.cnic_day >= l.cnic_day},
+          {"number_provider_hour", n.number_provider_hour >= l.number_provider_hour},
+          {"number_provider_day", n.number_provider_day >= l.number_provider_day},
+          {"number_hour", n.number_hour >= l.number_hour},
+          {"number_day", n.number_day >= l.number_day},
+      };
+      const char* reached = nullptr;
+      for (const auto& [name, hit] : limits) {
+        if (hit) {
+          reached = name;
+          break;
+        }
+      }
+      if (reached != nullptr) {
+        IJAZAT_RETURN_IF_ERROR(ApplyMessageUpdate(
+            s, {c.message_id, OutboxStatus::kDropped, 0, "", std::string("cap ") + reached}));
+        return std::string(reached);
+      }
+      Query claim = s.Prepare(
+          "UPDATE outbox SET recipient = ?, recipient_key_version = ?, phone_index = ?, "
+          "phone_key_version = ?, status = 'sent', gateway_id = 'claimed' "
+          "WHERE id = ? AND status = 'queued' RETURNING id");
+      claim.Bind(c.recipient.box)
+          .Bind(std::int64_t{c.recipient.key_version})
+          .Bind(c.phone.value)
+          .Bind(std::int64_t{c.phone.key_version})
+          .Bind(c.message_id);
+      if (CountRows(claim) != 1) {
+        return Error(ErrorCode::kFailedPrecondition, "the code is no longer queued",
+                     "message_not_queued");
+      }
+      s.Prepare("UPDATE consents SET deliverable = 1 WHERE id = ? AND state = 'pending'")
+          .Bind(c.consent_id)
+          .Run();
+      return std::string();
     });
   }
 

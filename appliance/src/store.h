@@ -42,6 +42,34 @@ struct AttemptResult {
   CnicFailures cnic;  // the CNIC's counters after the update
 };
 
+// SMS counted against caps: see ConsentStore::CountMessages.
+struct SmsCounts {
+  int cnic_provider_hour = 0;
+  int cnic_provider_day = 0;
+  int cnic_hour = 0;
+  int cnic_day = 0;
+  int number_provider_hour = 0;
+  int number_provider_day = 0;
+  int number_hour = 0;
+  int number_day = 0;
+  int number_replies_hour = 0;  // replies to the sender's texts (kHelp, kReply, kEnrolled)
+  int number_replies_day = 0;
+};
+
+// A code the dispatcher is about to hand over, and the limits it must fit (SmsCounts'
+// fields, each the most allowed before this one).
+struct CodeClaim {
+  std::int64_t message_id = 0;
+  std::string consent_id;
+  BlindIndex cnic;
+  std::string provider_id;
+  BlindIndex phone;                // the enrolled number's index, recorded with the code
+  std::vector<BlindIndex> phones;  // the number under every usable index version, for counting
+  Sealed recipient;                // the enrolled number, sealed for the CNIC's index
+  Timestamp now = 0;
+  SmsCounts limits;
+};
+
 // One outcome for UpdateMessages.
 struct MessageUpdate {
   std::int64_t id = 0;
@@ -168,8 +196,20 @@ class ConsentStore {
                                const std::string& gateway_id, const std::string& error) = 0;
   // Outcomes of several send attempts (as UpdateMessage each) in one transaction: all or none.
   virtual Status UpdateMessages(const std::vector<MessageUpdate>& updates) = 0;
-  // Messages sent for the CNIC since `since` (for per-CNIC SMS caps).
-  virtual Result<int> CountMessagesForCnic(const BlindIndex& cnic, Timestamp since) = 0;
+  // The SMS counted against caps (SmsCaps) in the hour and the day before `now`: for the CNIC
+  // (all providers, and `provider_id`'s), and for the number under each of its indexes.
+  // Codes still waiting for the dispatcher's decision and dropped messages do not count.
+  virtual Result<SmsCounts> CountMessages(const std::optional<BlindIndex>& cnic,
+                                          const std::string& provider_id,
+                                          const std::vector<BlindIndex>& phones, Timestamp now) = 0;
+  // The dispatcher's decision on a queued code, in one transaction: if one more SMS fits
+  // every limit of `claim`, the code's message records its recipient and number and is
+  // claimed (status sent, gateway id "claimed": it goes out at most once), its consent becomes
+  // deliverable, and the answer is empty; otherwise the message is dropped and the answer
+  // names the first limit reached ("cnic_provider_hour", "cnic_provider_day", "cnic_hour",
+  // "cnic_day", "number_provider_hour", "number_provider_day", "number_hour", "number_day"). The
+  // reply limits of `claim.limits` are not used.
+  virtual Result<std::string> ClaimCode(const CodeClaim& claim) = 0;
   // Counts by status, for metrics.
   virtual Result<std::vector<std::pair<OutboxStatus, int>>> CountMessagesByStatus() = 0;
   virtual Result<std::optional<OutboxMessage>> FindMessageByGatewayId(const std::string& id) = 0;

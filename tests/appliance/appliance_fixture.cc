@@ -81,6 +81,17 @@ providers:
 
 void ApplianceTest::WritePolicy(const std::string& yaml) { WriteFile(dir_ / "policy.yaml", yaml); }
 
+void ApplianceTest::MakeRoomForReplies() {
+  config_.sms.caps.per_number_per_hour = 100;
+  config_.sms.caps.per_number_per_day = 300;
+}
+
+void ApplianceTest::RestartWithRoomForReplies() {
+  StopAppliance();
+  MakeRoomForReplies();
+  StartAppliance();
+}
+
 void ApplianceTest::SetUp() {
   dir_ = token_.dir().path();
   {

@@ -84,6 +84,13 @@ class ApplianceTest : public ::testing::Test {
   // numbers of each CNIC in it replace those it had. The appliance reads them at once.
   void ImportSubscribers(const std::string& csv);
 
+  // Room in config_ for many replies to one number (before StartAppliance): replies count
+  // against the number's SMS caps, and suites about commands send more of them in an hour than
+  // a citizen would (SmsLimitsTest covers the caps).
+  void MakeRoomForReplies();
+  // Restarts the appliance with MakeRoomForReplies().
+  void RestartWithRoomForReplies();
+
   // Rewrites the policy file (before StartAppliance or followed by Reload()).
   void WritePolicy(const std::string& yaml);
   static std::string TestPolicy();

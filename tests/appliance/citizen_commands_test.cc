@@ -18,6 +18,11 @@ using ::testing::SizeIs;
 
 class CitizenCommandsTest : public ApplianceTest {
  protected:
+  void SetUp() override {
+    ApplianceTest::SetUp();
+    if (HasFatalFailure()) return;
+    RestartWithRoomForReplies();
+  }
   // Sends `text` from kPhone and returns the reply.
   std::string Command(const std::string& text, const std::string& from = kPhone) {
     const auto before = SentMessages().size();

@@ -27,6 +27,11 @@ constexpr char kSwapped[] = "+923331234567";   // a second SIM registered to kCn
 
 class EnrolmentTrustTest : public ApplianceTest {
  protected:
+  void SetUp() override {
+    ApplianceTest::SetUp();
+    if (HasFatalFailure()) return;
+    RestartWithRoomForReplies();
+  }
   HttpResult AskBank(const std::string& api_key = kBankKey) {
     return Post("/v1/consents",
                 {{"cnic", kCnic}, {"purpose", "account-opening"}, {"scopes", {"name"}}}, api_key);

@@ -30,6 +30,10 @@ class SmsLimitsTest : public ApplianceTest {
     }
     return codes;
   }
+  HttpResult AskTelco(const std::string& cnic = kCnic) {
+    return Post("/v1/consents", {{"cnic", cnic}, {"purpose", "sim-issuance"}, {"scopes", {"name"}}},
+                kTelcoKey);
+  }
   std::string Metrics() { return Get("/metrics", "").body; }
   void Restart() {
     StopAppliance();
@@ -38,58 +42,121 @@ class SmsLimitsTest : public ApplianceTest {
 };
 
 TEST_F(SmsLimitsTest, PerCnicDailyCap_StopsCodes_WithTheSameAnswer_AndIsCounted) {
-  config_.sms.caps.per_cnic_per_day = 3;  // the enrolment confirmation is the first
+  config_.sms.caps.per_cnic_per_day = 6;  // a provider's share: 3
   Restart();
-  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);  // the confirmation counts for the CNIC
   const auto first = AskBank();
-  const auto second = AskBank();
-  EXPECT_EQ(CodesTo(kPhone), 2);
-  // An hour later the policy's hourly cap (5) is far away, but the day's cap is reached.
-  clock_.Advance(2 * 3600);
+  AskBank();
+  AskBank();
+  EXPECT_EQ(CodesTo(kPhone), 3);
+  clock_.Advance(2 * 3600);  // the hourly caps are far away now
   const auto capped = AskBank();
   EXPECT_EQ(capped.status, 202);
   EXPECT_EQ(capped.json.size(), first.json.size()) << "the provider sees no difference";
   EXPECT_TRUE(capped.json.contains("consent_id"));
-  EXPECT_EQ(CodesTo(kPhone), 2) << "no code past the cap";
-  EXPECT_THAT(Metrics(), HasSubstr("event=\"sms_cap_hit_cnic_day\"} 1"));
-  // The next day the citizen can be asked again.
+  EXPECT_EQ(CodesTo(kPhone), 3) << "no code past the bank's share of the day's cap";
+  EXPECT_THAT(
+      Metrics(),
+      HasSubstr("ijazat_sms_cap_hits_total{provider=\"test-bank\",cap=\"cnic_provider_day\"} 1"));
+  // Another provider still reaches the citizen, up to the CNIC's own cap.
+  AskTelco();
+  AskTelco();
+  EXPECT_EQ(CodesTo(kPhone), 5);
+  AskTelco();
+  EXPECT_EQ(CodesTo(kPhone), 5) << "1 confirmation + 5 codes: the CNIC's 6 a day";
+  EXPECT_THAT(Metrics(),
+              HasSubstr("ijazat_sms_cap_hits_total{provider=\"test-telco\",cap=\"cnic_day\"} 1"));
+  // The next day, counted from each SMS, the citizen can be asked again.
   clock_.Advance(23 * 3600);
   AskBank();
-  EXPECT_EQ(CodesTo(kPhone), 3);
-  (void)second;
+  EXPECT_EQ(CodesTo(kPhone), 6);
 }
 
-TEST_F(SmsLimitsTest, PerNumberHourlyCap_CountsEveryCnicEnrolledWithTheNumber) {
+// Finding 3 of the provider-abuse review: four requests by one provider filled the
+// per-CNIC hourly cap, and the next provider's code was never sent.
+TEST_F(SmsLimitsTest, OneProvider_CannotFillTheCitizensCaps_ForAnother) {
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  for (int i = 0; i < 12; ++i) AskBank();
+  EXPECT_EQ(CodesTo(kPhone), 5) << "the bank's share of the hour (the policy's 5)";
+  AskTelco();
+  EXPECT_EQ(CodesTo(kPhone), 6) << "the telco's code still goes out";
+  EXPECT_THAT(
+      Metrics(),
+      HasSubstr("ijazat_sms_cap_hits_total{provider=\"test-bank\",cap=\"cnic_provider_hour\"} 7"))
+      << "the operator sees which provider hits caps";
+}
+
+TEST_F(SmsLimitsTest, PerNumberHourlyCap_CountsEverySmsToTheNumber) {
   config_.sms.caps.per_number_per_hour = 4;
   Restart();
   // One family phone for two CNICs: two confirmations already count against the number.
   ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
   ASSERT_EQ(InboundSms(kPhone, kOtherCnic).status, 200);
   AskBank(kCnic);
-  AskBank(kOtherCnic);
+  AskTelco(kOtherCnic);
   EXPECT_EQ(CodesTo(kPhone), 2);
   const auto capped = AskBank(kCnic);
   EXPECT_EQ(capped.status, 202);
   EXPECT_EQ(CodesTo(kPhone), 2) << "the number has had its 4 SMS this hour";
-  EXPECT_THAT(Metrics(), HasSubstr("event=\"sms_cap_hit_number_hour\"} 1"));
+  EXPECT_THAT(Metrics(), HasSubstr("cap=\"number_hour\"} 1"));
   clock_.Advance(61 * 60);
-  AskBank(kOtherCnic);
+  AskTelco(kOtherCnic);
   EXPECT_EQ(CodesTo(kPhone), 3);
 }
 
 TEST_F(SmsLimitsTest, PerNumberDailyCap_HoldsAcrossHours) {
-  config_.sms.caps.per_number_per_day = 3;
+  config_.sms.caps.per_number_per_day = 4;  // a provider's share: 2
   Restart();
   ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
   AskBank();
   EXPECT_EQ(CodesTo(kPhone), 1);  // sent before the clock moves past the code's life
   clock_.Advance(2 * 3600);
-  AskBank();
+  AskTelco();
   EXPECT_EQ(CodesTo(kPhone), 2);
   clock_.Advance(2 * 3600);
   AskBank();
-  EXPECT_EQ(CodesTo(kPhone), 2) << "the number has had its 3 SMS today";
-  EXPECT_THAT(Metrics(), HasSubstr("event=\"sms_cap_hit_number_day\"} 1"));
+  EXPECT_EQ(CodesTo(kPhone), 3);
+  clock_.Advance(2 * 3600);
+  AskTelco();
+  EXPECT_EQ(CodesTo(kPhone), 3) << "the number has had its 4 SMS today";
+  EXPECT_THAT(Metrics(), HasSubstr("provider=\"test-telco\",cap=\"number_day\"} 1"));
+}
+
+TEST_F(SmsLimitsTest, OneProvider_GetsHalfOfTheNumbersDay) {
+  config_.sms.caps.per_number_per_day = 4;
+  Restart();
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  for (int i = 0; i < 3; ++i) {
+    AskBank();
+    EXPECT_EQ(CodesTo(kPhone), std::min(i + 1, 2));  // sent before the code's life is over
+    clock_.Advance(2 * 3600);
+  }
+  EXPECT_THAT(Metrics(), HasSubstr("provider=\"test-bank\",cap=\"number_provider_day\"} 1"));
+  AskTelco();
+  EXPECT_EQ(CodesTo(kPhone), 3) << "the rest of the number's day is another provider's";
+}
+
+// Finding 6: a number got 20 replies in an hour and still a code past its cap of 10.
+TEST_F(SmsLimitsTest, Replies_CountAgainstTheNumbersCaps_AndLeaveRoomForCodes) {
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  for (int i = 0; i < 15; ++i) ASSERT_EQ(InboundSms(kPhone, "HISTORY").status, 200);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(InboundSms(kPhone, "BLOCK x").status, 200);
+  EXPECT_EQ(SentMessages().size(), 5u)
+      << "the confirmation and 4 replies: replies get half of the number's 10 an hour";
+  for (int i = 0; i < 3; ++i) AskBank();
+  AskTelco();
+  EXPECT_EQ(CodesTo(kPhone), 4) << "the codes still go: texts to 8009 cannot crowd them out";
+  AskTelco();
+  EXPECT_EQ(SentMessages().size(), 10u) << "the number's 10 an hour, replies and codes together";
+  AskBank();
+  EXPECT_EQ(CodesTo(kPhone), 5) << "no code past the number's cap";
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  EXPECT_EQ(SentMessages().size(), 10u) << "nor a confirmation";
+  ASSERT_EQ(InboundSms("+923339876543", "hello").status, 200);
+  EXPECT_EQ(SentMessages().size(), 11u) << "another number is not affected";
+  clock_.Advance(3601);
+  ASSERT_EQ(InboundSms(kPhone, "HISTORY").status, 200);
+  EXPECT_EQ(SentMessages().size(), 12u) << "an hour after, the number is answered again";
 }
 
 TEST_F(SmsLimitsTest, NumberRanges_Configured_RefuseOtherSenders) {

@@ -172,6 +172,12 @@ class SqliteStoreTest : public ::testing::Test {
     return c;
   }
 
+  Consent FindConsentOrDie(const std::string& id) {
+    auto found = store_->FindConsent(id);
+    EXPECT_TRUE(found.ok() && found->has_value()) << id;
+    return found.ok() && found->has_value() ? **found : Consent{};
+  }
+
   ConsentState StateOf(const std::string& id) {
     auto found = store_->FindConsent(id);
     EXPECT_THAT(found, IsOk());
@@ -756,11 +762,15 @@ TEST_F(SqliteStoreTest, Outbox_QueuesSendsCountsAndFindsByGatewayId) {
   EXPECT_EQ((*retried)[0].attempts, 1);
 
   const BlindIndex cnic = Index("3520212345671");
-  EXPECT_THAT(store_->CountMessagesForCnic(cnic, kNow), IsOkAndHolds(2));
-  EXPECT_THAT(store_->CountMessagesForCnic(cnic, kNow + 1), IsOkAndHolds(1));
-  EXPECT_THAT(store_->CountMessagesForCnic(Index("4210112345673"), 0), IsOkAndHolds(0));
+  const auto in_hour = [&](const BlindIndex& index, Timestamp at) {
+    const auto counts = store_->CountMessages(index, "", {}, at);
+    return counts.ok() ? counts->cnic_hour : -1;
+  };
+  EXPECT_EQ(in_hour(cnic, kNow + 1), 2);
+  EXPECT_EQ(in_hour(cnic, kNow + 3600), 1) << "an hour after the first, only the second counts";
+  EXPECT_EQ(in_hour(Index("4210112345673"), kNow + 1), 0);
   ASSERT_THAT(store_->UpdateMessage(second, OutboxStatus::kDropped, 0, "", "expired"), IsOk());
-  EXPECT_THAT(store_->CountMessagesForCnic(cnic, kNow), IsOkAndHolds(1));
+  EXPECT_EQ(in_hour(cnic, kNow + 1), 1) << "a dropped message never went out";
 
   EXPECT_THAT(store_->CountMessagesByStatus(),
               IsOkAndHolds(ElementsAre(
@@ -893,6 +903,55 @@ TEST_F(SqliteStoreTest, Changes_FailAndRollBack_WhenAuditAppendFails) {
 }
 
 // --- Concurrency --------------------------------------------------------------------------------
+
+// The dispatcher's decision on a code: every cap is counted in the claim's own transaction,
+// with the codes claimed before it, and one provider's share of each cap leaves room for others.
+TEST_F(SqliteStoreTest, ClaimCode_CountsEveryCap_AndDropsPastOne) {
+  const BlindIndex cnic = Index("3520212345671");
+  const BlindIndex phone = Index("+923001234567");
+  auto queue_code = [&](const std::string& id, const std::string& provider) {
+    Consent consent = MakeConsent(id, "3520212345671", provider, kNow + 300);
+    consent.deliverable = false;  // until its code is claimed
+    EXPECT_THAT(store_->InsertConsent(consent, Audit("consent.requested", id), {}), IsOk());
+    OutboxMessage code;
+    code.kind = OutboxKind::kOtp;
+    code.consent_id = id;
+    code.cnic = cnic;
+    code.provider_id = provider;
+    code.created_at = kNow;
+    code.next_attempt_at = kNow;
+    EXPECT_THAT(store_->EnqueueMessages({code}), IsOk());
+    auto due = store_->DueMessages(kNow, 100);
+    return due.ok() && !due->empty() ? due->back().id : std::int64_t{-1};
+  };
+  auto claim = [&](std::int64_t message, const std::string& id, const std::string& provider) {
+    CodeClaim c;
+    c.message_id = message;
+    c.consent_id = id;
+    c.cnic = cnic;
+    c.provider_id = provider;
+    c.phone = phone;
+    c.recipient = Seal("+923001234567");
+    c.now = kNow;
+    c.limits = {2, 5, 3, 20, 5, 15, 10, 30};  // provider: 2 an hour; CNIC: 3 an hour
+    return store_->ClaimCode(c);
+  };
+  EXPECT_THAT(store_->CountMessages(cnic, "bank", {phone}, kNow),
+              IsOkAndHolds(::testing::FieldsAre(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+      << "queued codes are not counted until claimed";
+  EXPECT_THAT(claim(queue_code("b1", "bank"), "b1", "bank"), IsOkAndHolds(""));
+  EXPECT_THAT(claim(queue_code("b2", "bank"), "b2", "bank"), IsOkAndHolds(""));
+  const std::int64_t third = queue_code("b3", "bank");
+  EXPECT_THAT(claim(third, "b3", "bank"), IsOkAndHolds("cnic_provider_hour"));
+  EXPECT_THAT(claim(queue_code("t1", "telco"), "t1", "telco"), IsOkAndHolds(""))
+      << "another provider still reaches the citizen";
+  EXPECT_THAT(claim(queue_code("t2", "telco"), "t2", "telco"), IsOkAndHolds("cnic_hour"));
+  EXPECT_TRUE(FindConsentOrDie("b1").deliverable);
+  EXPECT_FALSE(FindConsentOrDie("b3").deliverable) << "a code never sent can never be confirmed";
+  EXPECT_THAT(claim(third, "b3", "bank"), HasReason("message_not_queued"));
+  EXPECT_THAT(store_->CountMessages(cnic, "bank", {phone}, kNow),
+              IsOkAndHolds(::testing::FieldsAre(2, 2, 3, 3, 2, 2, 3, 3, 0, 0)));
+}
 
 TEST_F(SqliteStoreTest, RecordFailedAttempt_LandsEveryAttempt_FromFourThreads) {
   constexpr int kThreads = 4;

@@ -63,6 +63,7 @@ class KannelTest : public ApplianceTest {
     config_.sms.kannel_username = kannel_->username();
     config_.sms.kannel_password_file = password_file.string();
     config_.sms.kannel_dlr_url = base + "/v1/sms/dlr";
+    MakeRoomForReplies();
     StartAppliance();
     if (HasFatalFailure()) return;
     ASSERT_TRUE(kannel_->Start());
@@ -229,7 +230,7 @@ TEST_F(KannelTest, NumberChangeThroughKannel_TellsTheOldNumberAndHoldsCodes) {
 // the provider's answer is unchanged, and the hit is counted.
 TEST_F(KannelTest, SmsCapThroughKannel_StopsCodesAndIsCounted) {
   StopAppliance();
-  config_.sms.caps.per_cnic_per_day = 2;  // the enrolment confirmation and one code
+  config_.sms.caps.per_cnic_per_day = 2;  // a provider's share: one code
   StartAppliance();
   ASSERT_FALSE(HasFatalFailure());
   EnrolThroughKannel();
@@ -242,7 +243,9 @@ TEST_F(KannelTest, SmsCapThroughKannel_StopsCodesAndIsCounted) {
   EXPECT_TRUE(capped.json.contains("consent_id"));
   Settle();
   EXPECT_EQ(CodesTo(kannel_->Received(), kPhone), 1) << "a code past the cap reached the phone";
-  EXPECT_TRUE(Contains(Get("/metrics", "").body, "event=\"sms_cap_hit_cnic_day\"} 1"));
+  EXPECT_TRUE(
+      Contains(Get("/metrics", "").body,
+               "ijazat_sms_cap_hits_total{provider=\"test-bank\",cap=\"cnic_provider_day\"} 1"));
 }
 
 TEST_F(KannelTest, CodeQueuedWhileKannelIsDownIsDeliveredOnceWhenItReturns) {
