@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -192,8 +193,38 @@ Bytes Query::Blob(int column) const {
 
 bool Query::IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
 
+namespace {
+
+std::mutex& ObserverMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::shared_ptr<const StatementObserver>& Observer() {
+  static std::shared_ptr<const StatementObserver> observer;
+  return observer;
+}
+std::shared_ptr<const StatementObserver> CurrentObserver() {
+  const std::lock_guard lock(ObserverMutex());
+  return Observer();
+}
+
+int TraceStatement(unsigned /*type*/, void* /*context*/, void* /*stmt*/, void* sql) {
+  const auto observer = CurrentObserver();
+  if (observer && *observer && sql != nullptr) (*observer)(static_cast<const char*>(sql));
+  return 0;
+}
+
+}  // namespace
+
+void SetStatementObserver(StatementObserver observer) {
+  const std::lock_guard lock(ObserverMutex());
+  Observer() = observer ? std::make_shared<const StatementObserver>(std::move(observer)) : nullptr;
+}
+
 Connection::Connection(std::unique_ptr<Poco::Data::Session> session)
-    : session_(std::move(session)), db_(sq::Utility::dbHandle(*session_)) {}
+    : session_(std::move(session)), db_(sq::Utility::dbHandle(*session_)) {
+  if (CurrentObserver()) sqlite3_trace_v2(db_, SQLITE_TRACE_STMT, &TraceStatement, nullptr);
+}
 
 Connection::~Connection() {
   for (auto& [sql, kept] : statements_) sqlite3_finalize(kept.stmt);

@@ -123,6 +123,12 @@ std::vector<Row> ReadRows(Query& query) {
   return rows;
 }
 
+// Tells `observer` the SQL text (never the bound values) of every statement each connection
+// opened from now on starts, from any thread: for tests that prove two requests do the same
+// work. An empty observer stops it. Off by default, at no cost.
+using StatementObserver = std::function<void(std::string_view sql)>;
+void SetStatementObserver(StatementObserver observer);
+
 // A pooled connection: POCO's session for most statements, and prepared statements kept for
 // the ones every flow runs (transaction control, the audit chain, the consent and outbox rows),
 // so that they are compiled once per connection instead of on every call.

@@ -30,6 +30,11 @@ int FaultInjector::Calls(const std::string& function) const {
   return it == calls_.end() ? 0 : it->second;
 }
 
+std::map<std::string, int> FaultInjector::AllCalls() const {
+  const std::lock_guard lock(mutex_);
+  return calls_;
+}
+
 int FaultInjector::InjectedFailures() const {
   const std::lock_guard lock(mutex_);
   return injected_;

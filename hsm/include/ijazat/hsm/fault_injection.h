@@ -41,6 +41,8 @@ class FaultInjector {
 
   // How many times `function` was called through the injector (failed or not).
   int Calls(const std::string& function) const;
+  // Every function called so far, with its count.
+  std::map<std::string, int> AllCalls() const;
   // How many calls the injector has failed so far.
   int InjectedFailures() const;
 
