@@ -145,6 +145,46 @@ TEST_F(CitizenCommandsTest, Replies_NeverEchoTheSendersText) {
   StartAppliance();
 }
 
+// Every table of the store, and the log, after every kind of citizen command and enrolment,
+// with the CNIC and the number written every way a citizen might: nothing identifying in clear.
+TEST_F(CitizenCommandsTest, EveryCommand_LeavesNoCnicNumberOrCodeInTheStoreOrTheLog) {
+  ASSERT_EQ(InboundSms("0300 1234567", "35202-1234567-1").status, 200);
+  const std::string id = RequestConsentId();
+  const auto code = LastCodeFor(kPhone);
+  ASSERT_TRUE(code.has_value());
+  const std::string reference = Grant(id)["reference"];
+  for (const std::string& text :
+       {std::string("HELP"), std::string("HISTORY"), "REVOKE " + reference,
+        std::string("REVOKE 35202-1234567-1"), std::string("REVOKE 3520212345671"),
+        std::string("BLOCK 3520212345671"), std::string("UNBLOCK 35202-1234567-1"),
+        std::string("BLOCK test-bank"), std::string("UNBLOCK test-bank"), std::string("LOCK"),
+        std::string("UNLOCK"), std::string("LOCK 3520212345671"),
+        std::string("UNLOCK +923001234567"), std::string("hello 3520212345671 +923001234567"),
+        std::string("3520212345671"), std::string("HISTORY 03001234567")}) {
+    ASSERT_EQ(InboundSms(kPhone, text).status, 200) << text;
+  }
+  SentMessages();  // every reply rendered and handed over
+  StopAppliance();
+  std::string bytes;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::ifstream in(config_.store_path + suffix, std::ios::binary);
+    bytes.append(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_FALSE(bytes.empty());
+  std::string log;
+  {
+    std::ifstream in(config_.log_file, std::ios::binary);
+    log.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_FALSE(log.empty()) << "the log was written";
+  for (const std::string& secret : {std::string(kCnic), std::string("35202-1234567-1"),
+                                    std::string("3001234567"), std::string("300 1234567"), *code}) {
+    EXPECT_EQ(bytes.find(secret), std::string::npos) << "found " << secret << " in the store";
+    EXPECT_EQ(log.find(secret), std::string::npos) << "found " << secret << " in the log";
+  }
+  StartAppliance();
+}
+
 TEST_F(CitizenCommandsTest, CommandsFromAnUnenrolledNumber_ExplainHowToEnrol) {
   EXPECT_THAT(Command("LOCK", "+923339999999"), HasSubstr("not enrolled"));
   EXPECT_THAT(Command("HELP"), HasSubstr("HISTORY, REVOKE <ref>"));

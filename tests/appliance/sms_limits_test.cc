@@ -136,6 +136,21 @@ TEST_F(SmsLimitsTest, OneProvider_GetsHalfOfTheNumbersDay) {
   EXPECT_EQ(CodesTo(kPhone), 3) << "the rest of the number's day is another provider's";
 }
 
+// Finding 7 of the provider-abuse review: fixed windows let a limit be doubled around their
+// boundary. Each SMS leaves the hour an hour after it was sent, not at the top of the hour.
+TEST_F(SmsLimitsTest, HourlyCap_Slides_AndCannotBeDoubledAtABoundary) {
+  clock_.Advance(59 * 60);  // 00:59
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  for (int i = 0; i < 5; ++i) AskBank();
+  EXPECT_EQ(CodesTo(kPhone), 5) << "the bank's 5 an hour";
+  clock_.Advance(2 * 60);  // 01:01: a fixed hourly window would have started afresh
+  for (int i = 0; i < 5; ++i) AskBank();
+  EXPECT_EQ(CodesTo(kPhone), 5) << "still the same sliding hour";
+  clock_.Advance(58 * 60 + 1);  // an hour and a second after the first five
+  AskBank();
+  EXPECT_EQ(CodesTo(kPhone), 6) << "the first codes have left the hour";
+}
+
 // Finding 6: a number got 20 replies in an hour and still a code past its cap of 10.
 TEST_F(SmsLimitsTest, Replies_CountAgainstTheNumbersCaps_AndLeaveRoomForCodes) {
   ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
