@@ -3,7 +3,7 @@
 //
 //   flow_bench [--clients N] [--seconds S] [--rate R] [--open-fraction F] [--citizens N]
 //              [--providers P] [--json FILE] [--server-threads N] [--dispatch-threads N]
-//              [--dispatch-batch N]
+//              [--dispatch-batch N] [--class-rounds N]
 //   flow_bench --url https://host:port --ca FILE --api-key-file FILE --citizens-file FILE
 //              --sms-file FILE [--gateway-secret-file FILE] [--hsm-token T --hsm-pin-file F]
 //              [--clients N] [--seconds S] [--rate R] [--open-fraction F] [--json FILE]
@@ -18,6 +18,10 @@
 //   open loop     --rate R flows/s (or --open-fraction F of the closed-loop rate, after it),
 //                 flows started on a fixed schedule over --clients connections, latency
 //                 measured from the scheduled start (no coordinated omission).
+//
+// In-process, it then measures POST /v1/consents alone for citizens who are enrolled, not
+// enrolled, locked, or blocking the provider, interleaved (--class-rounds requests each): a
+// provider must not tell them apart by timing (docs/performance.md, "The same work").
 //
 // Then it runs exactly the HSM operations one flow performs (see kFlowOps) through the HSM
 // layer with the same thread count and reports the ratio appliance / HSM-bound. Not a test:
@@ -83,6 +87,11 @@ constexpr auto kCodeTimeout = std::chrono::seconds(10);
 // a connection idle for longer is opened afresh instead of being reused after the server has
 // closed it, which the client only notices as "No message received" on its next request.
 constexpr int kClientKeepAliveSeconds = 3;
+// The latency-by-class phase's own providers, so that their rate limits (6000 requests/min,
+// bursts of 1000 each) do not cap it, and its citizens.
+constexpr int kClassProviders = 8;
+constexpr int kClassCitizens = 50;
+constexpr int kClasses = 5;
 
 [[noreturn]] void Die(const std::string& message) {
   std::cerr << "flow_bench: " << message << '\n';
@@ -522,6 +531,88 @@ json PhaseJson(const PhaseResult& r) {
           {"error_kinds", r.error_kinds}};
 }
 
+// ---- Latency by citizen class ------------------------------------------------------------------
+
+// A provider must not tell citizens apart by how long POST /v1/consents takes (the request does
+// the same work for all; the dispatcher decides later whether a code goes). One client sends
+// requests for each class in turn, the order shuffled every round, from a provider of its own
+// that the "blocking" citizens have blocked; latency is measured at the client.
+struct CitizenClasses {
+  std::vector<std::string> provider_keys;  // used in turn
+  std::vector<std::pair<std::string, std::vector<Citizen>>> classes;
+};
+
+struct ClassLatency {
+  std::string name;
+  Summary summary;
+  double p90 = 0;
+  long errors = 0;
+};
+
+std::vector<ClassLatency> MeasureClasses(Bench& bench, const CitizenClasses& classes, int rounds) {
+  Client client(bench.host, bench.port, bench.context);
+  std::vector<Samples> samples(classes.classes.size());
+  std::vector<long> errors(classes.classes.size(), 0);
+  std::vector<std::size_t> order(classes.classes.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::uint64_t rng = 0x9E3779B97F4A7C15ull;  // fixed: the same interleaving every run
+  auto next_random = [&rng] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  const int warm_up = 5;
+  for (int round = -warm_up; round < rounds; ++round) {
+    for (std::size_t k = order.size(); k > 1; --k)
+      std::swap(order[k - 1], order[next_random() % k]);
+    for (const std::size_t k : order) {
+      const auto& people = classes.classes[k].second;
+      const Citizen& citizen = people[static_cast<std::size_t>(round + warm_up) % people.size()];
+      const auto t0 = SteadyClock::now();
+      const Response r = client.Send(
+          "POST", "/v1/consents",
+          json{{"cnic", citizen.cnic}, {"purpose", bench.purpose}, {"scopes", bench.scopes}}.dump(),
+          classes.provider_keys[static_cast<std::size_t>(round + warm_up) %
+                                classes.provider_keys.size()]);
+      const double ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+      if (round < 0) continue;
+      if (r.status != 202) {
+        ++errors[k];
+        continue;
+      }
+      samples[k].Add(ms);
+    }
+  }
+  std::vector<ClassLatency> out;
+  for (std::size_t k = 0; k < classes.classes.size(); ++k) {
+    ClassLatency c;
+    c.name = classes.classes[k].first;
+    std::vector<double> values = samples[k].ms;
+    c.summary = Summarise(values);
+    if (!values.empty()) {
+      std::sort(values.begin(), values.end());
+      c.p90 = values[std::min(
+          values.size() - 1,
+          static_cast<std::size_t>(0.9 * static_cast<double>(values.size() - 1) + 0.5))];
+    }
+    c.errors = errors[k];
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// The largest median over the smallest, minus one.
+double MedianSpread(const std::vector<ClassLatency>& classes) {
+  double low = 0, high = 0;
+  for (const ClassLatency& c : classes) {
+    if (c.summary.count == 0) continue;
+    low = low == 0 ? c.summary.p50 : std::min(low, c.summary.p50);
+    high = std::max(high, c.summary.p50);
+  }
+  return low > 0 ? high / low - 1 : 0;
+}
+
 // ---- The HSM-only bound ----------------------------------------------------------------------
 
 // The HSM-layer calls of one flow, as the code makes them (consent_service.cc,
@@ -636,7 +727,8 @@ defaults:
     number_change_cooling_off: 24h
 providers:
 )";
-  for (int p = 0; p < providers; ++p) {
+  // More than asked for: the latency-by-class phase has providers of its own.
+  for (int p = 0; p < providers + kClassProviders; ++p) {
     char id[32];
     std::snprintf(id, sizeof id, "bench-provider-%04d", p);
     yaml += std::string("  - id: ") + id + "\n    display_name: Bench Provider " +
@@ -697,7 +789,8 @@ struct Options {
   double rate = 0;
   double open_fraction = 0;
   int citizens = 2000;
-  int providers = 0;  // 0: one per client, at least 10
+  int providers = 0;        // 0: one per client, at least 10
+  int class_rounds = 1000;  // requests per citizen class (0: no latency-by-class phase)
   std::string json_path;
   // The in-process appliance's settings (0: the configuration's default).
   int server_threads = 0;
@@ -746,7 +839,7 @@ Options ParseOptions(int argc, char** argv) {
   const std::string usage =
       "usage: flow_bench [--clients N] [--seconds S] [--rate R] [--open-fraction F] "
       "[--citizens N] [--providers P] [--json FILE] [--server-threads N] "
-      "[--dispatch-threads N] [--dispatch-batch N]\n"
+      "[--dispatch-threads N] [--dispatch-batch N] [--class-rounds N]\n"
       "       flow_bench --url URL --ca FILE --api-key-file FILE --citizens-file FILE "
       "--sms-file FILE [--gateway-secret-file FILE] [--short-code C] [--purpose P] "
       "[--scopes a,b] [--hsm-token T --hsm-pin-file F [--hsm-module SO]] [--clients N] "
@@ -770,7 +863,8 @@ Options ParseOptions(int argc, char** argv) {
                                             {"--providers", &o.providers},
                                             {"--server-threads", &o.server_threads},
                                             {"--dispatch-threads", &o.dispatch_threads},
-                                            {"--dispatch-batch", &o.dispatch_batch}};
+                                            {"--dispatch-batch", &o.dispatch_batch},
+                                            {"--class-rounds", &o.class_rounds}};
   const std::map<std::string, double*> doubles = {
       {"--seconds", &o.seconds}, {"--rate", &o.rate}, {"--open-fraction", &o.open_fraction}};
   for (int i = 1; i < argc; ++i) {
@@ -788,7 +882,8 @@ Options ParseOptions(int argc, char** argv) {
     }
   }
   if (o.clients < 1 || o.seconds <= 0 || o.rate < 0 || o.open_fraction < 0 || o.citizens < 1 ||
-      o.providers < 0 || o.server_threads < 0 || o.dispatch_threads < 0 || o.dispatch_batch < 0) {
+      o.providers < 0 || o.server_threads < 0 || o.dispatch_threads < 0 || o.dispatch_batch < 0 ||
+      o.class_rounds < 0) {
     Die(usage);
   }
   if (o.providers == 0) o.providers = std::max(10, o.clients);
@@ -801,7 +896,8 @@ Options ParseOptions(int argc, char** argv) {
 
 // Runs the phases and prints and writes the results; `bound` may be absent (remote deployment
 // whose HSM is not reachable from here).
-void Measure(Bench& bench, const Options& options, hsm::Pkcs11Hsm* layer, int server_threads) {
+void Measure(Bench& bench, const Options& options, hsm::Pkcs11Hsm* layer, int server_threads,
+             const CitizenClasses* classes = nullptr) {
   std::vector<PhaseResult> phases;
   double closed_rate = 0;
   if (options.rate <= 0) {
@@ -814,6 +910,24 @@ void Measure(Bench& bench, const Options& options, hsm::Pkcs11Hsm* layer, int se
   if (open_rate > 0) {
     phases.push_back(RunPhase(bench, options.clients, options.seconds, open_rate));
     PrintPhase(phases.back());
+  }
+
+  std::vector<ClassLatency> by_class;
+  if (classes != nullptr) {
+    by_class = MeasureClasses(bench, *classes, options.class_rounds);
+    std::printf(
+        "\nPOST /v1/consents by citizen class (one client, %d interleaved requests per "
+        "class):\n  %-14s %9s %9s %9s %7s\n",
+        options.class_rounds, "class", "p50 ms", "p90 ms", "p99 ms", "errors");
+    for (const ClassLatency& c : by_class) {
+      std::printf("  %-14s %9.3f %9.3f %9.3f %7ld\n", c.name.c_str(), c.summary.p50, c.p90,
+                  c.summary.p99, c.errors);
+    }
+    std::printf(
+        "  medians within %.1f %% of each other (target: 3 %%); the two enrolled sets "
+        "differ by %.1f %% (noise)\n",
+        100 * MedianSpread(by_class),
+        by_class.size() == kClasses ? 100 * MedianSpread({by_class[0], by_class[4]}) : 0.0);
   }
 
   std::printf("\nHSM operations per flow (%d layer calls; Seal is 2 PKCS#11 operations):\n",
@@ -845,17 +959,28 @@ void Measure(Bench& bench, const Options& options, hsm::Pkcs11Hsm* layer, int se
   if (!options.json_path.empty()) {
     json ops = json::array();
     for (const char* op : kFlowOps) ops.push_back(op);
-    const json out = {{"target", options.url.empty() ? "in-process" : options.url},
-                      {"clients", options.clients},
-                      {"seconds", options.seconds},
-                      {"citizens", bench.people.size()},
-                      {"providers", bench.keys.size()},
-                      {"server_threads", server_threads},
-                      {"phases", out_phases},
-                      {"hsm_ops_per_flow", ops},
-                      {"hsm_ops_per_flow_count", kFlowOpCount},
-                      {"hsm_bound_flows_per_s", bound.flows_per_s},
-                      {"sms_messages_seen", bench.codes->messages()}};
+    json out = {{"target", options.url.empty() ? "in-process" : options.url},
+                {"clients", options.clients},
+                {"seconds", options.seconds},
+                {"citizens", bench.people.size()},
+                {"providers", bench.keys.size()},
+                {"server_threads", server_threads},
+                {"phases", out_phases},
+                {"hsm_ops_per_flow", ops},
+                {"hsm_ops_per_flow_count", kFlowOpCount},
+                {"hsm_bound_flows_per_s", bound.flows_per_s},
+                {"sms_messages_seen", bench.codes->messages()}};
+    json classes_json = json::object();
+    for (const ClassLatency& c : by_class) {
+      json summary = SummaryJson(c.summary);
+      summary["p90_ms"] = c.p90;
+      summary["errors"] = c.errors;
+      classes_json[c.name] = summary;
+    }
+    if (!by_class.empty()) {
+      out["request_latency_by_class"] = classes_json;
+      out["request_median_spread"] = MedianSpread(by_class);
+    }
     std::ofstream(options.json_path) << out.dump(2) << '\n';
   }
 }
@@ -951,7 +1076,8 @@ int main(int argc, char** argv) {
   }
   WriteFile(dir / "policy.yaml", Policy(options.providers));
   WriteFile(dir / "gateway.secret", kGatewaySecret);
-  WriteFile(dir / "registry.csv", RegistryCsv(options.citizens));
+  // Past the flows' citizens: those of the latency-by-class phase.
+  WriteFile(dir / "registry.csv", RegistryCsv(options.citizens + kClasses * kClassCitizens));
   if (auto imported = appliance::ImportRegistryCsv((dir / "registry.db").string(),
                                                    (dir / "registry.csv").string());
       !imported.ok()) {
@@ -975,7 +1101,10 @@ int main(int argc, char** argv) {
   config.sms.file = (dir / "sms.jsonl").string();
   // The benchmark reuses each citizen many times an hour; the anti-pumping caps would stop
   // its codes, and they are not what is measured.
-  config.sms.caps = ijazat::appliance::SmsCaps{1000, 10000, 10000};
+  config.sms.caps.per_number_per_hour = 1000;
+  config.sms.caps.per_number_per_day = 10000;
+  config.sms.caps.per_cnic_per_hour = 1000;
+  config.sms.caps.per_cnic_per_day = 10000;
   config.receipt.policy_url = "https://ijazat.bench/policy";
   config.log_file = (dir / "ijazatd.log").string();
   if (options.server_threads > 0) config.server.threads = options.server_threads;
@@ -1019,7 +1148,46 @@ int main(int argc, char** argv) {
               std::chrono::duration<double>(SteadyClock::now() - enrol_start).count(),
               static_cast<unsigned long long>(codes.messages()));
 
-  Measure(bench, options, &app->hsm(), config.server.threads);
+  CitizenClasses classes;
+  if (options.class_rounds > 0) {
+    std::vector<std::string> provider_ids;
+    for (int p = options.providers; p < options.providers + kClassProviders; ++p) {
+      classes.provider_keys.push_back(ProviderKey(p));
+      char id[32];
+      std::snprintf(id, sizeof id, "bench-provider-%04d", p);
+      provider_ids.emplace_back(id);
+    }
+    // Two sets of enrolled citizens: the difference between them is the measurement's noise.
+    const char* names[] = {"enrolled", "not enrolled", "locked", "blocking", "enrolled (2)"};
+    for (int k = 0; k < kClasses; ++k) {
+      std::vector<Citizen> people;
+      for (int i = 0; i < kClassCitizens; ++i) {
+        const int n = options.citizens + k * kClassCitizens + i;
+        people.push_back({CitizenCnic(n), CitizenPhone(n)});
+      }
+      classes.classes.emplace_back(names[k], std::move(people));
+    }
+    Client client(bench.host, bench.port, bench.context);
+    auto text = [&](const Citizen& c, const std::string& body) {
+      const Response r =
+          client.Send("POST", "/v1/sms/inbound",
+                      json{{"from", c.phone}, {"to", kShortCode}, {"text", body}}.dump(), "",
+                      "X-Ijazat-Gateway-Secret", kGatewaySecret);
+      if (r.status != 200) Die("class set-up: " + std::to_string(r.status) + " " + r.body.dump());
+    };
+    for (int k : {0, 2, 3, 4}) {
+      for (const Citizen& c : classes.classes[static_cast<std::size_t>(k)].second) {
+        text(c, c.cnic);
+        if (k == 2) text(c, "LOCK");
+        if (k == 3) {
+          for (const std::string& id : provider_ids) text(c, "BLOCK " + id);
+        }
+      }
+    }
+  }
+
+  Measure(bench, options, &app->hsm(), config.server.threads,
+          options.class_rounds > 0 ? &classes : nullptr);
   app->Stop();
   app.reset();
   std::filesystem::remove_all(dir);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -146,6 +147,9 @@ struct DispatcherOptions {
   // cap and for which provider.
   SmsCaps caps = {};
   std::function<void(std::string_view cap, const std::string& provider)> on_cap_hit = {};
+  // How long a pass waits after a wake-up, so that the answer to the request that queued a
+  // code leaves before the code is decided on (see Loop).
+  std::chrono::milliseconds settle{2};
 };
 
 // Drains the outbox in passes. A pass takes up to `batch` due messages, renders them on
