@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include "appliance_fixture.h"
@@ -53,12 +55,27 @@ class IjazatdProcessTest : public ApplianceTest {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    service_bin_.reset();
   }
 
   // Starts the binary (as root with --allow-root, or as `uid` without it); returns its port,
   // or 0 if it did not come up within 20 s.
   int Spawn(uid_t uid = 0) {
-    const std::string binary = ijazat::testing::BinaryPath("ijazatd");
+    std::string binary = ijazat::testing::BinaryPath("ijazatd");
+    if (uid != 0) {
+      // The build tree may sit where the service user cannot go (a clone under /root, 0700):
+      // it runs a copy of the binary from a directory of its own, as an installed one would.
+      service_bin_ = std::make_unique<ijazat::testing::TempDir>();
+      namespace fs = std::filesystem;
+      const fs::perms open_dir = fs::perms::owner_all | fs::perms::group_read |
+                                 fs::perms::group_exec | fs::perms::others_read |
+                                 fs::perms::others_exec;
+      fs::permissions(service_bin_->path(), open_dir);
+      const fs::path copy = service_bin_->path() / "ijazatd";
+      fs::copy_file(binary, copy);
+      fs::permissions(copy, open_dir);
+      binary = copy.string();
+    }
     const std::string port_file = (dir_ / "port").string();
     std::filesystem::remove(port_file);
     pid_ = fork();
@@ -141,6 +158,7 @@ class IjazatdProcessTest : public ApplianceTest {
 
   std::filesystem::path config_file_;
   pid_t pid_ = -1;
+  std::unique_ptr<ijazat::testing::TempDir> service_bin_;  // the copy a service user runs
 };
 
 TEST_F(IjazatdProcessTest, ServesReloadsOnSighupAndDrainsOnSigterm) {
