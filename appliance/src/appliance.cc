@@ -142,7 +142,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
                                                           const std::string& provider) {
             // Codes go to one citizen or number faster than the caps allow: per provider, so
             // that the operator sees who, and can suspend it.
-            metrics->CountCapHit(provider, cap);
+            metrics->CountLimitHit(provider, cap);
             logger->Warn("sms.cap_hit", {{"cap", std::string(cap)}, {"provider", provider}});
           }});
   OutboxDispatcher* dispatcher = a.dispatcher.get();

@@ -27,9 +27,9 @@ void Metrics::CountEvent(const std::string& name, std::uint64_t by) {
   events_[name] += by;
 }
 
-void Metrics::CountCapHit(const std::string& provider, std::string_view cap) {
+void Metrics::CountLimitHit(const std::string& provider, std::string_view limit) {
   const std::lock_guard lock(mutex_);
-  ++cap_hits_[{provider, std::string(cap)}];
+  ++limit_hits_[{provider, std::string(limit)}];
 }
 
 std::string Metrics::Render(const std::string& extra) const {
@@ -66,11 +66,12 @@ std::string Metrics::Render(const std::string& extra) const {
   for (const auto& [name, count] : events_) {
     out << "ijazat_events_total{event=\"" << name << "\"} " << count << '\n';
   }
-  out << "# HELP ijazat_sms_cap_hits_total Codes not sent because an SMS cap was reached, by "
-         "provider and cap.\n# TYPE ijazat_sms_cap_hits_total counter\n";
-  for (const auto& [key, count] : cap_hits_) {
-    out << "ijazat_sms_cap_hits_total{provider=\"" << key.first << "\",cap=\"" << key.second
-        << "\"} " << count << '\n';
+  out << "# HELP ijazat_provider_limit_hits_total Provider requests stopped by a per-citizen "
+         "limit (an SMS cap, or wrong_codes), by provider and limit.\n"
+         "# TYPE ijazat_provider_limit_hits_total counter\n";
+  for (const auto& [key, count] : limit_hits_) {
+    out << "ijazat_provider_limit_hits_total{provider=\"" << key.first << "\",limit=\""
+        << key.second << "\"} " << count << '\n';
   }
   out << extra;
   return out.str();

@@ -18,8 +18,10 @@ class Metrics {
   void CountHsmFailure(const std::string& reason);
   void CountOtpFailure();
   void CountEvent(const std::string& name, std::uint64_t by = 1);  // "policy_reload_failed"
-  // A code not sent because an SMS cap was reached, by provider and cap.
-  void CountCapHit(const std::string& provider, std::string_view cap);
+  // A provider's request stopped by a per-citizen limit: a code not sent because an SMS cap
+  // was reached (the cap's name), or a code refused because the citizen had too many wrong
+  // codes ("wrong_codes"). Per provider, so that the operator sees who hits limits.
+  void CountLimitHit(const std::string& provider, std::string_view limit);
 
   // The exposition text; `extra` is appended as is (gauges read at scrape time).
   std::string Render(const std::string& extra) const;
@@ -37,7 +39,7 @@ class Metrics {
   std::map<std::string, Histogram> latency_;
   std::map<std::string, std::uint64_t> hsm_failures_;
   std::map<std::string, std::uint64_t> events_;
-  std::map<std::pair<std::string, std::string>, std::uint64_t> cap_hits_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> limit_hits_;
   std::atomic<std::uint64_t> otp_failures_{0};
 };
 

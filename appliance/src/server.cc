@@ -464,7 +464,12 @@ Reply ApplianceServer::Impl::Confirm(const HttpRequest& request, const policy::P
   const auto otp = JsonBody(request, ParseConfirmBody);
   if (!otp.ok()) return Problem(otp.error(), request_id);
   auto outcome = context_.consents->Confirm(policy, provider, id, *otp);
-  if (!outcome.ok()) return Problem(outcome.error(), request_id);
+  if (!outcome.ok()) {
+    if (outcome.error().reason() == "cnic_locked_out" && context_.metrics != nullptr) {
+      context_.metrics->CountLimitHit(provider.id, "wrong_codes");
+    }
+    return Problem(outcome.error(), request_id);
+  }
   if (!outcome->accepted) {
     if (context_.metrics != nullptr) context_.metrics->CountOtpFailure();
     const bool failed = outcome->state == ConsentState::kFailed;

@@ -123,6 +123,11 @@ TEST_F(ApplianceTest, OneProvidersWrongCodes_DoNotLockTheCitizenOutForAnother) {
           .json["consent_id"];
   EXPECT_EQ(Post("/v1/consents/" + telco + "/confirm", {{"otp", "000001"}}, kTelcoKey).status, 429)
       << "the guessing provider is stopped";
+  EXPECT_THAT(Get("/metrics", "").body,
+              HasSubstr("ijazat_provider_limit_hits_total{provider=\"test-telco\","
+                        "limit=\"wrong_codes\"} 3"))
+      << "past its 10 wrong codes, its last two guesses and this code were refused, and the "
+         "operator sees it";
   const std::string id = RequestConsentId();
   EXPECT_EQ(Grant(id)["state"], "granted") << "the bank's right code is accepted";
 }

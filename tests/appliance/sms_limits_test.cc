@@ -55,17 +55,17 @@ TEST_F(SmsLimitsTest, PerCnicDailyCap_StopsCodes_WithTheSameAnswer_AndIsCounted)
   EXPECT_EQ(capped.json.size(), first.json.size()) << "the provider sees no difference";
   EXPECT_TRUE(capped.json.contains("consent_id"));
   EXPECT_EQ(CodesTo(kPhone), 3) << "no code past the bank's share of the day's cap";
-  EXPECT_THAT(
-      Metrics(),
-      HasSubstr("ijazat_sms_cap_hits_total{provider=\"test-bank\",cap=\"cnic_provider_day\"} 1"));
+  EXPECT_THAT(Metrics(), HasSubstr("ijazat_provider_limit_hits_total{provider=\"test-bank\",limit="
+                                   "\"cnic_provider_day\"} 1"));
   // Another provider still reaches the citizen, up to the CNIC's own cap.
   AskTelco();
   AskTelco();
   EXPECT_EQ(CodesTo(kPhone), 5);
   AskTelco();
   EXPECT_EQ(CodesTo(kPhone), 5) << "1 confirmation + 5 codes: the CNIC's 6 a day";
-  EXPECT_THAT(Metrics(),
-              HasSubstr("ijazat_sms_cap_hits_total{provider=\"test-telco\",cap=\"cnic_day\"} 1"));
+  EXPECT_THAT(
+      Metrics(),
+      HasSubstr("ijazat_provider_limit_hits_total{provider=\"test-telco\",limit=\"cnic_day\"} 1"));
   // The next day, counted from each SMS, the citizen can be asked again.
   clock_.Advance(23 * 3600);
   AskBank();
@@ -80,9 +80,8 @@ TEST_F(SmsLimitsTest, OneProvider_CannotFillTheCitizensCaps_ForAnother) {
   EXPECT_EQ(CodesTo(kPhone), 5) << "the bank's share of the hour (the policy's 5)";
   AskTelco();
   EXPECT_EQ(CodesTo(kPhone), 6) << "the telco's code still goes out";
-  EXPECT_THAT(
-      Metrics(),
-      HasSubstr("ijazat_sms_cap_hits_total{provider=\"test-bank\",cap=\"cnic_provider_hour\"} 7"))
+  EXPECT_THAT(Metrics(), HasSubstr("ijazat_provider_limit_hits_total{provider=\"test-bank\",limit="
+                                   "\"cnic_provider_hour\"} 7"))
       << "the operator sees which provider hits caps";
 }
 
@@ -98,7 +97,7 @@ TEST_F(SmsLimitsTest, PerNumberHourlyCap_CountsEverySmsToTheNumber) {
   const auto capped = AskBank(kCnic);
   EXPECT_EQ(capped.status, 202);
   EXPECT_EQ(CodesTo(kPhone), 2) << "the number has had its 4 SMS this hour";
-  EXPECT_THAT(Metrics(), HasSubstr("cap=\"number_hour\"} 1"));
+  EXPECT_THAT(Metrics(), HasSubstr("limit=\"number_hour\"} 1"));
   clock_.Advance(61 * 60);
   AskTelco(kOtherCnic);
   EXPECT_EQ(CodesTo(kPhone), 3);
@@ -119,7 +118,7 @@ TEST_F(SmsLimitsTest, PerNumberDailyCap_HoldsAcrossHours) {
   clock_.Advance(2 * 3600);
   AskTelco();
   EXPECT_EQ(CodesTo(kPhone), 3) << "the number has had its 4 SMS today";
-  EXPECT_THAT(Metrics(), HasSubstr("provider=\"test-telco\",cap=\"number_day\"} 1"));
+  EXPECT_THAT(Metrics(), HasSubstr("provider=\"test-telco\",limit=\"number_day\"} 1"));
 }
 
 TEST_F(SmsLimitsTest, OneProvider_GetsHalfOfTheNumbersDay) {
@@ -131,7 +130,7 @@ TEST_F(SmsLimitsTest, OneProvider_GetsHalfOfTheNumbersDay) {
     EXPECT_EQ(CodesTo(kPhone), std::min(i + 1, 2));  // sent before the code's life is over
     clock_.Advance(2 * 3600);
   }
-  EXPECT_THAT(Metrics(), HasSubstr("provider=\"test-bank\",cap=\"number_provider_day\"} 1"));
+  EXPECT_THAT(Metrics(), HasSubstr("provider=\"test-bank\",limit=\"number_provider_day\"} 1"));
   AskTelco();
   EXPECT_EQ(CodesTo(kPhone), 3) << "the rest of the number's day is another provider's";
 }

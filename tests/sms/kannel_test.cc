@@ -243,9 +243,9 @@ TEST_F(KannelTest, SmsCapThroughKannel_StopsCodesAndIsCounted) {
   EXPECT_TRUE(capped.json.contains("consent_id"));
   Settle();
   EXPECT_EQ(CodesTo(kannel_->Received(), kPhone), 1) << "a code past the cap reached the phone";
-  EXPECT_TRUE(
-      Contains(Get("/metrics", "").body,
-               "ijazat_sms_cap_hits_total{provider=\"test-bank\",cap=\"cnic_provider_day\"} 1"));
+  EXPECT_TRUE(Contains(
+      Get("/metrics", "").body,
+      "ijazat_provider_limit_hits_total{provider=\"test-bank\",limit=\"cnic_provider_day\"} 1"));
 }
 
 TEST_F(KannelTest, CodeQueuedWhileKannelIsDownIsDeliveredOnceWhenItReturns) {
