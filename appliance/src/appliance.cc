@@ -219,6 +219,10 @@ Status Appliance::Reload() {
   if (auto refreshed = impl_->hsm->Refresh(); !refreshed.ok()) {
     impl_->logger->Warn("hsm.refresh_failed", {{"error", refreshed.error().message()}});
   }
+  // A key version that deviates from its template (planted by hand) is never used: say so.
+  for (const std::string& rejected : impl_->hsm->RejectedKeys()) {
+    impl_->logger->Error("hsm.key_rejected", {{"key", rejected}});
+  }
   impl_->tokens->Refresh();
   return status;
 }

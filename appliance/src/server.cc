@@ -623,8 +623,13 @@ Reply ApplianceServer::Impl::Ready(const std::string& request_id) {
   const Status registry = context_.registry->CheckHealth();
   checks["registry"] = registry.ok() ? "ok" : "unavailable";
   ready = ready && registry.ok();
-  Reply reply = Json(ready ? 200 : 503,
-                     {{"ready", ready}, {"checks", checks}, {"enrolment", context_.enrolment}});
+  // Key versions refused for deviating from their templates are named; the appliance keeps
+  // serving with the versions that conform.
+  const std::vector<std::string> rejected = context_.hsm->RejectedKeys();
+  checks["keys"] = rejected.empty() ? "ok" : "rejected";
+  json body = {{"ready", ready}, {"checks", checks}, {"enrolment", context_.enrolment}};
+  if (!rejected.empty()) body["rejected_keys"] = rejected;
+  Reply reply = Json(ready ? 200 : 503, body);
   if (!ready) reply.retry_after = 5;
   (void)request_id;
   return reply;
@@ -632,6 +637,11 @@ Reply ApplianceServer::Impl::Ready(const std::string& request_id) {
 
 Reply ApplianceServer::Impl::MetricsText() {
   std::ostringstream extra;
+  if (context_.hsm != nullptr) {
+    extra << "# HELP ijazat_hsm_keys_rejected Key versions on the token refused for deviating "
+             "from their templates.\n# TYPE ijazat_hsm_keys_rejected gauge\n"
+          << "ijazat_hsm_keys_rejected " << context_.hsm->RejectedKeys().size() << '\n';
+  }
   if (context_.store != nullptr) {
     if (auto counts = context_.store->CountMessagesByStatus(); counts.ok()) {
       extra << "# HELP ijazat_sms_outbox_messages SMS outbox messages by status.\n"

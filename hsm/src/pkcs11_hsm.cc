@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -94,6 +95,8 @@ struct Handles {
 struct Catalog {
   std::map<KeyKind, std::set<std::uint32_t>> versions;
   std::map<KeyKind, std::set<std::uint32_t>> retired;
+  // Versions left out of `versions` because they deviate from their templates, with how.
+  std::vector<Deviation> rejected;
 
   bool Exists(const KeyRef& key) const {
     const auto it = versions.find(key.kind);
@@ -221,6 +224,9 @@ class Pkcs11Hsm::Impl {
       if (catalog_.IsRetired(key)) {
         return Error(ErrorCode::kFailedPrecondition, key.Label() + " is retired", "key_retired");
       }
+      // Where keys must conform, only audited versions are used: one planted since the last
+      // scan, or refused by it, is unknown.
+      if (vet_ && !catalog_.Exists(key)) return UnknownKey(key);
     }
     const KeyTemplate& t = TemplateFor(key.kind);
     Handles handles;
@@ -374,6 +380,9 @@ class Pkcs11Hsm::Impl {
           IJAZAT_RETURN_IF_ERROR(RequireLogin(session));
           return found;
         }));
+    // Every version is audited whenever the catalog is read (at open, on refresh, for the
+    // JWKS), so that a key planted while the process runs is never used nor published.
+    if (vet_) IJAZAT_RETURN_IF_ERROR(vet_(catalog));
     {
       const std::lock_guard lock(catalog_mutex_);
       catalog_ = std::move(catalog);
@@ -527,6 +536,12 @@ class Pkcs11Hsm::Impl {
   std::mutex catalog_mutex_;
   Catalog catalog_;
 
+ public:
+  // Set when keys must conform to their templates: removes deviating versions from a catalog
+  // just read (into Catalog::rejected) before it is used.
+  std::function<Status(Catalog&)> vet_;
+
+ private:
   std::mutex admin_mutex_;  // serialises key creation and retirement
 
   friend class Pkcs11Hsm;
@@ -566,6 +581,10 @@ Result<Bytes> SignWith(Pkcs11Hsm::Impl& impl, Session& session, CK_MECHANISM mec
 // ---------------------------------------------------------------------------------------------
 // Opening and closing.
 
+// Audits every version in `catalog` against its template and moves each that deviates into
+// Catalog::rejected (defined with the key management below).
+static Status VetCatalog(Pkcs11Hsm::Impl& impl, Catalog& catalog);
+
 Pkcs11Hsm::Pkcs11Hsm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pkcs11Hsm::~Pkcs11Hsm() = default;
 
@@ -578,6 +597,10 @@ Result<std::unique_ptr<Pkcs11Hsm>> Pkcs11Hsm::Open(const HsmOptions& options) {
   auto impl = std::make_unique<Impl>(options, std::move(module), std::move(pin));
   IJAZAT_RETURN_IF_ERROR(impl->Connect());
   std::unique_ptr<Pkcs11Hsm> hsm(new Pkcs11Hsm(std::move(impl)));
+  if (options.require_conforming_keys) {
+    Impl* raw = hsm->impl_.get();
+    raw->vet_ = [raw](Catalog& catalog) { return VetCatalog(*raw, catalog); };
+  }
   IJAZAT_RETURN_IF_ERROR(hsm->impl_->Scan());
   if (options.require_conforming_keys) {
     IJAZAT_ASSIGN_OR_RETURN(const auto deviations, hsm->AuditKeys());
@@ -930,6 +953,28 @@ Status CheckCreated(Pkcs11Hsm::Impl& impl, Session& session, const KeyRef& key) 
                "template_not_applied");
 }
 
+}  // namespace
+
+static Status VetCatalog(Pkcs11Hsm::Impl& impl, Catalog& catalog) {
+  const Catalog found = catalog;
+  for (const auto& [kind, versions] : found.versions) {
+    for (const std::uint32_t version : versions) {
+      const KeyRef key{kind, version};
+      IJAZAT_ASSIGN_OR_RETURN(VersionReport report,
+                              impl.Run([&](Pkcs11Hsm::Impl::Session& session) {
+                                return InspectVersion(impl, session, key, found.StateOf(key));
+                              }));
+      if (report.deviations.empty()) continue;
+      catalog.versions[kind].erase(version);
+      catalog.rejected.insert(catalog.rejected.end(), report.deviations.begin(),
+                              report.deviations.end());
+    }
+  }
+  return OkStatus();
+}
+
+namespace {
+
 Result<KeyInfo> CreateVersion(Pkcs11Hsm& hsm, Pkcs11Hsm::Impl& impl, const KeyRef& key) {
   const KeyTemplate& t = TemplateFor(key.kind);
   IJAZAT_RETURN_IF_ERROR(impl.Run([&](Session& session) -> Status {
@@ -1106,7 +1151,16 @@ Result<std::vector<Deviation>> Pkcs11Hsm::AuditKeys() {
       deviations.insert(deviations.end(), report.deviations.begin(), report.deviations.end());
     }
   }
+  deviations.insert(deviations.end(), catalog.rejected.begin(), catalog.rejected.end());
   return deviations;
+}
+
+std::vector<std::string> Pkcs11Hsm::RejectedKeys() {
+  std::vector<std::string> names;
+  for (const Deviation& d : impl_->CatalogSnapshot().rejected) {
+    names.push_back(d.key + ": " + d.attribute + " is " + d.found + ", expected " + d.expected);
+  }
+  return names;
 }
 
 Result<std::string> Pkcs11Hsm::Jwks() {

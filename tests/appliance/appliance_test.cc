@@ -8,6 +8,8 @@
 
 #include "appliance_fixture.h"
 #include "ijazat/hsm/fault_injection.h"
+#include "ijazat/hsm/pkcs11_hsm.h"
+#include "support/result_matchers.h"
 #include "support/temp_dir.h"
 
 namespace ijazat::appliance::testing {
@@ -272,6 +274,28 @@ TEST_F(ApplianceTest, Database_HoldsNoCnicPhoneOrCode) {
     EXPECT_EQ(bytes.find(secret), std::string::npos) << "found " << secret;
   }
   StartAppliance();
+}
+
+// Finding 1 of the trust-anchor review: an otp/v2 planted by hand became the active OTP key
+// after SIGHUP. Now it is refused on reload, named by /readyz and the log, and codes keep
+// coming from the audited version.
+TEST_F(ApplianceTest, KeyPlantedOnTheToken_IsRefusedOnReload_NamedAndNeverUsed) {
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  const auto planted = ijazat::testing::RunCommand(
+      token_.Pkcs11Tool("--keygen --key-type GENERIC:32 --label otp/v2 --id 12"));
+  ASSERT_EQ(planted.exit_code, 0) << planted.output;
+  ASSERT_THAT(appliance_->Reload(), IsOk());  // what SIGHUP does
+  const auto ready = Get("/readyz", "");
+  EXPECT_EQ(ready.status, 200) << "the conforming keys still serve";
+  EXPECT_EQ(ready.json["checks"]["keys"], "rejected");
+  EXPECT_THAT(ready.body, HasSubstr("otp/v2 (secret key)"));
+  EXPECT_THAT(Get("/metrics", "").body, HasSubstr("ijazat_hsm_keys_rejected 1"));
+  EXPECT_THAT(ijazat::testing::ReadFileOrDie(config_.log_file), HasSubstr("hsm.key_rejected"));
+  const std::string id = RequestConsentId();
+  EXPECT_EQ(Grant(id)["state"], "granted") << "the code came from otp/v1";
+  auto otp = appliance_->hsm().ActiveKey(hsm::KeyKind::kOtp);
+  ASSERT_THAT(otp, IsOk());
+  EXPECT_EQ(otp->version, 1u);
 }
 
 TEST_F(ApplianceTest, HsmUnavailable_Answers503ThenRecoversWithoutRestart) {

@@ -8,12 +8,14 @@
 
 #include "hsm_fixture.h"
 #include "ijazat/hsm/jwk.h"
+#include "raw_pkcs11.h"
 #include "support/temp_dir.h"
 
 namespace ijazat::hsm {
 namespace {
 
 using ::testing::AllOf;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
@@ -158,6 +160,38 @@ TEST_F(Pkcs11HsmTest, Open_FailsClosed_WhenAKeyWithWeakAttributesIsPlanted) {
                                         Field(&Deviation::attribute, "CKA_MODIFIABLE"),
                                         Field(&Deviation::expected, "false"),
                                         Field(&Deviation::found, "true"))));
+}
+
+// Finding 1 of the trust-anchor review: the audit ran only at open, so an otp/v2 planted by
+// hand as an extractable, non-sensitive secret became the active OTP key on the next refresh
+// (SIGHUP), and a planted receipt/v2 would have been published in the JWKS.
+TEST_F(Pkcs11HsmTest, KeysPlantedWhileOpen_AreRefusedOnRefresh_NeitherUsedNorPublished) {
+  auto hsm = Provisioned();
+  ASSERT_NE(hsm, nullptr);
+  const auto jwks_before = hsm->Jwks();
+  ASSERT_THAT(jwks_before, IsOk());
+  ASSERT_THAT(hsm->RejectedKeys(), IsEmpty());
+  testing::RawPkcs11 raw(testing::kSoftHsmModule);
+  raw.ImportHmacKey(token_.label(), token_.user_pin(), "otp/v2",
+                    ToBytes("a known value, computed offline"));
+  const auto planted = RunCommand(
+      token_.Pkcs11Tool("--keypairgen --key-type EC:prime256v1 --label receipt/v2 --id 02"));
+  ASSERT_EQ(planted.exit_code, 0) << planted.output;
+
+  ASSERT_THAT(hsm->Refresh(), IsOk());
+  EXPECT_THAT(hsm->ActiveKey(KeyKind::kOtp), IsOkAndHolds(Field(&KeyRef::version, 1u)))
+      << "the planted OTP key is not used";
+  EXPECT_THAT(hsm->ActiveKey(KeyKind::kReceipt), IsOkAndHolds(Field(&KeyRef::version, 1u)));
+  EXPECT_THAT(hsm->Hmac({KeyKind::kOtp, 2}, ToBytes("x"), HmacHash::kSha256),
+              HasReason("unknown_key"));
+  EXPECT_THAT(hsm->Jwks(), IsOkAndHolds(*jwks_before)) << "nor the planted receipt key published";
+  const auto rejected = hsm->RejectedKeys();
+  EXPECT_THAT(rejected, Contains(AllOf(HasSubstr("otp/v2 (secret key)"),
+                                       HasSubstr("CKA_SENSITIVE is false"))));
+  EXPECT_THAT(rejected, Contains(HasSubstr("receipt/v2 (private key)")));
+  EXPECT_THAT(hsm->AuditKeys(), IsOkAndHolds(Not(IsEmpty()))) << "the audit still reports them";
+  // A cold start refuses the token, as before.
+  EXPECT_THAT(Pkcs11Hsm::Open(Options()), HasReason("key_template_mismatch"));
 }
 
 TEST_F(Pkcs11HsmTest, GeneratedKeys_HaveTheTemplateAttributes_AsPkcs11ToolReadsThem) {

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ijazat/common/bytes.h"
 #include "ijazat/common/result.h"
@@ -62,6 +63,11 @@ class Hsm {
 
   // True when the HSM answers and the session is logged in; tries to recover if not.
   virtual Status CheckHealth() = 0;
+
+  // Key versions found on the token but refused because their attributes deviate from their
+  // templates (a key planted by hand): never used nor published. Names such as
+  // "otp/v2 (secret key): CKA_SENSITIVE is false, expected true"; empty when none.
+  virtual std::vector<std::string> RejectedKeys() { return {}; }
 };
 
 }  // namespace ijazat::hsm

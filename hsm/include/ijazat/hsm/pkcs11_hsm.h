@@ -84,6 +84,7 @@ class Pkcs11Hsm final : public Hsm {
   Result<PublicKey> ExportPublicKey(const KeyRef& key) override;
   Result<KeyRef> ActiveKey(KeyKind kind) override;
   Status CheckHealth() override;
+  std::vector<std::string> RejectedKeys() override;
 
   // Key management, for the provisioning tool and the appliance's start-up.
   // Creates version 1 of `kind`; fails with "key_exists" if any version exists.
