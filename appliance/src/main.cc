@@ -20,6 +20,7 @@
 #include <string>
 
 #include "appliance.h"
+#include "ijazat/hsm/pkcs11_hsm.h"
 
 namespace {
 
@@ -118,15 +119,23 @@ int main(int argc, char** argv) {
   if (!port_file.empty()) {
     std::ofstream(port_file) << (*appliance)->port() << '\n';
   }
-  timespec tick{60, 0};
+  timespec tick{1, 0};
+  int seconds = 0;
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGHUP) {
       (void)(*appliance)->Reload();
     } else if (sig == SIGTERM || sig == SIGINT) {
       break;
-    } else {
+    } else if (++seconds % 60 == 0) {
       (*appliance)->Sweep();
+    }
+    // The HSM refused the PIN when logging in again after an outage: nothing will log in
+    // again, and the service manager must not restart into the same refusal (status 3).
+    if (const auto refused = (*appliance)->hsm().LoginRefused()) {
+      std::cerr << "ijazatd: stopping: " << refused->message() << '\n';
+      (*appliance)->Stop();
+      return 3;
     }
   }
   (*appliance)->Stop();

@@ -615,7 +615,11 @@ Reply ApplianceServer::Impl::Ready(const std::string& request_id) {
   json checks = json::object();
   bool ready = true;
   const Status hsm = context_.hsm->CheckHealth();
-  checks["hsm"] = hsm.ok() ? "ok" : "unavailable";
+  // A PIN the HSM refused is named: it needs an operator, not a wait.
+  const std::string_view hsm_reason = hsm.ok() ? "" : hsm.error().reason();
+  checks["hsm"] = hsm.ok()                                                      ? "ok"
+                  : hsm_reason == "pin_incorrect" || hsm_reason == "pin_locked" ? hsm_reason
+                                                                                : "unavailable";
   ready = ready && hsm.ok();
   const Status store = context_.store->CheckHealth();
   checks["store"] = store.ok() ? "ok" : "unavailable";

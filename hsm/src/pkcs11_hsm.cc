@@ -29,7 +29,9 @@ constexpr char kApplication[] = "ijazat";
 constexpr std::size_t kGcmIvSize = 12;
 constexpr std::size_t kGcmTagSize = 16;
 // While the HSM is unreachable, requests fail fast and a reconnect is tried at most this often.
+// Reconnection attempts after a failed one are spaced out: 200 ms, doubling to 30 s.
 constexpr auto kReconnectInterval = std::chrono::milliseconds(200);
+constexpr auto kMaxReconnectInterval = std::chrono::seconds(30);
 
 // RFC 4231 test case 6: a 131-byte key, so that SoftHSM accepts it for HMAC-SHA256.
 constexpr char kKatMessage[] = "Test Using Larger Than Block-Size Key - Hash Key First";
@@ -494,8 +496,14 @@ class Pkcs11Hsm::Impl {
       return last_connect_error_.value_or(
           Error(ErrorCode::kUnavailable, "HSM unavailable", kReasonUnavailable));
     }
+    // A PIN the HSM refused is not tried again: each try would use up one of the token's PIN
+    // attempts, and a real HSM locks within seconds. Only a restart with the right PIN mends it.
+    if (login_refused_) return *login_refused_;
     const auto now = std::chrono::steady_clock::now();
-    if (!connected_ && last_connect_error_ && now - last_reconnect_ < kReconnectInterval) {
+    const auto interval = std::min<std::chrono::steady_clock::duration>(
+        kMaxReconnectInterval,
+        kReconnectInterval * (std::int64_t{1} << std::min(failed_reconnects_, 8)));
+    if (!connected_ && last_connect_error_ && now - last_reconnect_ < interval) {
       return *last_connect_error_;
     }
     last_reconnect_ = now;
@@ -505,10 +513,22 @@ class Pkcs11Hsm::Impl {
     Status status = full ? module_->Reinitialize(fn_) : OkStatus();
     if (status.ok()) status = ConnectLocked();
     if (!status.ok()) {
-      // A wrong PIN now (the PIN was right at start) or a missing token both mean: unavailable.
+      ++failed_reconnects_;
+      const std::string_view reason = status.error().reason();
+      if (reason == "pin_incorrect" || reason == "pin_locked") {
+        login_refused_ = Error(ErrorCode::kUnavailable,
+                               status.error().message() +
+                                   "; not logging in again, so as not to use up the token's PIN "
+                                   "attempts: restart with the right PIN",
+                               reason == "pin_incorrect" ? "pin_incorrect" : "pin_locked");
+        last_connect_error_ = AsUnavailable(*login_refused_);
+        return *login_refused_;
+      }
+      // A missing token or an unreachable HSM: unavailable, tried again later.
       last_connect_error_ = AsUnavailable(status.error());
       return *last_connect_error_;
     }
+    failed_reconnects_ = 0;
     return OkStatus();
   }
 
@@ -526,7 +546,16 @@ class Pkcs11Hsm::Impl {
   std::uint64_t epoch_ = 0;
   std::optional<Error> last_connect_error_;
   std::chrono::steady_clock::time_point last_reconnect_{};
+  int failed_reconnects_ = 0;
+  std::optional<Error> login_refused_;  // terminal: see Recover
 
+ public:
+  std::optional<Error> LoginRefused() {
+    const std::shared_lock lock(state_mutex_);
+    return login_refused_;
+  }
+
+ private:
   std::mutex pool_mutex_;
   std::vector<CK_SESSION_HANDLE> idle_;
 
@@ -773,8 +802,11 @@ Result<KeyRef> Pkcs11Hsm::ActiveKey(KeyKind kind) {
 }
 
 Status Pkcs11Hsm::CheckHealth() {
+  if (auto refused = impl_->LoginRefused()) return *refused;  // names the PIN problem
   return impl_->Run([&](Session& session) { return impl_->RequireLogin(session); });
 }
+
+std::optional<Error> Pkcs11Hsm::LoginRefused() { return impl_->LoginRefused(); }
 
 Status Pkcs11Hsm::SelfTest() {
   auto fail = [](const std::string& what) {

@@ -16,6 +16,7 @@ namespace ijazat::hsm {
 namespace {
 
 using ::testing::Ge;
+using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
 const KeyRef kOtp1{KeyKind::kOtp, 1};
@@ -48,6 +49,42 @@ TEST_F(HsmFaultsTest, SessionHandleInvalid_IsRecoveredWithinTheCall) {
   EXPECT_EQ(faults_->Calls("C_Initialize"), 0)
       << "a lost session needs no module re-initialisation";
   EXPECT_THAT(faults_->Calls("C_Login"), Ge(1));
+}
+
+// Finding 3 of the trust-anchor review: after a session loss, a PIN the HSM rejected was
+// tried again on every request, up to every 200 ms (15 logins in 3 s), which locks a real HSM.
+TEST_F(HsmFaultsTest, PinRejectedAfterAnOutage_IsNeverTriedAgain_AndIsNamed) {
+  const int logins_before = faults_->Calls("C_Login");
+  faults_->FailCall("C_Sign", rv::kSessionHandleInvalid);  // the session is lost
+  faults_->FailCall("C_Login", rv::kPinIncorrect, 1, /*count=*/0);
+  EXPECT_THAT(Probe(), HasReason("hsm_unavailable"));
+  EXPECT_EQ(faults_->Calls("C_Login"), logins_before + 1);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_THAT(Probe(), HasReason("hsm_unavailable"));
+    EXPECT_THAT(hsm_->CheckHealth(), HasReason("pin_incorrect"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(faults_->Calls("C_Login"), logins_before + 1) << "one refused login, never another";
+  ASSERT_TRUE(hsm_->LoginRefused().has_value());
+  EXPECT_EQ(hsm_->LoginRefused()->reason(), "pin_incorrect");
+  EXPECT_THAT(hsm_->LoginRefused()->message(), HasSubstr("restart with the right PIN"));
+  faults_->Clear();
+  EXPECT_THAT(Probe(), HasReason("hsm_unavailable")) << "even when the HSM would accept it now";
+}
+
+TEST_F(HsmFaultsTest, FailedReconnections_BackOff) {
+  const int logins_before = faults_->Calls("C_Login");
+  faults_->FailCall("C_Sign", rv::kSessionHandleInvalid);
+  faults_->FailCall("C_Login", rv::kDeviceError, 1, /*count=*/0);  // the HSM is down
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) {
+    (void)Probe();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Spaced 200, 400, 800 ms...: a handful of attempts in 2 s, not one per request (about 150).
+  EXPECT_LE(faults_->Calls("C_Login") - logins_before, 6);
+  EXPECT_GE(faults_->Calls("C_Login") - logins_before, 2) << "but it does keep trying";
+  faults_->Clear();
 }
 
 TEST_F(HsmFaultsTest, DeviceError_ReinitialisesTheModuleAndSucceeds) {

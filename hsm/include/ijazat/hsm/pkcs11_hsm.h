@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,10 @@ class Pkcs11Hsm final : public Hsm {
   Result<KeyRef> ActiveKey(KeyKind kind) override;
   Status CheckHealth() override;
   std::vector<std::string> RejectedKeys() override;
+  // Set ("pin_incorrect", "pin_locked") once the HSM refused the PIN when logging in again
+  // after an outage: from then on nothing logs in again (each try would use up one of the
+  // token's PIN attempts), every operation fails, CheckHealth names the reason; ijazatd exits.
+  std::optional<Error> LoginRefused();
 
   // Key management, for the provisioning tool and the appliance's start-up.
   // Creates version 1 of `kind`; fails with "key_exists" if any version exists.
