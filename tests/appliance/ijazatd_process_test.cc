@@ -12,10 +12,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "appliance_fixture.h"
 #include "support/posix_acl.h"
@@ -75,15 +78,53 @@ class IjazatdProcessTest : public ApplianceTest {
       fs::copy_file(binary, copy);
       fs::permissions(copy, open_dir);
       binary = copy.string();
+      // So must the sanitizers' suppression files the options name (a sanitizer build).
+      for (const char* variable : {"ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"}) {
+        const char* value = std::getenv(variable);
+        if (value == nullptr) continue;
+        std::string options = value;
+        const std::string key = "suppressions=";
+        const auto at = options.find(key);
+        if (at == std::string::npos) continue;
+        const auto start = at + key.size();
+        const auto end = options.find(':', start);
+        const fs::path file = options.substr(start, end == std::string::npos ? end : end - start);
+        const fs::path readable = service_bin_->path() / (std::string(variable) + ".supp");
+        fs::copy_file(file, readable, fs::copy_options::overwrite_existing);
+        fs::permissions(readable, fs::perms::owner_read | fs::perms::owner_write |
+                                      fs::perms::group_read | fs::perms::others_read);
+        options.replace(start, file.string().size(), readable.string());
+        child_env_.emplace_back(variable, options);
+      }
     }
     const std::string port_file = (dir_ / "port").string();
     std::filesystem::remove(port_file);
+    // The service user's environment, built before fork (the child only calls exec).
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string entry = *e;
+      bool replaced = false;
+      for (const auto& [variable, value] : child_env_) {
+        if (entry.rfind(variable + "=", 0) == 0) replaced = true;
+      }
+      if (!replaced) env_strings.push_back(entry);
+    }
+    for (const auto& [variable, value] : child_env_) env_strings.push_back(variable + "=" + value);
+    std::vector<char*> envp;
+    for (std::string& entry : env_strings) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    const std::string config = config_file_.string();
+    std::vector<char*> argv = {binary.data(),
+                               const_cast<char*>("--config"),
+                               const_cast<char*>(config.c_str()),
+                               const_cast<char*>("--port-file"),
+                               const_cast<char*>(port_file.c_str()),
+                               nullptr};
     pid_ = fork();
     if (pid_ == 0) {
       if (uid != 0) {
         if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) _exit(126);
-        execl(binary.c_str(), binary.c_str(), "--config", config_file_.c_str(), "--port-file",
-              port_file.c_str(), static_cast<char*>(nullptr));
+        execve(binary.c_str(), argv.data(), envp.data());
       } else {
         execl(binary.c_str(), binary.c_str(), "--config", config_file_.c_str(), "--port-file",
               port_file.c_str(), "--allow-root", static_cast<char*>(nullptr));
@@ -158,7 +199,9 @@ class IjazatdProcessTest : public ApplianceTest {
 
   std::filesystem::path config_file_;
   pid_t pid_ = -1;
-  std::unique_ptr<ijazat::testing::TempDir> service_bin_;  // the copy a service user runs
+  std::unique_ptr<ijazat::testing::TempDir> service_bin_;
+  std::vector<std::pair<std::string, std::string>>
+      child_env_;  // set in the service user's child  // the copy a service user runs
 };
 
 TEST_F(IjazatdProcessTest, ServesReloadsOnSighupAndDrainsOnSigterm) {
