@@ -9,12 +9,13 @@ build_dir=${1:-build/dev}
 base=https://localhost:8443
 key=ijz_demo_0123456789abcdef0123456789abcdef
 # A citizen of the demo registry with "valid" status, picked at random (each run counts
-# against one citizen's SMS cap of 5 an hour, so runs spread over many), and a made-up mobile
-# number derived from the CNIC (its middle seven digits, as in the README walkthrough), so that
-# a citizen always comes back with the same number.
-cnic=$(awk -F, 'NR > 1 && $NF == "valid" { print $1 }' appliance/demo/registry.csv | shuf -n 1)
-phone=0300${cnic:5:7}
-e164=+92300${cnic:5:7}
+# against one citizen's SMS caps, so runs spread over many), texting from the mobile number
+# the registry recorded for them at CNIC registration: by default only a number bound to the
+# CNIC by an authority (that record, or the operators' subscriber records) can enrol it.
+read -r cnic e164 < <(/usr/bin/python3 -c "import csv,random
+rows=[r for r in csv.DictReader(open('appliance/demo/registry.csv')) if r['cnic_status']=='valid' and r['msisdn']]
+r=random.choice(rows); print(r['cnic'], r['msisdn'])")
+phone=0${e164:3}
 curl_opts=(--silent --show-error --cacert var/tls/server.crt)
 started=""
 
