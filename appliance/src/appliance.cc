@@ -184,6 +184,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   context.rate_limiter = a.rate_limiter.get();
   context.metrics = &a.metrics;
   context.logger = a.logger.get();
+  context.clock = a.clock;
   context.inbound_secret = std::string(inbound_secret->UnsafeView());
   context.enrolment = open_enrolment ? "open-for-development" : "authority";
   auto server = ApplianceServer::Start(server_options, std::move(context));

@@ -14,6 +14,10 @@ class Clock {
   virtual Timestamp Now() const = 0;
 };
 
+inline std::chrono::system_clock::time_point AsTimePoint(Timestamp t) {
+  return std::chrono::system_clock::time_point(std::chrono::seconds(t));
+}
+
 class SystemClock final : public Clock {
  public:
   Timestamp Now() const override {

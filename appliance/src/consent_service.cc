@@ -12,10 +12,6 @@ namespace {
 using policy::PolicySet;
 using policy::Provider;
 
-std::chrono::system_clock::time_point AsTimePoint(Timestamp t) {
-  return std::chrono::system_clock::time_point(std::chrono::seconds(t));
-}
-
 Error NotFound() {
   return Error(ErrorCode::kNotFound, "no consent with this id for this provider",
                "consent_not_found");

@@ -133,8 +133,9 @@ bool IsPublicReason(std::string_view reason) {
       "unsupported_media_type", "method_not_allowed", "invalid_uri", "not_found", "invalid_cnic",
       "invalid_otp_format", "invalid_msisdn", "wrong_short_code", "sms_too_long",
       // authentication and policy
-      "unauthenticated", "provider_suspended", "rate_limited", "unknown_provider", "not_yet_valid",
-      "unknown_purpose", "no_scopes", "unknown_scope", "scope_not_allowed",
+      "unauthenticated", "provider_suspended", "provider_not_yet_valid", "provider_expired",
+      "rate_limited", "unknown_provider", "not_yet_valid", "unknown_purpose", "no_scopes",
+      "unknown_scope", "scope_not_allowed",
       // consents
       "consent_not_found", "consent_not_pending", "consent_expired", "consent_failed",
       "consent_used", "consent_revoked", "consent_not_granted", "consent_not_revocable",

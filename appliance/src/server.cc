@@ -274,8 +274,12 @@ Result<const policy::Provider*> ApplianceServer::Impl::Authenticate(
   if (provider == nullptr || (key_given && by_key == nullptr)) {
     return Error(ErrorCode::kUnauthenticated, "unknown provider credentials", "unauthenticated");
   }
-  if (provider->status == policy::ProviderStatus::kSuspended) {
-    return Error(ErrorCode::kPermissionDenied, "the provider is suspended", "provider_suspended");
+  // Suspended, not yet valid or expired: refused by every endpoint, with the reason.
+  const policy::Decision admitted =
+      policy::PolicySet::Admit(*provider, AsTimePoint(context_.clock->Now()));
+  if (!admitted.allowed()) {
+    return Error(ErrorCode::kPermissionDenied, admitted.message(),
+                 policy::ToString(admitted.reason()));
   }
   return provider;
 }
@@ -701,6 +705,9 @@ ApplianceServer::~ApplianceServer() { impl_->Stop(0); }
 
 Result<std::unique_ptr<ApplianceServer>> ApplianceServer::Start(const ServerOptions& options,
                                                                 ServerContext context) {
+  if (context.clock == nullptr) {
+    return Error(ErrorCode::kInvalidArgument, "the server needs a clock", "no_clock");
+  }
   auto impl = std::make_unique<Impl>(options, std::move(context));
   IJAZAT_RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<ApplianceServer>(new ApplianceServer(std::move(impl)));

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "clock.h"
 #include "consent_service.h"
 #include "ijazat/hsm/hsm.h"
 #include "ijazat/policy/policy_store.h"
@@ -44,7 +45,8 @@ struct ServerContext {
   policy::ProviderRateLimiter* rate_limiter = nullptr;
   Metrics* metrics = nullptr;
   Logger* logger = nullptr;
-  std::string inbound_secret;  // the SMS gateway's shared secret
+  const Clock* clock = nullptr;  // the time providers are admitted at (validity windows)
+  std::string inbound_secret;    // the SMS gateway's shared secret
   // Shown in /readyz: "authority", or "open-for-development" where any number may enrol.
   std::string enrolment = "authority";
 };

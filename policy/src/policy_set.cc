@@ -130,6 +130,24 @@ const Provider* PolicySet::FindProviderByApiKey(std::string_view presented_key) 
   return FindProviderByApiKeyHash(internal::Sha256(presented_key));
 }
 
+Decision PolicySet::Admit(const Provider& provider, std::chrono::system_clock::time_point now) {
+  if (provider.status == ProviderStatus::kSuspended) {
+    return Decision::Deny(DenyReason::kProviderSuspended,
+                          "provider " + provider.id + " is suspended");
+  }
+  if (provider.valid_from && now < *provider.valid_from) {
+    return Decision::Deny(DenyReason::kNotYetValid,
+                          "provider " + provider.id + " is not valid before " +
+                              internal::FormatTimestamp(*provider.valid_from));
+  }
+  if (provider.valid_until && now >= *provider.valid_until) {
+    return Decision::Deny(DenyReason::kExpired,
+                          "provider " + provider.id + " was valid until " +
+                              internal::FormatTimestamp(*provider.valid_until));
+  }
+  return Decision::Allow();
+}
+
 Decision PolicySet::Decide(std::string_view provider_id, std::string_view purpose_id,
                            std::span<const std::string> scopes,
                            std::chrono::system_clock::time_point now) const {
@@ -137,20 +155,7 @@ Decision PolicySet::Decide(std::string_view provider_id, std::string_view purpos
   if (provider == nullptr) {
     return Decision::Deny(DenyReason::kUnknownProvider, "the provider is not in the policy");
   }
-  if (provider->status == ProviderStatus::kSuspended) {
-    return Decision::Deny(DenyReason::kProviderSuspended,
-                          "provider " + provider->id + " is suspended");
-  }
-  if (provider->valid_from && now < *provider->valid_from) {
-    return Decision::Deny(DenyReason::kNotYetValid,
-                          "provider " + provider->id + " is not valid before " +
-                              internal::FormatTimestamp(*provider->valid_from));
-  }
-  if (provider->valid_until && now >= *provider->valid_until) {
-    return Decision::Deny(DenyReason::kExpired,
-                          "provider " + provider->id + " was valid until " +
-                              internal::FormatTimestamp(*provider->valid_until));
-  }
+  if (Decision admitted = Admit(*provider, now); !admitted.allowed()) return admitted;
   const Purpose* purpose = provider->FindPurpose(purpose_id);
   if (purpose == nullptr) {
     std::string known;

@@ -421,9 +421,6 @@ TEST_F(ApplianceTest, Operations_HealthReadinessMetrics) {
   EXPECT_EQ(response.header("x-content-type-options"), "nosniff");
 }
 
-}  // namespace
-}  // namespace ijazat::appliance::testing
-
 namespace ijazat::appliance::testing {
 namespace {
 
@@ -456,6 +453,58 @@ TEST_F(ApplianceTest, OversizedHeaders_AreRefusedAndTheServerKeepsServing) {
   for (int i = 0; i < 200; ++i) many["X-Header-" + std::to_string(i)] = "x";
   EXPECT_EQ(Request("GET", "/healthz", "", "", "application/json", many).status, 431);
   EXPECT_EQ(Get("/healthz", "").status, 200);
+}
+
+}  // namespace
+}  // namespace ijazat::appliance::testing
+
+// A provider outside its validity window is refused by every endpoint with a documented 403,
+// whatever it asks (issue: expired providers got 500 on requests and could still read and
+// revoke).
+TEST_F(ApplianceTest, ProvidersOutsideTheirValidity_AreRefusedByEveryEndpoint) {
+  std::string policy = TestPolicy();
+  const auto insert_after = [&policy](const std::string& line, const std::string& text) {
+    const std::size_t at = policy.find(line);
+    ASSERT_NE(at, std::string::npos) << line;
+    policy.insert(at + line.size(), text);
+  };
+  // The clock starts at 2026-01-01T00:00:00Z: the bank's window ends in an hour, the telco's
+  // starts tomorrow.
+  insert_after("display_name: Test Bank\n", "    valid_until: 2026-01-01T01:00:00Z\n");
+  insert_after("display_name: Test Telco\n", "    valid_from: 2026-01-02T00:00:00Z\n");
+  WritePolicy(policy);
+  StopAppliance();
+  StartAppliance();
+
+  InboundSms(kPhone, kCnic);
+  const std::string granted_id = RequestConsentId();
+  const std::string token = Grant(granted_id)["consent_token"];
+  const auto pending = Post("/v1/consents", ConsentBody());
+  ASSERT_EQ(pending.status, 202) << pending.body;
+  const std::string pending_id = pending.json["consent_id"];
+  clock_.Advance(2 * 3600);
+
+  const auto expect_refused = [](const HttpResult& result, const std::string& reason,
+                                 const std::string& what) {
+    EXPECT_EQ(result.status, 403) << what << ": " << result.body;
+    EXPECT_EQ(result.json.value("title", ""), reason) << what;
+    EXPECT_EQ(result.json.value("type", ""), "urn:ijazat:problem:" + reason) << what;
+  };
+  expect_refused(Post("/v1/consents", ConsentBody()), "provider_expired", "request");
+  expect_refused(Post("/v1/consents/" + pending_id + "/confirm", {{"otp", "123456"}}),
+                 "provider_expired", "confirm");
+  expect_refused(Get("/v1/consents/" + granted_id), "provider_expired", "read");
+  expect_refused(Post("/v1/consents/" + granted_id + "/revoke", nlohmann::json::object()),
+                 "provider_expired", "revoke");
+  expect_refused(Post("/v1/verifications", {{"consent_token", token}}), "provider_expired",
+                 "verify");
+
+  expect_refused(
+      Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "sim-issuance"}, {"scopes", {"name"}}},
+           kTelcoKey),
+      "provider_not_yet_valid", "request before the window");
+  expect_refused(Get("/v1/consents/" + granted_id, kTelcoKey), "provider_not_yet_valid",
+                 "read before the window");
 }
 
 }  // namespace

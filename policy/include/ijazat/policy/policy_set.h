@@ -189,6 +189,11 @@ class PolicySet {
   // Hashes the presented key and looks the digest up; the key is not kept.
   const Provider* FindProviderByApiKey(std::string_view presented_key) const;
 
+  // May `provider` use the API at all at `now`? It must be active and inside its validity
+  // window (kProviderSuspended, kNotYetValid, kExpired otherwise). Every endpoint asks this
+  // once the provider is authenticated; Decide() asks it first.
+  static Decision Admit(const Provider& provider, std::chrono::system_clock::time_point now);
+
   // May `provider_id` ask for `scopes` for `purpose_id` at `now`? Checks, in order: the
   // provider exists, is active, is inside its validity window; the purpose exists; at least
   // one scope was asked for; every scope is in the catalogue and allowed for the purpose.
