@@ -15,7 +15,7 @@
 #   /usr/bin/ijazat-{provision,policy,verify,registry}
 #   /lib/systemd/system/ijazatd.service   image/systemd/ijazatd.service
 #   /etc/ijazat/ijazatd.yaml              image/etc/ijazatd.yaml             conffile, 0640
-#   /etc/ijazat/policy.yaml               policy/example/policy.yaml         conffile, 0640
+#   /etc/ijazat/policy.yaml               image/etc/policy.yaml (no provider) conffile, 0640
 #   /etc/ijazat/softhsm2.conf             SoftHSM token directory            conffile, 0640
 #   /usr/share/doc/ijazat/                README, runbooks, OpenAPI document, copyright,
 #                                         changelog.Debian.gz (image/debian/)
@@ -82,7 +82,7 @@ install(DIRECTORY DESTINATION ${IJAZAT_CONF_DIR}
         DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE)
 install(FILES ${IJAZAT_IMAGE_DIR}/etc/ijazatd.yaml ${IJAZAT_STAGE_DIR}/softhsm2.conf
         DESTINATION ${IJAZAT_CONF_DIR} PERMISSIONS ${_ijazat_conf_mode})
-install(FILES ${IJAZAT_REPO_DIR}/policy/example/policy.yaml
+install(FILES ${IJAZAT_IMAGE_DIR}/etc/policy.yaml
         DESTINATION ${IJAZAT_CONF_DIR} PERMISSIONS ${_ijazat_conf_mode})
 install(FILES ${IJAZAT_IMAGE_DIR}/systemd/ijazatd.service DESTINATION ${IJAZAT_UNIT_DIR}
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)

@@ -175,6 +175,9 @@ cp "$policy_src" "$etc/policy.yaml"
 sed -e 's|^\(  listen:\).*|\1 127.0.0.1:0|' \
   -e "s|/etc/ijazat|$conf_path|g" -e "s|/var/lib/ijazat|$state_path|g" \
   -e "s|/run/credentials/ijazatd.service|$cred_path|g" "$config_src" >"$etc/ijazatd.yaml"
+# The flow below uses the example policy's public demo key, which the packaged configuration
+# refuses (the package ships a policy with no provider).
+printf 'development: {allow_demo_credentials: true}\n' >>"$etc/ijazatd.yaml"
 check "the packaged configuration passes ijazatd --check-config" \
   "$build_dir/bin/ijazatd" --check-config "$config_src" >/dev/null
 check "the test configuration passes ijazatd --check-config" \

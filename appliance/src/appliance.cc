@@ -58,9 +58,17 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   a.logger = std::make_unique<Logger>(config.log_file);
 
   std::vector<policy::Diagnostic> diagnostics;
+  policy::LoaderRules rules;
+  rules.refuse_published_demo_credentials = !config.allow_demo_credentials;
   auto policies =
-      policy::PolicyStore::Open(config.policy_path, policy::PolicyLoader(), &diagnostics);
+      policy::PolicyStore::Open(config.policy_path, policy::PolicyLoader({}, rules), &diagnostics);
   if (!policies.ok()) return Context(policies.error(), "loading the policy " + config.policy_path);
+  if (config.allow_demo_credentials) {
+    a.logger->Warn("policy.demo_credentials_allowed",
+                   {{"detail",
+                     "development.allow_demo_credentials is on: the policy may accept the "
+                     "public demo API key; never use this setting in service"}});
+  }
   a.policies = std::move(policies).value();
 
   hsm::HsmOptions hsm_options;

@@ -323,8 +323,12 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                             "open-for-development");
                   }}});
           }},
-         {"log", [&](const YAML::Node& node, const std::string& p) {
+         {"log",
+          [&](const YAML::Node& node, const std::string& p) {
             r.Map(node, p, {{"file", r.String(&config.log_file)}});
+          }},
+         {"development", [&](const YAML::Node& node, const std::string& p) {
+            r.Map(node, p, {{"allow_demo_credentials", r.Bool(&config.allow_demo_credentials)}});
           }}});
   } catch (const YAML::Exception& e) {
     return invalid(path + ": " + e.msg);

@@ -85,6 +85,10 @@ struct Config {
   std::string policy_path;
   SmsConfig sms;
   std::string log_file;  // empty: standard error
+  // development.allow_demo_credentials: the policy may hold the public demo API key
+  // (policy::kPublishedDemoApiKey). Off by default: ijazatd then refuses such a policy at
+  // start (exit 2) and on reload. Only for development appliances (make run).
+  bool allow_demo_credentials = false;
 };
 
 // Relative paths in the file are taken relative to `base_dir` (ijazatd uses the working

@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
     if (reason == "pin_file_unsafe") return kExitRefused;
     // sms.enrolment: authority with no binding records: a configuration error, not an outage.
     if (reason == "subscribers_missing") return 2;
+    // A policy the appliance refuses (invalid, or holding the public demo key) stays refused
+    // until an operator changes it.
+    if (reason == "policy_invalid") return 2;
     return 1;
   }
   if (!port_file.empty()) {

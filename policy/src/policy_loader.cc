@@ -15,7 +15,9 @@
 #include <span>
 #include <tuple>
 
+#include "ijazat/common/bytes.h"
 #include "ijazat/policy/duration.h"
+#include "sha256.h"
 #include "text_checks.h"
 #include "timestamp.h"
 #include "yaml_tree.h"
@@ -127,8 +129,8 @@ class MapReader {
 
 class Validator {
  public:
-  Validator(std::string file, const LoaderLimits& limits)
-      : file_(std::move(file)), limits_(limits) {}
+  Validator(std::string file, const LoaderLimits& limits, const LoaderRules& rules)
+      : file_(std::move(file)), limits_(limits), rules_(rules) {}
 
   std::optional<PolicyContent> Validate(const YamlNode& root) {
     PolicyContent content;
@@ -629,6 +631,16 @@ class Validator {
         }
         if (NodePtr hash = map->Get("sha256")) {
           ok = ReadCredentialHash(*hash, Child(item_path, "sha256"), credential) && ok;
+          if (ok && rules_.refuse_published_demo_credentials &&
+              credential.type == CredentialType::kApiKey &&
+              credential.sha256_hex == HexEncode(internal::Sha256(kPublishedDemoApiKey))) {
+            Report(*hash, Child(item_path, "sha256"),
+                   "this is the hash of the public demo API key printed in the Ijazat "
+                   "repository: anyone could use it. Give the provider a key of its own "
+                   "(docs/policy.md), or on a development appliance set "
+                   "development.allow_demo_credentials: true in ijazatd.yaml");
+            ok = false;
+          }
         } else {
           ok = false;
         }
@@ -771,6 +783,7 @@ class Validator {
 
   std::string file_;
   const LoaderLimits& limits_;
+  const LoaderRules& rules_;
   std::vector<Diagnostic> diagnostics_;
   std::size_t reported_ = 0;
   std::map<std::string, SeenProvider> credentials_;  // "type:hash" -> first use
@@ -898,7 +911,7 @@ Result<std::shared_ptr<const PolicySet>> PolicyLoader::LoadString(
     return fail();
   }
 
-  Validator validator(file, limits_);
+  Validator validator(file, limits_, rules_);
   std::optional<PolicyContent> content = validator.Validate(*parsed.root);
   found = validator.TakeDiagnostics();
   if (!content || !found.empty()) {

@@ -9,6 +9,7 @@
 #include "appliance_fixture.h"
 #include "ijazat/hsm/fault_injection.h"
 #include "ijazat/hsm/pkcs11_hsm.h"
+#include "ijazat/policy/policy_loader.h"
 #include "support/result_matchers.h"
 #include "support/temp_dir.h"
 
@@ -505,6 +506,28 @@ TEST_F(ApplianceTest, ProvidersOutsideTheirValidity_AreRefusedByEveryEndpoint) {
       "provider_not_yet_valid", "request before the window");
   expect_refused(Get("/v1/consents/" + granted_id, kTelcoKey), "provider_not_yet_valid",
                  "read before the window");
+}
+
+// A reload that would admit the public demo key is refused like any invalid policy: the policy
+// in force stays, and the demo key opens nothing.
+TEST_F(ApplianceTest, ReloadGivingAProviderThePublishedDemoKey_IsRefused_AndTheOldPolicyStays) {
+  std::string text = TestPolicy();
+  const std::string line = "display_name: Test Bank\n";
+  // A second credential for the bank: the published demo key's SHA-256.
+  const std::string credentials = "    credentials:\n";
+  const std::size_t at = text.find(credentials, text.find(line));
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + credentials.size(),
+              "      - {type: api_key, sha256: "
+              "54bd67e14abb2c86b58570285af9d2210ad3e0c0b7eaabc2acacc220e93eca24}\n");
+  WritePolicy(text);
+  const Status reloaded = appliance_->Reload();
+  ASSERT_FALSE(reloaded.ok());
+  EXPECT_THAT(reloaded.error().message(), HasSubstr("public demo API key"));
+  const auto demo =
+      Post("/v1/consents", ConsentBody(), std::string(::ijazat::policy::kPublishedDemoApiKey));
+  EXPECT_EQ(demo.status, 401) << demo.body;
+  EXPECT_EQ(Post("/v1/consents", ConsentBody()).status, 202);
 }
 
 }  // namespace

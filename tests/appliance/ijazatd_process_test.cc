@@ -199,9 +199,9 @@ class IjazatdProcessTest : public ApplianceTest {
 
   std::filesystem::path config_file_;
   pid_t pid_ = -1;
-  std::unique_ptr<ijazat::testing::TempDir> service_bin_;
-  std::vector<std::pair<std::string, std::string>>
-      child_env_;  // set in the service user's child  // the copy a service user runs
+  std::unique_ptr<ijazat::testing::TempDir> service_bin_;  // the copy a service user runs
+  // Set in the service user's child (the sanitizers' options, naming readable copies).
+  std::vector<std::pair<std::string, std::string>> child_env_;
 };
 
 TEST_F(IjazatdProcessTest, ServesReloadsOnSighupAndDrainsOnSigterm) {
@@ -230,6 +230,24 @@ TEST_F(IjazatdProcessTest, RefusesToStart_NamingTheMissingPart) {
   const auto result = Run();
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.output, HasSubstr("reading the SMS gateway secret"));
+}
+
+// The policy of the repository's demo gives demo-bank the API key printed in the README: an
+// appliance in service refuses it (exit 2, not retried), a development one says it allows it.
+TEST_F(IjazatdProcessTest, PublishedDemoKey_RefusedWithStatusTwo_UnlessDevelopmentAllowsIt) {
+  std::filesystem::copy_file(std::string(IJAZAT_SOURCE_DIR) + "/policy/example/policy.yaml",
+                             config_.policy_path,
+                             std::filesystem::copy_options::overwrite_existing);
+  const auto refused = Run();
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("policy.yaml:43:17: providers[0].credentials[0].sha256: "
+                                        "this is the hash of the public demo API key"));
+  std::ofstream(config_file_, std::ios::app) << "development: {allow_demo_credentials: true}\n";
+  ASSERT_GT(Spawn(), 0);
+  kill(pid_, SIGTERM);
+  EXPECT_EQ(WaitForExit(), 0);
+  EXPECT_THAT(ijazat::testing::ReadFileOrDie(config_.log_file),
+              HasSubstr("policy.demo_credentials_allowed"));
 }
 
 TEST_F(IjazatdProcessTest, CheckConfig_ReportsErrorsWithLocations) {

@@ -297,5 +297,42 @@ TEST(PolicyExample, CliCheckAcceptsIt) {
                                        policy->identity().sha256_hex));
 }
 
+// The public demo key opens the example to anyone; a loader told to refuse it names the very
+// credential, and the policy is not loaded.
+TEST(PolicyExample, RefusedWhereThePublishedDemoKeyIsRefused) {
+  LoaderRules rules;
+  rules.refuse_published_demo_credentials = true;
+  std::vector<Diagnostic> diagnostics;
+  const auto refused = PolicyLoader({}, rules).LoadFile(testing::ExamplePolicyPath(), &diagnostics);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().reason(), "policy_invalid");
+  ASSERT_EQ(diagnostics.size(), 1u) << refused.error().message();
+  EXPECT_EQ(diagnostics[0].path, "providers[0].credentials[0].sha256");
+  EXPECT_EQ(diagnostics[0].line, 43);
+  EXPECT_THAT(diagnostics[0].message, HasSubstr("public demo API key"));
+  EXPECT_THAT(diagnostics[0].message, HasSubstr("development.allow_demo_credentials"));
+  // The same key in colon-separated form is still the same key.
+  std::string text = testing::ExamplePolicyText();
+  const std::string hex = "54bd67e14abb2c86b58570285af9d2210ad3e0c0b7eaabc2acacc220e93eca24";
+  std::string colons;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    colons += (i == 0 ? "" : ":") + hex.substr(i, 2);
+  }
+  text.replace(text.find(hex), hex.size(), colons);
+  EXPECT_FALSE(PolicyLoader({}, rules).LoadString(text, "colons.yaml").ok());
+  // By default (ijazat-policy, development) the example loads.
+  EXPECT_TRUE(PolicyLoader().LoadFile(testing::ExamplePolicyPath()).ok());
+}
+
+// What the package installs as /etc/ijazat/policy.yaml: valid, and no one is admitted.
+TEST(PackagedPolicy, IsValid_AndAdmitsNoProvider) {
+  LoaderRules rules;
+  rules.refuse_published_demo_credentials = true;
+  const auto packaged = PolicyLoader({}, rules).LoadFile(
+      ijazat::testing::TestDataPath("../../image/etc/policy.yaml"));
+  ASSERT_TRUE(packaged.ok()) << packaged.error().message();
+  EXPECT_TRUE((*packaged)->providers().empty());
+}
+
 }  // namespace
 }  // namespace ijazat::policy

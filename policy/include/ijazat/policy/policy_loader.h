@@ -57,9 +57,22 @@ struct LoaderLimits {
   std::size_t max_diagnostics = 100;  // later problems are summarised in one line
 };
 
+// The API key printed in this repository for the demo provider (policy/example/policy.yaml,
+// the README): anyone can read it, so an appliance in service must never accept it.
+inline constexpr std::string_view kPublishedDemoApiKey =
+    "ijz_demo_0123456789abcdef0123456789abcdef";
+
+// What a policy may hold beyond its own rules, set by the program that loads it.
+struct LoaderRules {
+  // A credential whose hash is that of kPublishedDemoApiKey is an error (at its line and
+  // column). ijazatd sets it unless development.allow_demo_credentials is on.
+  bool refuse_published_demo_credentials = false;
+};
+
 class PolicyLoader {
  public:
-  explicit PolicyLoader(LoaderLimits limits = {}) : limits_(limits) {}
+  explicit PolicyLoader(LoaderLimits limits = {}, LoaderRules rules = {})
+      : limits_(limits), rules_(rules) {}
 
   Result<std::shared_ptr<const PolicySet>> LoadFile(
       const std::filesystem::path& path, std::vector<Diagnostic>* diagnostics = nullptr) const;
@@ -70,9 +83,11 @@ class PolicyLoader {
       std::vector<Diagnostic>* diagnostics = nullptr) const;
 
   const LoaderLimits& limits() const { return limits_; }
+  const LoaderRules& rules() const { return rules_; }
 
  private:
   LoaderLimits limits_;
+  LoaderRules rules_;
 };
 
 }  // namespace ijazat::policy
