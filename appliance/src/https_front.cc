@@ -172,6 +172,10 @@ class HttpsFrontEnd::Impl {
   bool Respond(Loop& loop, Connection& c, std::string bytes, bool close);
   void SetInterest(Loop& loop, Connection& c, std::uint32_t events);
   void Close(Loop& loop, Connection& c);
+  // Close() after a close_notify, for connections that end in good order (the client finished,
+  // an idle keep-alive ran out): the TLS session then stays in the server's cache for
+  // resumption. Close() alone leaves the session out, as OpenSSL does after any error.
+  void CloseOrderly(Loop& loop, Connection& c);
   std::string FramingError(int status, const std::string& message);
 
   void RunWorker();
@@ -421,18 +425,20 @@ void HttpsFrontEnd::Impl::Sweep(Loop& loop) {
   }
   const auto now = SteadyClock::now();
   std::vector<std::uint64_t> expired;
+  std::vector<std::uint64_t> idle_expired;
   for (const auto& [id, connection] : loop.connections) {
     const Connection& c = *connection;
     if (c.phase == Connection::Phase::kProcessing) continue;
     const bool idle = c.phase == Connection::Phase::kReading && c.in.empty() && c.out.empty();
     if (draining_.load() && idle) {
-      expired.push_back(id);
+      idle_expired.push_back(id);
     } else if (c.has_deadline && now >= c.deadline) {
       if (c.phase != Connection::Phase::kLingering) ++counters_.timeouts;
-      expired.push_back(id);
+      (idle && c.idle ? idle_expired : expired).push_back(id);
     }
   }
   for (const std::uint64_t id : expired) Close(loop, *loop.connections.at(id));
+  for (const std::uint64_t id : idle_expired) CloseOrderly(loop, *loop.connections.at(id));
 }
 
 void HttpsFrontEnd::Impl::TakeCompletions(Loop& loop) {
@@ -602,7 +608,7 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
 
   if (c.in.empty()) {
     if (c.peer_finished) {
-      Close(loop, c);
+      CloseOrderly(loop, c);
       return false;
     }
     SetInterest(loop, c, c.want_write ? EPOLLOUT : EPOLLIN);
@@ -718,6 +724,15 @@ void HttpsFrontEnd::Impl::SetInterest(Loop& loop, Connection& c, std::uint32_t e
   event.data.u64 = c.id;
   epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event);
   c.interest = events;
+}
+
+void HttpsFrontEnd::Impl::CloseOrderly(Loop& loop, Connection& c) {
+  if (SSL_is_init_finished(c.ssl) != 0) {
+    ERR_clear_error();
+    SSL_shutdown(c.ssl);  // best effort: a close_notify, without waiting for one
+    ERR_clear_error();
+  }
+  Close(loop, c);
 }
 
 void HttpsFrontEnd::Impl::Close(Loop& loop, Connection& c) {

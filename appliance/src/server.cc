@@ -25,6 +25,11 @@ constexpr char kCipherList[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// TLS sessions kept for resumption, in memory only: an hour at most, and at most this many
+// (the oldest go first; about 1 KiB each).
+constexpr long kSessionLifetimeS = 3600;
+constexpr long kSessionCacheSize = 20000;
+
 std::once_flag ssl_once;
 
 std::string NewRequestId() {
@@ -190,6 +195,15 @@ Status ApplianceServer::Impl::Start() {
 
     // No renegotiation: it buys nothing here and has been a denial-of-service lever.
     SSL_CTX_set_options(tls->sslContext(), SSL_OP_NO_RENEGOTIATION);
+    // No session tickets: a TLS 1.2 ticket is the session's master secret sealed under one
+    // ticket key held for the life of the process, so whoever learns that key decrypts every
+    // ticketed session since start. Resumption uses the server's session cache instead: TLS
+    // 1.2 by session id, TLS 1.3 by stateful tickets (an id into the cache; the resumed
+    // handshake still runs a fresh ECDHE). Cached sessions live kSessionLifetimeS at most
+    // and are gone with the process.
+    SSL_CTX_set_options(tls->sslContext(), SSL_OP_NO_TICKET);
+    SSL_CTX_set_timeout(tls->sslContext(), kSessionLifetimeS);
+    SSL_CTX_sess_set_cache_size(tls->sslContext(), kSessionCacheSize);
     tls_ = tls;
   } catch (const Poco::Exception& e) {
     return Error(ErrorCode::kFailedPrecondition,
