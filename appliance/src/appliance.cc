@@ -127,17 +127,34 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
                     config.receipt.controller_contact, "PK", config.receipt.policy_url},
       [hsm_ptr] { return hsm_ptr->Jwks(); });
 
+  // Delivery reports are authenticated by a secret of their own: the gateway secret, which
+  // authenticates citizens' SMS, is never handed to Kannel.
+  SecretString dlr_secret;
+  if (!config.sms.dlr_secret_file.empty()) {
+    auto read = hsm::PinSource::File(config.sms.dlr_secret_file, "delivery-report secret").Read();
+    if (!read.ok()) return Context(read.error(), "reading the delivery-report secret");
+    if (ConstantTimeEquals(AsBytes(read->UnsafeView()), AsBytes(inbound_secret->UnsafeView()))) {
+      return Error(ErrorCode::kFailedPrecondition,
+                   "sms.dlr_secret_file holds the gateway secret: give delivery reports a "
+                   "secret of their own (openssl rand -hex 32)",
+                   "config_invalid");
+    }
+    dlr_secret = std::move(read).value();
+  }
   if (config.sms.sender == "kannel") {
     auto password = hsm::PinSource::File(config.sms.kannel_password_file, "Kannel password").Read();
     if (!password.ok()) return Context(password.error(), "reading the Kannel password");
     KannelOptions kannel;
     kannel.url = config.sms.kannel_url;
+    kannel.ca_file = config.sms.kannel_ca_file;
     kannel.username = config.sms.kannel_username;
-    kannel.password = std::string(password->UnsafeView());
+    kannel.password = std::move(password).value();
     kannel.from = config.sms.short_code;
     kannel.dlr_url = config.sms.kannel_dlr_url;
-    kannel.dlr_secret = std::string(inbound_secret->UnsafeView());
-    a.sender = std::make_unique<KannelSmsSender>(kannel);
+    kannel.dlr_secret = SecretString(std::string(dlr_secret.UnsafeView()));
+    auto sender = KannelSmsSender::Create(std::move(kannel));
+    if (!sender.ok()) return sender.error();
+    a.sender = std::move(sender).value();
   } else {
     a.sender = std::make_unique<FileSmsSender>(config.sms.file, *a.clock);
   }
@@ -193,7 +210,8 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   context.metrics = &a.metrics;
   context.logger = a.logger.get();
   context.clock = a.clock;
-  context.inbound_secret = std::string(inbound_secret->UnsafeView());
+  context.inbound_secret = std::move(inbound_secret).value();
+  context.dlr_secret = std::move(dlr_secret);
   context.enrolment = open_enrolment ? "open-for-development" : "authority";
   auto server = ApplianceServer::Start(server_options, std::move(context));
   if (!server.ok()) return server.error();

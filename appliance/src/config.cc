@@ -1,5 +1,8 @@
 #include "config.h"
 
+#include <Poco/Exception.h>
+#include <Poco/Net/IPAddress.h>
+#include <Poco/URI.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -182,6 +185,36 @@ Result<Config> LoadConfig(const std::string& path) {
   return ParseConfig(buffer.str(), path);
 }
 
+std::string KannelUrlProblem(const std::string& url, bool has_ca_file) {
+  Poco::URI uri;
+  try {
+    uri = Poco::URI(url);
+  } catch (const Poco::Exception&) {
+    return "is not a URL";
+  }
+  if (!uri.getUserInfo().empty()) {
+    return "must not carry credentials (the password comes from sms.kannel.password_file)";
+  }
+  if (uri.getHost().empty()) return "needs a host";
+  if (uri.getScheme() == "https") {
+    return has_ca_file ? ""
+                       : "is https: give sms.kannel.ca_file, the CA that signed smsbox's "
+                         "certificate";
+  }
+  if (uri.getScheme() != "http") return "must be https:// (or http:// to a loopback address)";
+  const std::string& host = uri.getHost();
+  // An address, not a name that merely looks like one ("127.evil.example").
+  Poco::Net::IPAddress address;
+  const bool loopback = host == "localhost" ||
+                        (Poco::Net::IPAddress::tryParse(host, address) && address.isLoopback());
+  if (!loopback) {
+    return "is plain http to " + host +
+           ": the password and every code would cross the network in clear; use https:// with "
+           "sms.kannel.ca_file, or http:// only to a loopback address (Kannel on this machine)";
+  }
+  return "";
+}
+
 Result<Config> ParseConfig(std::string_view text, const std::string& source) {
   const std::string& path = source;
   auto invalid = [&](const std::string& message) {
@@ -264,6 +297,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                 node, p,
                 {{"short_code", r.String(&config.sms.short_code)},
                  {"inbound_secret_file", r.String(&config.sms.inbound_secret_file)},
+                 {"dlr_secret_file", r.String(&config.sms.dlr_secret_file)},
                  {"sender", r.String(&config.sms.sender)},
                  {"file", r.String(&config.sms.file)},
                  {"dispatch_batch", r.Int(&config.sms.dispatch_batch, 1, 10000)},
@@ -272,6 +306,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                   [&](const YAML::Node& n, const std::string& q) {
                     r.Map(n, q,
                           {{"url", r.String(&config.sms.kannel_url)},
+                           {"ca_file", r.String(&config.sms.kannel_ca_file)},
                            {"username", r.String(&config.sms.kannel_username)},
                            {"password_file", r.String(&config.sms.kannel_password_file)},
                            {"dlr_url", r.String(&config.sms.kannel_dlr_url)}});
@@ -355,16 +390,36 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
     require(config.sms.kannel_url, "sms.kannel.url");
     require(config.sms.kannel_username, "sms.kannel.username");
     require(config.sms.kannel_password_file, "sms.kannel.password_file");
+    if (!config.sms.kannel_url.empty()) {
+      if (const std::string problem =
+              KannelUrlProblem(config.sms.kannel_url, !config.sms.kannel_ca_file.empty());
+          !problem.empty()) {
+        errors.push_back(path + ": sms.kannel.url " + problem);
+      }
+    }
   } else {
     errors.push_back(path + ": sms.sender must be \"file\" or \"kannel\"");
   }
   if (const Status plan = ValidateNumberPlan(config.sms.numbers); !plan.ok()) {
     errors.push_back(path + ": sms.numbers: " + plan.error().message());
   }
-  if (config.sms.kannel_dlr_url.find("secret=") != std::string::npos) {
-    errors.push_back(path +
-                     ": sms.kannel.dlr_url must not carry the secret: the appliance adds the "
-                     "gateway secret from sms.inbound_secret_file");
+  if (!config.sms.kannel_dlr_url.empty()) {
+    if (config.sms.kannel_dlr_url.find("secret=") != std::string::npos ||
+        config.sms.kannel_dlr_url.find("token=") != std::string::npos) {
+      errors.push_back(path +
+                       ": sms.kannel.dlr_url must carry no credential: the appliance adds each "
+                       "report's id and token");
+    }
+    if (config.sms.dlr_secret_file.empty()) {
+      errors.push_back(path +
+                       ": sms.dlr_secret_file is required with sms.kannel.dlr_url: delivery "
+                       "reports are authenticated by a secret of their own (openssl rand -hex "
+                       "32), never by the gateway secret");
+    } else if (config.sms.dlr_secret_file == config.sms.inbound_secret_file) {
+      errors.push_back(path +
+                       ": sms.dlr_secret_file must not be sms.inbound_secret_file: the gateway "
+                       "secret authenticates citizens' SMS and must not be handed to Kannel");
+    }
   }
   if (config.sms.short_code.size() > 15 ||
       config.sms.short_code.find_first_not_of("0123456789") != std::string::npos) {

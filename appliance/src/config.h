@@ -34,11 +34,16 @@ struct SmsConfig {
   std::string inbound_secret_file;  // the gateway's shared secret for the inbound webhook
   std::string sender = "file";      // "file" or "kannel"
   std::string file;                 // file sender: JSON lines
+  // https://… verified against kannel_ca_file, or http://… to a loopback address only.
   std::string kannel_url;
+  std::string kannel_ca_file;
   std::string kannel_username;
   std::string kannel_password_file;
-  std::string kannel_dlr_url;  // without the secret: the appliance adds the gateway secret
-  NumberPlan numbers;          // which numbers may enrol and receive SMS
+  // Where Kannel reports delivery, without credentials: the appliance adds the message id and
+  // a token made with the delivery-report secret (dlr_secret_file), never the gateway secret.
+  std::string kannel_dlr_url;
+  std::string dlr_secret_file;  // required with kannel_dlr_url; a secret of its own
+  NumberPlan numbers;           // which numbers may enrol and receive SMS
   SmsCaps caps;
   // Who may enrol a number for a CNIC. kAuthority (the default): only a number that an
   // authority binds to the CNIC (subscriber records or the number recorded at registration, in
@@ -97,6 +102,10 @@ Result<Config> LoadConfig(const std::string& path);
 
 // The largest configuration file read.
 inline constexpr std::size_t kMaxConfigBytes = std::size_t{256} * 1024;
+
+// Why `url` cannot be smsbox's sendsms URL, or "" when it can: https with a CA file, or plain
+// http to a loopback address only.
+std::string KannelUrlProblem(const std::string& url, bool has_ca_file);
 
 // LoadConfig on text already read; `source` names the file in errors.
 Result<Config> ParseConfig(std::string_view text, const std::string& source);

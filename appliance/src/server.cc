@@ -528,7 +528,7 @@ Result<std::map<std::string, std::string>> ApplianceServer::Impl::GatewayQuery(
     secret = *header;
   }
   if (context_.inbound_secret.empty() ||
-      !ConstantTimeEquals(AsBytes(secret), AsBytes(context_.inbound_secret))) {
+      !ConstantTimeEquals(AsBytes(secret), AsBytes(context_.inbound_secret.UnsafeView()))) {
     return Error(ErrorCode::kUnauthenticated, "the gateway secret is missing or wrong",
                  "unauthenticated");
   }
@@ -592,16 +592,33 @@ Reply ApplianceServer::Impl::InboundSms(const HttpRequest& request, const std::s
 // the dispatcher recording the hand-over after Kannel has already reported on it.
 Reply ApplianceServer::Impl::DeliveryReport(const HttpRequest& request,
                                             const std::string& request_id) {
-  auto query = GatewayQuery(request);
-  if (!query.ok()) return Problem(query.error(), request_id);
-  std::map<std::string, std::string> fields = std::move(query).value();
+  // Authenticated by the token the report's URL carries (DeliveryReportToken), never by the
+  // gateway secret: Kannel holds and logs these URLs.
+  std::map<std::string, std::string> fields = ParseForm(std::string(request.RawQuery()));
   const std::string id = fields.count("id") > 0 ? fields["id"] : "";
   const std::string type = fields.count("status") > 0 ? fields["status"] : "";
   std::int64_t message_id = 0;
   const auto parsed = std::from_chars(id.data(), id.data() + id.size(), message_id);
   const bool id_ok = !id.empty() && id.find_first_not_of("0123456789") == std::string::npos &&
                      parsed.ec == std::errc() && parsed.ptr == id.data() + id.size();
-  if (!id_ok || (type != "1" && type != "2" && type != "4" && type != "8" && type != "16")) {
+  if (!id_ok) {
+    return Problem(Error(ErrorCode::kInvalidArgument,
+                         "a delivery report needs a numeric \"id\" and a Kannel DLR \"status\" "
+                         "(1, 2, 4, 8 or 16)",
+                         "invalid_request"),
+                   request_id);
+  }
+  const std::string token = fields.count("token") > 0 ? fields["token"] : "";
+  if (context_.dlr_secret.empty() ||
+      !ConstantTimeEquals(AsBytes(token), AsBytes(DeliveryReportToken(
+                                              context_.dlr_secret.UnsafeView(), message_id)))) {
+    return Problem(Error(ErrorCode::kUnauthenticated,
+                         "the delivery report's token is missing or wrong (or delivery reports "
+                         "are not configured: sms.dlr_secret_file)",
+                         "unauthenticated"),
+                   request_id);
+  }
+  if (type != "1" && type != "2" && type != "4" && type != "8" && type != "16") {
     return Problem(Error(ErrorCode::kInvalidArgument,
                          "a delivery report needs a numeric \"id\" and a Kannel DLR \"status\" "
                          "(1, 2, 4, 8 or 16)",

@@ -46,7 +46,8 @@ struct ServerContext {
   Metrics* metrics = nullptr;
   Logger* logger = nullptr;
   const Clock* clock = nullptr;  // the time providers are admitted at (validity windows)
-  std::string inbound_secret;    // the SMS gateway's shared secret
+  SecretString inbound_secret;   // the SMS gateway's shared secret (inbound SMS)
+  SecretString dlr_secret;       // delivery reports' tokens; empty: reports are refused
   // Shown in /readyz: "authority", or "open-for-development" where any number may enrol.
   std::string enrolment = "authority";
 };

@@ -2,6 +2,8 @@
 // message templates, and the dispatcher that drains the persisted outbox with retries.
 #pragma once
 
+#include <Poco/Net/Context.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +20,7 @@
 #include "citizen_crypto.h"
 #include "clock.h"
 #include "enrolments.h"
+#include "ijazat/common/bytes.h"
 #include "ijazat/common/result.h"
 #include "store.h"
 
@@ -70,21 +73,34 @@ class FileSmsSender final : public SmsSender {
 };
 
 struct KannelOptions {
-  std::string url;  // smsbox sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms
+  // smsbox's sendsms URL: https://… (verified against ca_file), or http://… to a loopback
+  // address only (the configuration refuses anything else).
+  std::string url;
+  std::string ca_file;  // PEM CA certificates for an https url
   std::string username;
-  std::string password;    // read from a file or the environment by the configuration
-  std::string from;        // the short code, 8009
-  std::string dlr_url;     // optional: where Kannel reports delivery (our webhook), no secret
-  std::string dlr_secret;  // the gateway secret, added to dlr_url as `secret=`
+  SecretString password;    // read from a file or the environment by the configuration
+  std::string from;         // the short code, 8009
+  std::string dlr_url;      // optional: where Kannel reports delivery (our webhook), no secret
+  SecretString dlr_secret;  // the delivery-report secret: each report's URL carries a
+                            // DeliveryReportToken of it, never the secret itself
   int timeout_ms = 5000;
 };
 
-// Kannel's sendsms over HTTP (GET with query parameters, as Kannel documents it). Keeps idle
+// The token a delivery report for `message_id` carries (`token=` in its URL): HMAC-SHA256 of
+// the message id under the delivery-report secret, 128 bits in lowercase hex. It proves the
+// report comes from a URL the appliance handed out for that very message, so Kannel's logs
+// and stored reports reveal nothing that authenticates anything else.
+std::string DeliveryReportToken(std::string_view dlr_secret, std::int64_t message_id);
+
+// Kannel's sendsms by HTTP POST (Kannel's X-Kannel-* headers, the text as the body), so that
+// neither the password nor a code travels in a URL that smsbox's access log records. Keeps idle
 // keep-alive connections for reuse (one per concurrent sender at most); a connection idle for
 // longer than a few seconds is opened afresh rather than risk one the server has closed.
 class KannelSmsSender final : public SmsSender {
  public:
-  explicit KannelSmsSender(KannelOptions options);
+  // Sets up the link (for https, a TLS context that verifies smsbox's certificate against
+  // options.ca_file and its host name); errors: config_invalid.
+  static Result<std::unique_ptr<KannelSmsSender>> Create(KannelOptions options);
   ~KannelSmsSender() override;
   KannelSmsSender(const KannelSmsSender&) = delete;
   KannelSmsSender& operator=(const KannelSmsSender&) = delete;
@@ -94,8 +110,10 @@ class KannelSmsSender final : public SmsSender {
   std::uint64_t connections_opened() const { return connections_opened_.load(); }
 
  private:
+  explicit KannelSmsSender(KannelOptions options);
   class Connections;
   KannelOptions options_;
+  Poco::Net::Context::Ptr tls_;  // set for an https url
   std::unique_ptr<Connections> connections_;
   std::atomic<std::uint64_t> connections_opened_{0};
 };

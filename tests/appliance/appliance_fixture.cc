@@ -81,6 +81,11 @@ providers:
 
 void ApplianceTest::WritePolicy(const std::string& yaml) { WriteFile(dir_ / "policy.yaml", yaml); }
 
+void ApplianceTest::EnableDeliveryReports() {
+  WriteFile(dir_ / "dlr.secret", kDlrSecret);
+  config_.sms.dlr_secret_file = (dir_ / "dlr.secret").string();
+}
+
 void ApplianceTest::MakeRoomForReplies() {
   config_.sms.caps.per_number_per_hour = 100;
   config_.sms.caps.per_number_per_day = 300;

@@ -25,6 +25,7 @@ inline constexpr char kTelcoKey[] = "ijz_test_telco_key_000000000000000";
 inline constexpr char kSuspendedKey[] = "ijz_test_suspended_key_0000000000";
 inline constexpr char kUnknownKey[] = "ijz_test_unknown_key_00000000000000";
 inline constexpr char kGatewaySecret[] = "gateway-secret-for-tests-0123456789";
+inline constexpr char kDlrSecret[] = "test-delivery-report-secret-0123456789";
 inline constexpr char kShortCode[] = "8009";
 // In the demo registry (appliance/demo/registry.csv).
 inline constexpr char kCnic[] = "3520212345671";
@@ -90,6 +91,9 @@ class ApplianceTest : public ::testing::Test {
   void MakeRoomForReplies();
   // Restarts the appliance with MakeRoomForReplies().
   void RestartWithRoomForReplies();
+
+  // Gives delivery reports their secret (kDlrSecret) in config_ (before StartAppliance).
+  void EnableDeliveryReports();
 
   // Rewrites the policy file (before StartAppliance or followed by Reload()).
   void WritePolicy(const std::string& yaml);

@@ -116,9 +116,10 @@ TEST(LoadConfig, RefusesBadNumberPlansCapsAndFlags) {
   }
 }
 
-TEST(LoadConfig, RefusesAGatewaySecretInTheDeliveryReportUrl) {
+TEST(LoadConfig, RefusesACredentialInTheDeliveryReportUrl) {
   std::string text = kMinimal;
-  text += R"(  kannel:
+  text += R"(  dlr_secret_file: dlr.secret
+  kannel:
     url: http://127.0.0.1:13013/cgi-bin/sendsms
     username: ijazat
     password_file: kannel.password
@@ -126,7 +127,7 @@ TEST(LoadConfig, RefusesAGatewaySecretInTheDeliveryReportUrl) {
 )";
   const auto config = Load(text);
   ASSERT_THAT(config, HasReason("config_invalid"));
-  EXPECT_THAT(config.error().message(), HasSubstr("dlr_url must not carry the secret"));
+  EXPECT_THAT(config.error().message(), HasSubstr("dlr_url must carry no credential"));
   EXPECT_THAT(config.error().message(), Not(HasSubstr("s3cr3t"))) << "never echoes a secret";
 }
 

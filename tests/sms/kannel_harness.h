@@ -25,6 +25,10 @@ struct KannelHarnessOptions {
   std::string get_url;
   // PEM certificates Kannel trusts as an HTTPS client (the appliance's self-signed one).
   std::string trusted_ca_file;
+  // When both are set, smsbox serves sendsms over TLS with this certificate and key
+  // (sendsms-port-ssl), and sendsms_url() is https.
+  std::string sendsms_certificate_file;
+  std::string sendsms_key_file;
   std::string username = "ijazat";
   std::string password = "kannel-password-for-tests";
 };
@@ -68,6 +72,9 @@ class KannelHarness {
                                   std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
   std::string sendsms_url() const;
+  bool sendsms_tls() const {
+    return !options_.sendsms_certificate_file.empty() && !options_.sendsms_key_file.empty();
+  }
   const std::string& username() const { return options_.username; }
   const std::string& password() const { return options_.password; }
   const std::filesystem::path& dir() const { return options_.dir; }
