@@ -41,4 +41,4 @@ echo
 echo "JWKS (what providers use to verify consent tokens and receipts):"
 "$provision" "${common[@]}" jwks
 echo
-echo "More: $provision --help   (run from this directory, it uses this token by default)"
+echo "More: $provision --help   (from this directory, --dev selects this token)"

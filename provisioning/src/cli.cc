@@ -1,5 +1,8 @@
 #include "ijazat/provisioning/cli.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -19,7 +22,9 @@ using hsm::PinSource;
 using hsm::Pkcs11Hsm;
 
 constexpr char kDefaultToken[] = "ijazat-dev";
-// Where `make run` keeps the local development token, relative to the working directory.
+// Where `make run` keeps the local development token, relative to the working directory; used
+// only with --dev, never by default (run as root from someone else's directory, a default
+// there would hand that directory's owner the token and the PIN the tool uses).
 constexpr char kLocalHsmDir[] = "var/hsm";
 
 constexpr char kUsage[] = R"(usage: ijazat-provision [options] COMMAND [command options]
@@ -43,8 +48,10 @@ Options (each also read from the environment variable shown):
   --module PATH     PKCS#11 module (IJAZAT_HSM_MODULE; default /usr/lib/softhsm/libsofthsm2.so)
   --token LABEL     token label (IJAZAT_HSM_TOKEN; default ijazat-dev)
   --pin-file FILE   user PIN file (IJAZAT_HSM_PIN_FILE), owned by the user running this tool,
-                    mode 0600 or 0400; without one, the PIN is read from IJAZAT_HSM_PIN, then
-                    from var/hsm/user.pin
+                    mode 0600 or 0400; without one, the PIN is read from IJAZAT_HSM_PIN
+  --dev             the local development token of `make run` in ./var/hsm: its user.pin (when
+                    no PIN is given otherwise) and its softhsm2.conf (when SOFTHSM2_CONF is not
+                    set); both must belong to the user running the tool, writable by nobody else
   -h, --help        this text
 
 PINs are never accepted on the command line.
@@ -66,6 +73,7 @@ struct Options {
   bool all = false;
   bool json = false;
   bool help = false;
+  bool dev = false;
 };
 
 std::string EnvOr(const char* name, const std::string& fallback) {
@@ -104,6 +112,8 @@ Result<Options> Parse(const std::vector<std::string>& args) {
       options.json = true;
     } else if (arg == "--all") {
       options.all = true;
+    } else if (arg == "--dev") {
+      options.dev = true;
     } else if (arg == "--pin" || arg == "--so-pin" || arg.rfind("--pin=", 0) == 0 ||
                arg.rfind("--so-pin=", 0) == 0) {
       return usage(
@@ -148,27 +158,60 @@ int ExitCodeFor(const Error& error) {
   return kExitHsm;
 }
 
-// The PIN source: --pin-file / IJAZAT_HSM_PIN_FILE, then IJAZAT_HSM_PIN, then the local token's
-// file that `make run` writes.
+// The PIN source: --pin-file / IJAZAT_HSM_PIN_FILE, then IJAZAT_HSM_PIN, then with --dev the
+// local token's file that `make run` writes (PinSource::File checks its owner and mode).
 Result<PinSource> UserPinSource(const Options& options) {
   if (options.pin_file) return PinSource::File(*options.pin_file);
   if (std::getenv("IJAZAT_HSM_PIN") != nullptr) return PinSource::Environment("IJAZAT_HSM_PIN");
   const auto local = std::filesystem::path(kLocalHsmDir) / "user.pin";
-  if (std::filesystem::exists(local)) return PinSource::File(local.string());
-  return Error(ErrorCode::kInvalidArgument,
-               "no user PIN source: give --pin-file FILE or set IJAZAT_HSM_PIN", "pin_source");
+  if (options.dev) {
+    if (std::filesystem::exists(local)) return PinSource::File(local.string());
+    return Error(ErrorCode::kInvalidArgument,
+                 "--dev: there is no " + local.string() +
+                     " here; run the tool from the repository after `make run`",
+                 "pin_source");
+  }
+  std::string message = "no user PIN source: give --pin-file FILE or set IJAZAT_HSM_PIN";
+  if (std::filesystem::exists(local)) {
+    message += " (for the local development token in " + std::string(kLocalHsmDir) +
+               ", add --dev: the tool never uses a working directory's files unasked)";
+  }
+  return Error(ErrorCode::kInvalidArgument, message, "pin_source");
 }
 
-// A SoftHSM module reads its configuration from SOFTHSM2_CONF. When none is set and the local
-// development token of `make run` exists here, use it, so that the tool works from the
-// repository without further set-up.
-void UseLocalSoftHsmConfig(const Options& options) {
-  if (std::getenv("SOFTHSM2_CONF") != nullptr) return;
-  if (options.module_path.find("softhsm") == std::string::npos) return;
-  const auto local = std::filesystem::path(kLocalHsmDir) / "softhsm2.conf";
-  if (std::filesystem::exists(local)) {
-    setenv("SOFTHSM2_CONF", std::filesystem::absolute(local).c_str(), 1);
+// Whether a file the tool would trust from the working directory is safe to: a regular file
+// of the user running the tool that nobody else may write.
+Status CheckOwnFile(const std::filesystem::path& path) {
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    return Error(ErrorCode::kInvalidArgument, path.string() + " is not a regular file",
+                 "pin_source");
   }
+  if (info.st_uid != ::geteuid() || (info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path.string() +
+                     " must belong to the user running this tool and be writable by nobody "
+                     "else: it names the token directory the tool would trust",
+                 "pin_file_unsafe");
+  }
+  return OkStatus();
+}
+
+// A SoftHSM module reads its configuration from SOFTHSM2_CONF. With --dev and none set, use the
+// local development token's configuration of `make run` in the working directory.
+Status UseLocalSoftHsmConfig(const Options& options) {
+  if (!options.dev || std::getenv("SOFTHSM2_CONF") != nullptr) return OkStatus();
+  if (options.module_path.find("softhsm") == std::string::npos) return OkStatus();
+  const auto local = std::filesystem::path(kLocalHsmDir) / "softhsm2.conf";
+  if (!std::filesystem::exists(local)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--dev: there is no " + local.string() +
+                     " here; run the tool from the repository after `make run`",
+                 "pin_source");
+  }
+  IJAZAT_RETURN_IF_ERROR(CheckOwnFile(local));
+  setenv("SOFTHSM2_CONF", std::filesystem::absolute(local).c_str(), 1);
+  return OkStatus();
 }
 
 std::string JsonString(std::string_view text) {
@@ -400,8 +443,8 @@ int RunProvision(const std::vector<std::string>& args, std::ostream& out, std::o
     out << kUsage;
     return kExitOk;
   }
-  UseLocalSoftHsmConfig(*options);
-  const Status status = RunCommand(*options, out);
+  Status status = UseLocalSoftHsmConfig(*options);
+  if (status.ok()) status = RunCommand(*options, out);
   if (status.ok()) return kExitOk;
   if (status.error().reason() == "deviations") return kExitDeviations;
   err << "ijazat-provision: " << status.error().message() << '\n';

@@ -237,18 +237,62 @@ TEST(ProvisionInitToken, InitialisesOnce_ThenRefuses) {
   EXPECT_EQ(keys.exit_code, kExitOk) << keys.output;
 }
 
-TEST(ProvisionLocalToken, UsesVarHsmInTheWorkingDirectory_WhenNothingElseIsGiven) {
-  testing::SoftHsmToken token("ijazat-dev");
-  testing::TempDir work;
-  const auto hsm_dir = work.path() / "var" / "hsm";
-  std::filesystem::create_directories(hsm_dir);
-  std::filesystem::copy_file(token.config_file(), hsm_dir / "softhsm2.conf");
-  std::filesystem::copy_file(token.user_pin_file(), hsm_dir / "user.pin");
-  const auto result = RunCommand("cd " + work.path().string() +
-                                 " && env -u SOFTHSM2_CONF -u IJAZAT_HSM_PIN -u IJAZAT_HSM_TOKEN " +
-                                 Binary() + " keygen --name otp");
+// The local development token of `make run` (./var/hsm) in a working directory.
+class ProvisionLocalToken : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(hsm_dir_);
+    std::filesystem::copy_file(token_.config_file(), hsm_dir_ / "softhsm2.conf");
+    std::filesystem::copy_file(token_.user_pin_file(), hsm_dir_ / "user.pin");
+  }
+  // Runs the tool in the working directory with no token configuration or PIN from outside.
+  CommandResult RunHere(const std::string& arguments) {
+    return RunCommand("cd " + work_.path().string() +
+                      " && env -u SOFTHSM2_CONF -u IJAZAT_HSM_PIN -u IJAZAT_HSM_PIN_FILE -u "
+                      "IJAZAT_HSM_TOKEN " +
+                      Binary() + " " + arguments);
+  }
+  testing::SoftHsmToken token_{"ijazat-dev"};
+  testing::TempDir work_;
+  std::filesystem::path hsm_dir_ = work_.path() / "var" / "hsm";
+};
+
+TEST_F(ProvisionLocalToken, WithDev_UsesVarHsmInTheWorkingDirectory) {
+  const auto result = RunHere("--dev keygen --name otp");
   EXPECT_EQ(result.exit_code, kExitOk) << result.output;
   EXPECT_THAT(result.output, HasSubstr("created otp/v1"));
+}
+
+// Run as root from a directory someone else controls, the tool must not take that directory's
+// token configuration and PIN unasked.
+TEST_F(ProvisionLocalToken, WithoutDev_TheWorkingDirectoryIsNeverUsed) {
+  const auto result = RunHere("keygen --name otp");
+  EXPECT_EQ(result.exit_code, kExitPin) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("no user PIN source"));
+  EXPECT_THAT(result.output, HasSubstr("add --dev"));
+  // Nothing was created on the token.
+  const auto list = RunHere("--dev list");
+  EXPECT_EQ(list.exit_code, kExitOk) << list.output;
+  EXPECT_THAT(list.output, HasSubstr("no keys on token"));
+  // With a PIN from elsewhere but no SOFTHSM2_CONF, the working directory's configuration is
+  // not read either: the module's own default configuration has no such token.
+  const auto pin_only = RunHere("--pin-file " + token_.user_pin_file().string() + " list");
+  EXPECT_NE(pin_only.exit_code, kExitOk) << pin_only.output;
+}
+
+TEST_F(ProvisionLocalToken, WithDev_RefusesAConfigurationOthersCanWrite) {
+  std::filesystem::permissions(hsm_dir_ / "softhsm2.conf", std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::add);
+  const auto result = RunHere("--dev list");
+  EXPECT_EQ(result.exit_code, kExitPin) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("writable by nobody else"));
+}
+
+TEST_F(ProvisionLocalToken, WithDev_NamesWhatIsMissing) {
+  std::filesystem::remove_all(work_.path() / "var");
+  const auto result = RunHere("--dev list");
+  EXPECT_EQ(result.exit_code, kExitPin) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("there is no var/hsm/"));
 }
 
 }  // namespace
