@@ -72,7 +72,7 @@ file(CONFIGURE OUTPUT ${IJAZAT_STAGE_DIR}/conffiles CONTENT "${_ijazat_conffiles
 # targets exist whichever way this file was included.
 function(ijazat_install_programs)
   install(TARGETS ijazatd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
-  install(TARGETS ijazat-provision ijazat-policy ijazat-verify ijazat-registry
+  install(TARGETS ijazat-provision ijazat-policy ijazat-verify ijazat-registry ijazat-audit
           RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endfunction()
 cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL ijazat_install_programs)
@@ -134,8 +134,8 @@ verify offline.
 .
 This package holds the appliance (ijazatd, a hardened systemd service), the
 key-ceremony tool (ijazat-provision), the policy checker (ijazat-policy), the
-offline verifier (ijazat-verify) and the identity-registry importer
-(ijazat-registry).")
+offline verifier (ijazat-verify), the identity-registry importer
+(ijazat-registry) and the audit-chain verifier (ijazat-audit).")
 # Debian 12 (bookworm) packages: what `dpkg-shlibdeps` finds in the five binaries, plus
 # adduser (postinst) and SQLite (the store, through libpocodatasqlite80). Check again after
 # linking a new library: dpkg-shlibdeps -O build/<dir>/bin/* (run in a dir with debian/control).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "audit_anchor.h"
 #include "citizen_crypto.h"
 #include "consent_service.h"
 #include "enrolments.h"
@@ -40,6 +41,7 @@ class Appliance::Impl {
   std::unique_ptr<SmsInbox> inbox;
   std::unique_ptr<policy::ProviderRateLimiter> rate_limiter;
   std::unique_ptr<ApplianceServer> server;
+  std::unique_ptr<AuditAnchor> audit_anchor;
   bool stopped = false;
 };
 
@@ -84,8 +86,8 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   auto opened = hsm::Pkcs11Hsm::Open(hsm_options);
   if (!opened.ok()) return Context(opened.error(), "opening the HSM");
   a.hsm = std::move(opened).value();
-  for (const hsm::KeyKind kind :
-       {hsm::KeyKind::kOtp, hsm::KeyKind::kReceipt, hsm::KeyKind::kIndex, hsm::KeyKind::kData}) {
+  for (const hsm::KeyKind kind : {hsm::KeyKind::kOtp, hsm::KeyKind::kReceipt, hsm::KeyKind::kIndex,
+                                  hsm::KeyKind::kData, hsm::KeyKind::kLog}) {
     if (auto active = a.hsm->ActiveKey(kind); !active.ok()) {
       return Context(active.error(), "checking the HSM's keys");
     }
@@ -99,6 +101,10 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
     return Context(registry.error(), "opening the identity registry " + config.registry_path);
   }
   a.registry = std::move(registry).value();
+  a.audit_anchor =
+      std::make_unique<AuditAnchor>(*a.store, *a.hsm, *a.clock, AuditOrigin(config.issuer));
+  auto audit_key = a.audit_anchor->VerifierKey();
+  if (!audit_key.ok()) return Context(audit_key.error(), "exporting the audit log key");
 
   auto inbound_secret =
       hsm::PinSource::File(config.sms.inbound_secret_file, "SMS gateway secret").Read();
@@ -218,11 +224,31 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   a.server = std::move(server).value();
 
   const auto identity = a.policies->Current()->identity();
-  a.logger->Info(
-      "appliance.started",
-      {{"port", a.server->port()}, {"policy", identity.ToString()}, {"token", config.hsm.token}});
-  return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
+  a.logger->Info("appliance.started", {{"port", a.server->port()},
+                                       {"policy", identity.ToString()},
+                                       {"token", config.hsm.token},
+                                       {"audit_key", *audit_key}});
+  auto appliance = std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
+  // Whatever the chain holds at start is signed before anything is added to it.
+  (void)appliance->CheckpointAudit();
+  return appliance;
 }
+
+Result<std::optional<ConsentStore::AuditCheckpoint>> Appliance::CheckpointAudit() {
+  auto checkpoint = impl_->audit_anchor->Checkpoint();
+  if (!checkpoint.ok()) {
+    impl_->metrics.CountEvent("audit_checkpoint_failed");
+    impl_->logger->Error("audit.checkpoint_failed", {{"error", checkpoint.error().message()}});
+    return checkpoint.error();
+  }
+  if (*checkpoint) {
+    impl_->logger->Info("audit.checkpoint",
+                        {{"seq", (*checkpoint)->seq}, {"note", (*checkpoint)->note}});
+  }
+  return checkpoint;
+}
+
+Result<std::string> Appliance::AuditVerifierKey() { return impl_->audit_anchor->VerifierKey(); }
 
 Appliance::Appliance(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -259,6 +285,7 @@ void Appliance::Stop() {
   impl_->stopped = true;
   impl_->server->Stop(10000);
   impl_->dispatcher->Stop();
+  (void)CheckpointAudit();  // the last events before the stop are signed too
   impl_->logger->Info("appliance.stopped");
 }
 
@@ -267,6 +294,7 @@ void Appliance::Sweep() {
     impl_->logger->Warn("store.sweep_failed", {{"error", expired.error().message()}});
   }
   (void)SweepBindings();
+  (void)CheckpointAudit();
 }
 
 Result<int> Appliance::SweepBindings() {

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "clock.h"
 #include "config.h"
 #include "ijazat/common/result.h"
 #include "ijazat/hsm/fault_injection.h"
+#include "store.h"
 
 namespace ijazat::hsm {
 class Pkcs11Hsm;
@@ -17,7 +19,6 @@ class Pkcs11Hsm;
 
 namespace ijazat::appliance {
 
-class ConsentStore;
 class OutboxDispatcher;
 
 struct ApplianceOptions {
@@ -43,9 +44,15 @@ class Appliance {
   Status Reload();
   // SIGTERM: stops accepting, drains requests in flight, stops the dispatcher.
   void Stop();
-  // Marks expired consents and checks again the enrolments of every CNIC whose binding records
-  // an import changed (run periodically, every minute).
+  // Marks expired consents, checks again the enrolments of every CNIC whose binding records
+  // an import changed, and signs a checkpoint of the audit chain (run periodically, every
+  // minute).
   void Sweep();
+  // Signs and keeps a checkpoint of the audit chain's head if it grew since the last one, and
+  // logs it (audit.checkpoint); also at start and at Stop(). nullopt when nothing was new.
+  Result<std::optional<ConsentStore::AuditCheckpoint>> CheckpointAudit();
+  // The verifier key of the audit checkpoints (ijazat-audit verify --key).
+  Result<std::string> AuditVerifierKey();
   // The second half of Sweep(): returns how many enrolments it suspended.
   Result<int> SweepBindings();
 

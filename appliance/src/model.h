@@ -160,6 +160,12 @@ struct AuditEvent {
   std::string provider_id;
   std::string consent_id;
   std::string detail;  // JSON object, no secrets
+  // The citizen the event concerns, by the blind index of the CNIC (never the CNIC); empty for
+  // events that concern no citizen (a policy reload, say).
+  BlindIndex subject;
+  // How the row's hash was computed: 1 for rows written before subjects were recorded, 2 since
+  // (sqlite_audit.h).
+  int hash_version = 2;
   Bytes prev_hash;
   Bytes hash;
 };

@@ -149,6 +149,7 @@ Result<InboundOutcome> SmsInbox::Enrol(const policy::PolicySet& policy, const st
     if (changes >= options_.max_number_changes) {
       AuditEvent refused = audit;
       refused.event = "enrolment.change_refused";
+      refused.subject = cnic_index;
       IJAZAT_RETURN_IF_ERROR(Reply(from,
                                    "Ijazat: the number for this CNIC was changed too often "
                                    "recently, so it cannot be changed now. Try again later.",

@@ -17,11 +17,13 @@ using Poco::Data::Keywords::bind;
 using Poco::Data::Keywords::into;
 using Poco::Data::Keywords::now;
 
-// seq, at, event, provider_id, consent_id, detail, prev_hash, hash
+// seq, at, event, provider_id, consent_id, detail, prev_hash, hash, hash_version, subject,
+// subject_key_version
 using AuditRow = std::tuple<Poco::Int64, Poco::Int64, std::string, std::string, std::string,
-                            std::string, BLOB, BLOB>;
+                            std::string, BLOB, BLOB, Poco::Int64, BLOB, Poco::Int64>;
 constexpr const char* kAuditColumns =
-    "seq, at, event, provider_id, consent_id, detail, prev_hash, hash";
+    "seq, at, event, provider_id, consent_id, detail, prev_hash, hash, hash_version, "
+    "COALESCE(subject, x''), subject_key_version";
 
 void AppendLength(Bytes& out, std::size_t length) {
   const auto n = static_cast<std::uint32_t>(length);
@@ -49,6 +51,12 @@ AuditEvent FromRow(const AuditRow& row) {
   event.detail = std::get<5>(row);
   event.prev_hash = FromBlob(std::get<6>(row));
   event.hash = FromBlob(std::get<7>(row));
+  const Poco::Int64 version = std::get<8>(row);
+  event.hash_version = version == 1 || version == 2 ? static_cast<int>(version) : 0;
+  event.subject.value = FromBlob(std::get<9>(row));
+  const Poco::Int64 key_version = std::get<10>(row);
+  event.subject.key_version =
+      key_version >= 0 && key_version <= UINT32_MAX ? static_cast<std::uint32_t>(key_version) : 0;
   return event;
 }
 
@@ -68,6 +76,14 @@ Bytes AuditHash(ByteView prev_hash, const AuditEvent& event) {
   AppendField(message, event.provider_id);
   AppendField(message, event.consent_id);
   AppendField(message, event.detail);
+  if (event.hash_version == 2) {
+    AppendField(message, std::int64_t{2});
+    AppendField(message, std::string_view(reinterpret_cast<const char*>(event.subject.value.data()),
+                                          event.subject.value.size()));
+    AppendField(message, static_cast<std::int64_t>(event.subject.key_version));
+  } else if (event.hash_version != 1) {
+    return {};
+  }
   Bytes digest(EVP_MAX_MD_SIZE);
   unsigned int length = 0;
   if (EVP_Digest(message.data(), message.size(), digest.data(), &length, EVP_sha256(), nullptr) !=
@@ -80,6 +96,7 @@ Bytes AuditHash(ByteView prev_hash, const AuditEvent& event) {
 
 Status AppendAudit(Connection& session, const AuditEvent& event) {
   AuditEvent row = event;
+  row.hash_version = 2;  // every row written now records its subject
   row.seq = 1;
   row.prev_hash.assign(kAuditHashSize, 0);
   {
@@ -100,8 +117,9 @@ Status AppendAudit(Connection& session, const AuditEvent& event) {
   }
   session
       .Prepare(
-          "INSERT INTO audit (seq, at, event, provider_id, consent_id, detail, prev_hash, hash) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+          "INSERT INTO audit (seq, at, event, provider_id, consent_id, detail, prev_hash, hash, "
+          "hash_version, subject, subject_key_version) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 2, NULLIF(?, x''), ?)")
       .Bind(row.seq)
       .Bind(row.at)
       .Bind(row.event)
@@ -110,6 +128,8 @@ Status AppendAudit(Connection& session, const AuditEvent& event) {
       .Bind(row.detail)
       .Bind(row.prev_hash)
       .Bind(row.hash)
+      .Bind(row.subject.value)
+      .Bind(static_cast<std::int64_t>(row.subject.key_version))
       .Run();
   return OkStatus();
 }
@@ -133,6 +153,16 @@ Status VerifyAudit(Connection& session) {
       ++expected_seq;
     }
   }
+}
+
+AuditHead ReadAuditHead(Connection& session) {
+  AuditHead head;
+  Query last = session.Prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  if (last.Step()) {
+    head.seq = last.Int(0);
+    head.hash = last.Blob(1);
+  }
+  return head;
 }
 
 std::vector<AuditEvent> ReadAuditTail(Connection& session, int limit) {

@@ -170,6 +170,22 @@ const std::vector<Migration>& Migrations() {
   seq INTEGER NOT NULL
 ))sql",
        }},
+      // The anchored audit chain: each event names the citizen it concerns by blind index
+      // (hashed into the chain from hash_version 2 on; rows from before keep version 1), and
+      // the chain's head is signed periodically by the HSM's log key.
+      {3,
+       {
+           "ALTER TABLE audit ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 1",
+           "ALTER TABLE audit ADD COLUMN subject BLOB",
+           "ALTER TABLE audit ADD COLUMN subject_key_version INTEGER NOT NULL DEFAULT 0",
+           "CREATE INDEX audit_by_subject ON audit (subject) WHERE subject IS NOT NULL",
+           R"sql(CREATE TABLE audit_checkpoints (
+  seq INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  note TEXT NOT NULL
+))sql",
+       }},
   };
   return *migrations;
 }

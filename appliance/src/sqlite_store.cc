@@ -369,6 +369,13 @@ SmsCounts ReadCounts(Session& s, const BlindIndex& cnic, const std::string& prov
   return counts;
 }
 
+// The event as recorded: naming the citizen it concerns when the caller did not.
+AuditEvent About(const AuditEvent& audit, const BlindIndex& subject) {
+  AuditEvent event = audit;
+  if (event.subject.value.empty()) event.subject = subject;
+  return event;
+}
+
 // A pending or granted consent whose time has passed becomes expired, with its own audit link.
 Status MarkExpired(Session& session, const Consent& consent, Timestamp at) {
   session << "UPDATE consents SET state = 'expired', updated_at = ? "
@@ -380,6 +387,7 @@ Status MarkExpired(Session& session, const Consent& consent, Timestamp at) {
   event.provider_id = consent.provider_id;
   event.consent_id = consent.id;
   event.detail = R"({"from":")" + std::string(ConsentStateName(consent.state)) + "\"}";
+  event.subject = consent.cnic;
   return sqlite::AppendAudit(session, event);
 }
 
@@ -574,7 +582,7 @@ class SqliteStore final : public ConsentStore {
             .Bind(e.updated_at)
             .Run();
       }
-      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, About(audit, e.cnic)));
       return InsertMessages(s, messages);
     });
   }
@@ -628,7 +636,7 @@ class SqliteStore final : public ConsentStore {
       s << "UPDATE provider_failures SET consecutive = 0 WHERE cnic_index = ?",
           bind(ToBlob(cnic.value)), now;
       if (reset.empty()) return OkStatus();  // nothing to lift: no audit entry either
-      return sqlite::AppendAudit(s, audit);
+      return sqlite::AppendAudit(s, About(audit, cnic));
     });
   }
 
@@ -644,7 +652,7 @@ class SqliteStore final : public ConsentStore {
         s << "DELETE FROM blocks WHERE cnic_index = ? AND provider_id = ?",
             bind(ToBlob(cnic.value)), bind(provider_id), now;
       }
-      return sqlite::AppendAudit(s, audit);
+      return sqlite::AppendAudit(s, About(audit, cnic));
     });
   }
 
@@ -696,7 +704,7 @@ class SqliteStore final : public ConsentStore {
           .Bind(c.policy_hash)
           .Bind(c.updated_at != 0 ? c.updated_at : c.created_at)
           .Run();
-      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, About(audit, c.cnic)));
       return InsertMessages(s, messages);
     });
   }
@@ -776,7 +784,7 @@ class SqliteStore final : public ConsentStore {
               .Bind(consent.cnic.value)
               .Bind(consent.provider_id)
               .Run();
-          IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+          IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, About(audit, consent.cnic)));
           AttemptResult result;
           IJAZAT_ASSIGN_OR_RETURN(result.consent, LoadExistingConsent(s, consent_id));
           static const std::string sql = FailureCountersSql();
@@ -855,7 +863,7 @@ class SqliteStore final : public ConsentStore {
           .Bind(consent.cnic.value)
           .Bind(consent.provider_id)
           .Run();
-      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, About(audit, consent.cnic)));
       IJAZAT_RETURN_IF_ERROR(InsertMessages(s, messages));
       return LoadExistingConsent(s, consent_id);
     });
@@ -910,7 +918,7 @@ class SqliteStore final : public ConsentStore {
           .Bind(consent.cnic.value)
           .Bind(at)
           .Run();
-      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, About(audit, consent.cnic)));
       return LoadExistingConsent(s, consent_id);
     });
   }
@@ -934,7 +942,7 @@ class SqliteStore final : public ConsentStore {
            "WHERE id = ? AND state IN ('pending', 'granted') RETURNING id",
           bind(static_cast<Int64>(at)), bind(consent_id), into(changed), now;
       if (changed.size() != 1) return not_revocable;
-      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, audit));
+      IJAZAT_RETURN_IF_ERROR(sqlite::AppendAudit(s, About(audit, consent.cnic)));
       return LoadExistingConsent(s, consent_id);
     });
   }
@@ -1173,6 +1181,55 @@ class SqliteStore final : public ConsentStore {
     return Read("reading the audit tail", [&](Session& s) -> Result<std::vector<AuditEvent>> {
       return sqlite::ReadAuditTail(s, std::min(limit, kMaxRows));
     });
+  }
+
+  Result<AuditCheckpoint> AuditChainHead() override {
+    return Read("reading the audit chain's head", [](Session& s) -> Result<AuditCheckpoint> {
+      const sqlite::AuditHead head = sqlite::ReadAuditHead(s);
+      AuditCheckpoint checkpoint;
+      checkpoint.seq = head.seq;
+      checkpoint.hash = head.hash;
+      return checkpoint;
+    });
+  }
+
+  Status RecordAuditCheckpoint(const AuditCheckpoint& checkpoint) override {
+    if (checkpoint.seq < 1 || checkpoint.hash.size() != sqlite::kAuditHashSize ||
+        checkpoint.note.empty()) {
+      return Invalid("an audit checkpoint needs a seq, a 32-byte hash and a note");
+    }
+    return Write("recording an audit checkpoint", [&](Session& s, Transaction&) -> Status {
+      Query row = s.Prepare("SELECT hash FROM audit WHERE seq = ?");
+      if (!row.Bind(checkpoint.seq).Step() || row.Blob(0) != checkpoint.hash) {
+        return Error(ErrorCode::kFailedPrecondition,
+                     "the audit chain's hash at seq " + std::to_string(checkpoint.seq) +
+                         " is not the one the checkpoint signs",
+                     "audit_checkpoint_mismatch");
+      }
+      s.Prepare("INSERT OR IGNORE INTO audit_checkpoints (seq, hash, at, note) VALUES (?, ?, ?, ?)")
+          .Bind(checkpoint.seq)
+          .Bind(checkpoint.hash)
+          .Bind(checkpoint.at)
+          .Bind(checkpoint.note)
+          .Run();
+      return OkStatus();
+    });
+  }
+
+  Result<std::optional<AuditCheckpoint>> LastAuditCheckpoint() override {
+    return Read("reading the last audit checkpoint",
+                [](Session& s) -> Result<std::optional<AuditCheckpoint>> {
+                  Query last = s.Prepare(
+                      "SELECT seq, hash, at, note FROM audit_checkpoints ORDER BY seq DESC "
+                      "LIMIT 1");
+                  if (!last.Step()) return std::optional<AuditCheckpoint>();
+                  AuditCheckpoint checkpoint;
+                  checkpoint.seq = last.Int(0);
+                  checkpoint.hash = last.Blob(1);
+                  checkpoint.at = last.Int(2);
+                  checkpoint.note = last.Text(3);
+                  return std::optional<AuditCheckpoint>(std::move(checkpoint));
+                });
   }
 
   Status CheckHealth() override {

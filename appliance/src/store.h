@@ -226,6 +226,21 @@ class ConsentStore {
   // Walks the whole chain and recomputes every hash; kDataLoss naming the first broken link.
   virtual Status VerifyAuditChain() = 0;
   virtual Result<std::vector<AuditEvent>> AuditTail(int limit) = 0;
+  // A signed head of the audit chain (sqlite_audit.h): the last event's seq and hash, when, and
+  // the signed note that vouches for them.
+  struct AuditCheckpoint {
+    std::int64_t seq = 0;
+    Bytes hash;
+    Timestamp at = 0;
+    std::string note;
+  };
+  // The chain's head now (seq 0 and an empty hash for an empty chain; `at` and `note` empty).
+  virtual Result<AuditCheckpoint> AuditChainHead() = 0;
+  // Keeps a signed checkpoint. kFailedPrecondition ("audit_checkpoint_mismatch") when the chain's
+  // hash at checkpoint.seq is not checkpoint.hash: nothing is written.
+  virtual Status RecordAuditCheckpoint(const AuditCheckpoint& checkpoint) = 0;
+  // The checkpoint of the highest seq, if any.
+  virtual Result<std::optional<AuditCheckpoint>> LastAuditCheckpoint() = 0;
   // A cheap query that proves the database answers.
   virtual Status CheckHealth() = 0;
   // The database's own integrity check (PRAGMA integrity_check for SQLite).

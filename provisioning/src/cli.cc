@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "ijazat/hsm/pkcs11_hsm.h"
+#include "ijazat/tlog/note.h"
 
 namespace ijazat::provisioning {
 namespace {
@@ -41,6 +42,8 @@ Commands:
   list [--json]                   every key version: state, kid, mechanism, attributes
   check [--json]                  audit every key against its template (exit 1 on deviation)
   jwks                            the JWKS of every non-retired receipt-signing version
+  audit-key --origin ORIGIN       the verifier key of every non-retired log version, for
+                                  ijazat-audit verify --key; ORIGIN is "<issuer host>/audit"
 
 Key names: otp, receipt, index, data, log.
 
@@ -70,6 +73,7 @@ struct Options {
   std::optional<std::string> label;
   std::optional<std::string> name;
   std::optional<std::string> version;
+  std::optional<std::string> origin;
   bool all = false;
   bool json = false;
   bool help = false;
@@ -99,7 +103,8 @@ Result<Options> Parse(const std::vector<std::string>& args) {
       {"--so-pin-file", &options.so_pin_file},
       {"--label", &options.label},
       {"--name", &options.name},
-      {"--version", &options.version}};
+      {"--version", &options.version},
+      {"--origin", &options.origin}};
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     auto take_value = [&]() -> Result<std::string> {
@@ -326,8 +331,8 @@ Status RunCommand(const Options& options, std::ostream& out) {
     return OkStatus();
   }
 
-  static const std::set<std::string> kKeyCommands = {"keygen", "rotate", "retire",
-                                                     "list",   "check",  "jwks"};
+  static const std::set<std::string> kKeyCommands = {"keygen", "rotate", "retire",   "list",
+                                                     "check",  "jwks",   "audit-key"};
   if (kKeyCommands.count(command) == 0) {
     return Error(ErrorCode::kInvalidArgument,
                  command.empty() ? "no command given (see --help)"
@@ -352,6 +357,12 @@ Status RunCommand(const Options& options, std::ostream& out) {
                    "usage");
     }
     version = parsed->version;
+  }
+
+  if (command == "audit-key" && !options.origin) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "audit-key needs --origin ORIGIN, the appliance's \"<issuer host>/audit\"",
+                 "usage");
   }
 
   IJAZAT_ASSIGN_OR_RETURN(auto hsm, OpenHsm(options));
@@ -399,6 +410,26 @@ Status RunCommand(const Options& options, std::ostream& out) {
   if (command == "jwks") {
     IJAZAT_ASSIGN_OR_RETURN(std::string jwks, hsm->Jwks());
     out << jwks << '\n';
+    return OkStatus();
+  }
+  if (command == "audit-key") {
+    IJAZAT_ASSIGN_OR_RETURN(auto keys, hsm->ListKeys());
+    int printed = 0;
+    for (const auto& key : keys) {
+      if (key.ref.kind != KeyKind::kLog || key.state == hsm::KeyState::kRetired) continue;
+      IJAZAT_ASSIGN_OR_RETURN(const hsm::PublicKey public_key, hsm->ExportPublicKey(key.ref));
+      const auto verifier = tlog::Ed25519VerifierKey(*options.origin, public_key.point);
+      if (!verifier.ok()) {
+        return Error(ErrorCode::kInvalidArgument, "--origin: " + verifier.error().message(),
+                     "usage");
+      }
+      out << *verifier << '\n';
+      ++printed;
+    }
+    if (printed == 0) {
+      return Error(ErrorCode::kNotFound,
+                   "no log key on the token; create one with keygen --name log", "unknown_key");
+    }
     return OkStatus();
   }
   // check

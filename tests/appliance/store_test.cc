@@ -17,6 +17,7 @@
 
 #include "ijazat/common/bytes.h"
 #include "model.h"
+#include "sqlite_audit.h"
 #include "support/result_matchers.h"
 #include "support/temp_dir.h"
 
@@ -199,10 +200,11 @@ TEST_F(SqliteStoreTest, Open_CreatesSchemaAndPrivateWalFile_WhenFileIsNew) {
   EXPECT_THAT(store_->CheckIntegrity(), IsOk());
   RawDb raw(DbPath());
   EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Int("SELECT COUNT(*) FROM schema_migrations"), 2);
-  EXPECT_EQ(raw.Int("SELECT MAX(version) FROM schema_migrations"), 2);
-  for (const char* table : {"enrolments", "consents", "cnic_failures", "blocks", "verifications",
-                            "outbox", "audit", "number_changes", "registry_sweep"}) {
+  EXPECT_EQ(raw.Int("SELECT COUNT(*) FROM schema_migrations"), 3);
+  EXPECT_EQ(raw.Int("SELECT MAX(version) FROM schema_migrations"), 3);
+  for (const char* table :
+       {"enrolments", "consents", "cnic_failures", "blocks", "verifications", "outbox", "audit",
+        "number_changes", "registry_sweep", "audit_checkpoints"}) {
     EXPECT_EQ(
         raw.Int(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name = '") + table + "'"), 1)
         << table;
@@ -217,8 +219,58 @@ TEST_F(SqliteStoreTest, Open_KeepsDataAndAppliesNothingTwice_WhenReopened) {
   auto found = store_->FindConsent("consent-1");
   ASSERT_THAT(found, IsOk());
   EXPECT_TRUE(found->has_value());
-  EXPECT_EQ(RawDb(DbPath()).Int("SELECT COUNT(*) FROM schema_migrations"), 2);
+  EXPECT_EQ(RawDb(DbPath()).Int("SELECT COUNT(*) FROM schema_migrations"), 3);
   EXPECT_THAT(store_->VerifyAuditChain(), IsOk());
+}
+
+// Rows written before schema version 3 hash without a subject (hash_version 1); they still
+// verify, new rows chain on them, and a row cannot be passed off as the other version.
+TEST_F(SqliteStoreTest, AuditRowsFromBeforeSubjects_StillVerify_AndNewRowsChainOnThem) {
+  AuditEvent old = Audit("consent.requested", "consent-0");
+  old.seq = 1;
+  old.hash_version = 1;
+  const Bytes zero(32, 0);
+  const Bytes hash = sqlite::AuditHash(zero, old);
+  ASSERT_EQ(hash.size(), 32U);
+  {
+    RawDb raw(DbPath());
+    ASSERT_EQ(
+        raw.Exec("INSERT INTO audit (seq, at, event, provider_id, consent_id, detail, "
+                 "prev_hash, hash, hash_version) VALUES (1, " +
+                 std::to_string(old.at) + ", 'consent.requested', 'bank', 'consent-0', '" +
+                 old.detail + "', x'" + HexEncode(zero) + "', x'" + HexEncode(hash) + "', 1)"),
+        SQLITE_OK);
+  }
+  ASSERT_THAT(store_->RecordEvent(Audit("policy.reloaded"), {}), IsOk());
+  EXPECT_THAT(store_->VerifyAuditChain(), IsOk());
+  const auto tail = store_->AuditTail(10);
+  ASSERT_THAT(tail, IsOk());
+  ASSERT_THAT(*tail, SizeIs(2));
+  EXPECT_EQ((*tail)[0].hash_version, 1);
+  EXPECT_EQ((*tail)[1].hash_version, 2);
+  EXPECT_EQ((*tail)[1].prev_hash, hash);
+
+  ASSERT_EQ(RawDb(DbPath()).Exec("UPDATE audit SET hash_version = 2 WHERE seq = 1"), SQLITE_OK);
+  EXPECT_THAT(store_->VerifyAuditChain(), HasReason("audit_broken"));
+}
+
+TEST_F(SqliteStoreTest, AuditCheckpoint_IsKeptOnlyForTheChainsOwnHash) {
+  ASSERT_THAT(store_->RecordEvent(Audit("policy.reloaded"), {}), IsOk());
+  const auto head = store_->AuditChainHead();
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->seq, 1);
+  EXPECT_THAT(store_->LastAuditCheckpoint(), IsOkAndHolds(IsNone()));
+  ConsentStore::AuditCheckpoint wrong{1, Bytes(32, 7), kNow, "note"};
+  EXPECT_THAT(store_->RecordAuditCheckpoint(wrong), HasReason("audit_checkpoint_mismatch"));
+  ConsentStore::AuditCheckpoint past_end{2, head->hash, kNow, "note"};
+  EXPECT_THAT(store_->RecordAuditCheckpoint(past_end), HasReason("audit_checkpoint_mismatch"));
+  ConsentStore::AuditCheckpoint right{1, head->hash, kNow, "signed note"};
+  ASSERT_THAT(store_->RecordAuditCheckpoint(right), IsOk());
+  const auto last = store_->LastAuditCheckpoint();
+  ASSERT_THAT(last, IsOk());
+  ASSERT_TRUE(last->has_value());
+  EXPECT_EQ((*last)->seq, 1);
+  EXPECT_EQ((*last)->note, "signed note");
 }
 
 TEST_F(SqliteStoreTest, Open_RefusesDatabase_FromNewerSchema) {
