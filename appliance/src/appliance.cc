@@ -105,6 +105,20 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
       std::make_unique<AuditAnchor>(*a.store, *a.hsm, *a.clock, AuditOrigin(config.issuer));
   auto audit_key = a.audit_anchor->VerifierKey();
   if (!audit_key.ok()) return Context(audit_key.error(), "exporting the audit log key");
+  // Whatever the chain holds at start is signed before anything is added to it. A chain that
+  // disagrees with its own last checkpoint (truncated or rewritten while the appliance was
+  // stopped, or a backup restored without its checkpoints' chain) is never signed, and the
+  // appliance does not start on it.
+  if (auto first = a.audit_anchor->Checkpoint(); !first.ok()) {
+    if (first.error().reason() == "audit_chain_inconsistent") {
+      a.logger->Error("audit.chain_inconsistent", {{"error", first.error().message()}});
+      return Context(first.error(), "checking the audit chain");
+    }
+    a.metrics.CountEvent("audit_checkpoint_failed");
+    a.logger->Error("audit.checkpoint_failed", {{"error", first.error().message()}});
+  } else if (*first) {
+    a.logger->Info("audit.checkpoint", {{"seq", (*first)->seq}, {"note", (*first)->note}});
+  }
 
   auto inbound_secret =
       hsm::PinSource::File(config.sms.inbound_secret_file, "SMS gateway secret").Read();
@@ -228,10 +242,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
                                        {"policy", identity.ToString()},
                                        {"token", config.hsm.token},
                                        {"audit_key", *audit_key}});
-  auto appliance = std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
-  // Whatever the chain holds at start is signed before anything is added to it.
-  (void)appliance->CheckpointAudit();
-  return appliance;
+  return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
 }
 
 Result<std::optional<ConsentStore::AuditCheckpoint>> Appliance::CheckpointAudit() {

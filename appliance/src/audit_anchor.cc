@@ -29,9 +29,23 @@ Result<std::string> AuditAnchor::VerifierKey() {
 Result<std::optional<ConsentStore::AuditCheckpoint>> AuditAnchor::Checkpoint() {
   std::lock_guard<std::mutex> lock(mutex_);
   IJAZAT_ASSIGN_OR_RETURN(ConsentStore::AuditCheckpoint head, store_.AuditChainHead());
-  if (head.seq == 0) return std::optional<ConsentStore::AuditCheckpoint>();
   IJAZAT_ASSIGN_OR_RETURN(const auto last, store_.LastAuditCheckpoint());
-  if (last && last->seq >= head.seq) return std::optional<ConsentStore::AuditCheckpoint>();
+  if (last) {
+    IJAZAT_ASSIGN_OR_RETURN(const auto hash, store_.AuditHashAt(last->seq));
+    if (!hash || *hash != last->hash) {
+      return Error(ErrorCode::kDataLoss,
+                   "the audit chain disagrees with its checkpoint for seq " +
+                       std::to_string(last->seq) +
+                       (hash ? ": the chain up to it was rewritten"
+                             : ": the chain ends at seq " + std::to_string(head.seq)) +
+                       "; nothing is signed until an operator has checked the database with "
+                       "ijazat-audit verify",
+                   "audit_chain_inconsistent");
+    }
+  }
+  if (head.seq == 0 || (last && last->seq >= head.seq)) {
+    return std::optional<ConsentStore::AuditCheckpoint>();
+  }
 
   IJAZAT_ASSIGN_OR_RETURN(const hsm::KeyRef key, hsm_.ActiveKey(hsm::KeyKind::kLog));
   IJAZAT_ASSIGN_OR_RETURN(const hsm::PublicKey public_key, hsm_.ExportPublicKey(key));

@@ -26,7 +26,10 @@ class AuditAnchor {
   AuditAnchor(ConsentStore& store, hsm::Hsm& hsm, const Clock& clock, std::string origin);
 
   // Signs and keeps a checkpoint of the chain's head when it has grown since the last one;
-  // nullopt when there is nothing new. Errors: the HSM's and the store's.
+  // nullopt when there is nothing new. Never signs a chain that disagrees with the last
+  // checkpoint kept: kDataLoss ("audit_chain_inconsistent") when the chain is shorter than that
+  // checkpoint or its hash at that seq differs (the database was truncated or rewritten).
+  // Other errors: the HSM's and the store's.
   Result<std::optional<ConsentStore::AuditCheckpoint>> Checkpoint();
 
   // The verifier key of the active log key ("<origin>+<key id>+<key>"), for ijazat-audit.

@@ -117,6 +117,9 @@ int main(int argc, char** argv) {
     // A policy the appliance refuses (invalid, or holding the public demo key) stays refused
     // until an operator changes it.
     if (reason == "policy_invalid") return 2;
+    // An audit chain shorter than, or different from, what the HSM signed: tampering or a bad
+    // restore, for an operator to examine (ijazat-audit verify) before anything is appended.
+    if (reason == "audit_chain_inconsistent") return 2;
     return 1;
   }
   if (!port_file.empty()) {

@@ -1232,6 +1232,14 @@ class SqliteStore final : public ConsentStore {
                 });
   }
 
+  Result<std::optional<Bytes>> AuditHashAt(std::int64_t seq) override {
+    return Read("reading the audit chain", [&](Session& s) -> Result<std::optional<Bytes>> {
+      Query row = s.Prepare("SELECT hash FROM audit WHERE seq = ?");
+      if (!row.Bind(seq).Step()) return std::optional<Bytes>();
+      return std::optional<Bytes>(row.Blob(0));
+    });
+  }
+
   Status CheckHealth() override {
     return Read("checking the store", [](Session& s) -> Status {
       Int64 version = 0;

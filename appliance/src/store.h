@@ -241,6 +241,8 @@ class ConsentStore {
   virtual Status RecordAuditCheckpoint(const AuditCheckpoint& checkpoint) = 0;
   // The checkpoint of the highest seq, if any.
   virtual Result<std::optional<AuditCheckpoint>> LastAuditCheckpoint() = 0;
+  // The hash of the event at `seq`, if there is one.
+  virtual Result<std::optional<Bytes>> AuditHashAt(std::int64_t seq) = 0;
   // A cheap query that proves the database answers.
   virtual Status CheckHealth() = 0;
   // The database's own integrity check (PRAGMA integrity_check for SQLite).

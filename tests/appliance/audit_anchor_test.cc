@@ -9,6 +9,7 @@
 #include <set>
 
 #include "appliance_fixture.h"
+#include "audit_verify.h"
 #include "citizen_crypto.h"
 #include "ijazat/hsm/pkcs11_hsm.h"
 #include "ijazat/tlog/checkpoint.h"
@@ -298,6 +299,31 @@ TEST_F(AuditAnchorTest, ForgedCheckpoints_AreReported) {
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_THAT(result.output, HasSubstr("does not verify"));
   EXPECT_THAT(result.output, Not(HasSubstr("truncated"))) << "a forged note proves nothing";
+}
+
+// Cut while the appliance was stopped: it must neither sign the shorter chain (which would
+// vouch for the cut) nor start appending to it.
+TEST_F(AuditAnchorTest, ChainCutWhileStopped_IsNeverSigned_AndTheApplianceDoesNotStart) {
+  const ConsentStore::AuditCheckpoint checkpoint = SignHead();
+  StopAppliance();
+  const std::filesystem::path live = config_.store_path;
+  Sql(live, "DELETE FROM audit WHERE seq > " + std::to_string(checkpoint.seq - 2) + ";");
+  ApplianceOptions options;
+  options.clock = &clock_;
+  options.start_dispatcher = false;
+  auto started = Appliance::Start(config_, options);
+  ASSERT_FALSE(started.ok()) << "started on a truncated audit chain";
+  EXPECT_EQ(started.error().reason(), "audit_chain_inconsistent");
+  EXPECT_THAT(started.error().message(), HasSubstr("ijazat-audit verify"));
+  const auto kept = Audit("checkpoints --db " + live.string());
+  ASSERT_EQ(kept.exit_code, 0);
+  EXPECT_EQ(ijazat::appliance::SplitNotes(kept.output).size(), 1U) << "nothing new was signed";
+
+  // Rewritten instead of cut (same length, another hash at the signed seq): the same.
+  Sql(live, "DELETE FROM audit;");
+  auto restarted = Appliance::Start(config_, options);
+  ASSERT_FALSE(restarted.ok());
+  EXPECT_EQ(restarted.error().reason(), "audit_chain_inconsistent");
 }
 
 TEST_F(AuditAnchorTest, BadArguments_GetUsageOrUnreadableStatus) {
