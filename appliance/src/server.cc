@@ -124,7 +124,13 @@ struct Reply {
   std::string body;
   int retry_after = 0;
   bool www_authenticate = false;
+  // Everything is private to its caller except the published keys.
+  std::string cache_control = "no-store";
 };
+
+// How long providers may cache the JWKS (docs/consent-token.md, "Getting the keys"): a retired
+// key leaves their caches within this time.
+constexpr int kJwksMaxAgeSeconds = 300;
 
 }  // namespace
 
@@ -315,7 +321,7 @@ HttpResponse ApplianceServer::Impl::Handle(const HttpRequest& request) {
   response.body = std::move(reply.body);
   response.headers = {{"Content-Type", reply.content_type},
                       {"X-Request-Id", request_id},
-                      {"Cache-Control", "no-store"},
+                      {"Cache-Control", reply.cache_control},
                       {"Strict-Transport-Security", "max-age=63072000"},
                       {"X-Content-Type-Options", "nosniff"},
                       {"X-Frame-Options", "DENY"},
@@ -376,6 +382,7 @@ Reply ApplianceServer::Impl::Route(const HttpRequest& request, const std::string
     Reply reply;
     reply.body = *jwks;
     reply.content_type = "application/jwk-set+json";
+    reply.cache_control = "public, max-age=" + std::to_string(kJwksMaxAgeSeconds);
     return reply;
   }
   if (path == "/v1/sms/inbound") {

@@ -75,6 +75,10 @@ TEST_F(ApplianceTest, HappyPath_EnrolAskConfirmVerify) {
   const auto jwks = Get("/.well-known/jwks.json", "");
   EXPECT_EQ(jwks.status, 200);
   EXPECT_THAT(jwks.json["keys"], SizeIs(1));
+  // Providers may cache the published keys, as docs/consent-token.md tells them to; nothing
+  // else is cacheable.
+  EXPECT_EQ(jwks.header("cache-control"), "public, max-age=300");
+  EXPECT_EQ(verified.header("cache-control"), "no-store");
 }
 
 TEST_F(ApplianceTest, WrongCodes_CountDownThenFailTheConsent) {

@@ -24,7 +24,9 @@
 namespace ijazat::verifier {
 
 struct JwksCacheOptions {
-  std::int64_t max_age_seconds = 3600;
+  // The appliance's Cache-Control max-age for its JWKS: a retired key version leaves the cache
+  // within this time.
+  std::int64_t max_age_seconds = 300;
   std::int64_t min_refetch_interval_seconds = 30;
 };
 
