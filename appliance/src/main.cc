@@ -2,6 +2,7 @@
 //
 //   ijazatd --config FILE [--port-file FILE] [--allow-root]
 //   ijazatd --check-config FILE
+//   ijazatd --version
 //
 // It refuses to serve as root (the unit runs it as the `ijazat` user) unless --allow-root says
 // so (development and tests only), and refuses a PIN file or other secret file that is not
@@ -27,11 +28,13 @@ namespace {
 constexpr char kUsage[] =
     "usage: ijazatd --config FILE [--port-file FILE] [--allow-root]\n"
     "       ijazatd --check-config FILE\n"
+    "       ijazatd --version\n"
     "\n"
     "  --config FILE       the appliance's configuration (YAML)\n"
     "  --port-file FILE    write the port it listens on (useful with port 0)\n"
     "  --allow-root        serve even as root (development and tests only)\n"
     "  --check-config FILE validate the configuration and exit\n"
+    "  --version           print the version and exit\n"
     "\n"
     "Exit status: 0 stopped cleanly, 1 cannot start (HSM, store, ... unavailable),\n"
     "2 invalid arguments or configuration, 3 the HSM rejected the PIN (wrong or locked),\n"
@@ -55,26 +58,41 @@ int main(int argc, char** argv) {
   std::string port_file;
   bool check_only = false;
   bool allow_root = false;
+  auto usage = [](const std::string& problem) {
+    std::cerr << "ijazatd: " << problem << "\n" << kUsage;
+    return 2;
+  };
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if ((arg == "--config" || arg == "--check-config") && i + 1 < argc) {
-      config_path = argv[++i];
+    if (arg == "--config" || arg == "--check-config" || arg == "--port-file") {
+      if (i + 1 >= argc || argv[i + 1][0] == '\0') return usage(arg + " needs a file");
+      const std::string value = argv[++i];
+      if (arg == "--port-file") {
+        if (!port_file.empty()) return usage("--port-file is given twice");
+        port_file = value;
+        continue;
+      }
+      // One configuration, and one meaning: serving and checking are never both asked for.
+      if (!config_path.empty()) {
+        return usage("give one of --config FILE and --check-config FILE, once");
+      }
+      config_path = value;
       check_only = arg == "--check-config";
-    } else if (arg == "--port-file" && i + 1 < argc) {
-      port_file = argv[++i];
     } else if (arg == "--allow-root") {
       allow_root = true;
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
       return 0;
+    } else if (arg == "--version") {
+      std::cout << "ijazatd " << IJAZAT_VERSION << '\n';
+      return 0;
     } else {
-      std::cerr << "ijazatd: unexpected argument \"" << arg << "\"\n" << kUsage;
-      return 2;
+      return usage("unexpected argument \"" + arg + "\"");
     }
   }
-  if (config_path.empty()) {
-    std::cerr << kUsage;
-    return 2;
+  if (config_path.empty()) return usage("--config FILE is required");
+  if (check_only && (!port_file.empty() || allow_root)) {
+    return usage("--check-config takes no other option");
   }
   auto config = ijazat::appliance::LoadConfig(config_path);
   if (!config.ok()) {

@@ -250,6 +250,28 @@ TEST_F(IjazatdProcessTest, PublishedDemoKey_RefusedWithStatusTwo_UnlessDevelopme
               HasSubstr("policy.demo_credentials_allowed"));
 }
 
+TEST_F(IjazatdProcessTest, Version_IsPrinted_AndConflictingArgumentsServeNothing) {
+  const std::string binary = "timeout 20 " + ijazat::testing::BinaryPath("ijazatd");
+  const auto version = ijazat::testing::RunCommand(binary + " --version");
+  EXPECT_EQ(version.exit_code, 0) << version.output;
+  EXPECT_THAT(version.output, ::testing::MatchesRegex("ijazatd [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  const std::string config = config_file_.string();
+  const std::pair<std::string, std::string> cases[] = {
+      {" --check-config " + config + " --config " + config, "give one of --config"},
+      {" --config " + config + " --config " + config, "give one of --config"},
+      {" --check-config " + config + " --allow-root", "--check-config takes no other option"},
+      {" --config", "--config needs a file"},
+      {" --allow-root", "--config FILE is required"},
+      {" --config " + config + " --port-file a --port-file b --allow-root",
+       "--port-file is given twice"},
+  };
+  for (const auto& [arguments, message] : cases) {
+    const auto result = ijazat::testing::RunCommand(binary + arguments);
+    EXPECT_EQ(result.exit_code, 2) << arguments << ": " << result.output;
+    EXPECT_THAT(result.output, HasSubstr(message)) << arguments;
+  }
+}
+
 TEST_F(IjazatdProcessTest, CheckConfig_ReportsErrorsWithLocations) {
   std::ofstream(config_file_, std::ios::app) << "unknown_key: 1\n";
   const auto result = ijazat::testing::RunCommand(ijazat::testing::BinaryPath("ijazatd") +
