@@ -291,6 +291,12 @@ Result<const policy::Provider*> ApplianceServer::Impl::Authenticate(
                  "unauthenticated");
   }
   const policy::Provider* provider = by_key != nullptr ? by_key : by_certificate;
+  if (!key_given && request.peer_certificate_sha256.empty()) {
+    return Error(ErrorCode::kUnauthenticated,
+                 "no credentials: send Authorization: Bearer <API key> (or a client certificate "
+                 "the policy names)",
+                 "unauthenticated");
+  }
   if (provider == nullptr || (key_given && by_key == nullptr)) {
     return Error(ErrorCode::kUnauthenticated, "unknown provider credentials", "unauthenticated");
   }

@@ -78,6 +78,7 @@ struct Options {
   bool json = false;
   bool help = false;
   bool dev = false;
+  bool token_given = false;  // --token on the command line (not the default or environment)
 };
 
 std::string EnvOr(const char* name, const std::string& fallback) {
@@ -129,6 +130,7 @@ Result<Options> Parse(const std::vector<std::string>& args) {
       IJAZAT_ASSIGN_OR_RETURN(options.module_path, take_value());
     } else if (arg == "--token") {
       IJAZAT_ASSIGN_OR_RETURN(options.token, take_value());
+      options.token_given = true;
     } else if (arg == "--pin-file") {
       IJAZAT_ASSIGN_OR_RETURN(options.pin_file, take_value());
     } else if (const auto it = valued.find(arg); it != valued.end()) {
@@ -320,7 +322,19 @@ Status RunCommand(const Options& options, std::ostream& out) {
     return OkStatus();
   }
   if (command == "init-token") {
+    if (options.label && options.token_given && *options.label != options.token) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "init-token: --token " + options.token + " and --label " + *options.label +
+                       " name different tokens; give the label once",
+                   "usage");
+    }
     const std::string label = options.label.value_or(options.token);
+    if (!options.so_pin_file && std::getenv("IJAZAT_HSM_SO_PIN") == nullptr) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "init-token needs the SO PIN: give --so-pin-file FILE (IJAZAT_HSM_SO_PIN is "
+                   "not set either)",
+                   "pin_source");
+    }
     PinSource so_source = options.so_pin_file ? PinSource::File(*options.so_pin_file)
                                               : PinSource::Environment("IJAZAT_HSM_SO_PIN");
     IJAZAT_ASSIGN_OR_RETURN(PinSource user_source, UserPinSource(options));

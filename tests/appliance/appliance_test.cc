@@ -168,7 +168,12 @@ TEST_F(ApplianceTest, UnknownAndSuspendedProviders_AreRefused) {
   const auto unknown = Post("/v1/consents", ConsentBody(), kUnknownKey);
   EXPECT_EQ(unknown.status, 401);
   EXPECT_THAT(unknown.header("www-authenticate"), HasSubstr("Bearer"));
-  EXPECT_EQ(Post("/v1/consents", ConsentBody(), "").status, 401);
+  EXPECT_THAT(unknown.json["detail"].get<std::string>(), HasSubstr("unknown provider credentials"));
+  // No credentials at all: the answer says what to send.
+  const auto anonymous = Post("/v1/consents", ConsentBody(), "");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_THAT(anonymous.json["detail"].get<std::string>(),
+              HasSubstr("no credentials: send Authorization: Bearer <API key>"));
   const auto suspended = Post("/v1/consents", ConsentBody(), kSuspendedKey);
   EXPECT_EQ(suspended.status, 403);
   EXPECT_EQ(suspended.json["title"], "provider_suspended");

@@ -233,6 +233,14 @@ TEST(ProvisionInitToken, InitialisesOnce_ThenRefuses) {
   const auto no_so_pin = RunCommand("env -u IJAZAT_HSM_SO_PIN " + base + "2");
   EXPECT_EQ(no_so_pin.exit_code, kExitPin);
   EXPECT_THAT(no_so_pin.output, HasSubstr("IJAZAT_HSM_SO_PIN is not set"));
+  EXPECT_THAT(no_so_pin.output, HasSubstr("--so-pin-file FILE"));
+  // --token and --label naming two tokens: which one was meant?
+  const auto both = RunCommand(Binary() + " --token foo --pin-file " + user +
+                               " init-token --label bar --so-pin-file " + so);
+  EXPECT_EQ(both.exit_code, kExitUsage) << both.output;
+  EXPECT_THAT(both.output, HasSubstr("name different tokens"));
+  EXPECT_THAT(RunCommand(Binary() + " tokens").output, Not(HasSubstr("bar ")))
+      << "nothing was created";
   const auto keys = RunCommand(Binary() + " --token lab --pin-file " + user + " keygen --all");
   EXPECT_EQ(keys.exit_code, kExitOk) << keys.output;
 }
