@@ -49,6 +49,10 @@ namespace {
 
 Error Context(const Error& error, const std::string& what) { return error.WithContext(what); }
 
+// Shared secrets (the gateway's, the delivery reports') are at least this long: 128 bits of
+// hex, and more in practice (openssl rand -hex 32).
+constexpr std::size_t kMinSharedSecretSize = 32;
+
 }  // namespace
 
 Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
@@ -105,6 +109,25 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
       std::make_unique<AuditAnchor>(*a.store, *a.hsm, *a.clock, AuditOrigin(config.issuer));
   auto audit_key = a.audit_anchor->VerifierKey();
   if (!audit_key.ok()) return Context(audit_key.error(), "exporting the audit log key");
+  if (options.accept_restored_audit_chain) {
+    auto head = a.store->AuditChainHead();
+    if (!head.ok()) return Context(head.error(), "reading the audit chain");
+    if (auto accepted = a.audit_anchor->AcceptRestoredChain(); !accepted.ok()) {
+      return Context(accepted.error(), "accepting the restored audit chain");
+    }
+    AuditEvent restored;
+    restored.at = a.clock->Now();
+    restored.event = "audit.restore_accepted";
+    restored.detail = "{\"head_seq\":" + std::to_string(head->seq) + "}";
+    if (auto recorded = a.store->RecordEvent(restored, {}); !recorded.ok()) {
+      return Context(recorded.error(), "recording the restore in the audit chain");
+    }
+    a.logger->Warn("audit.restore_accepted",
+                   {{"head_seq", head->seq},
+                    {"detail",
+                     "started with --accept-restored-audit: the HSM's record of the "
+                     "last signed head was replaced by this database's"}});
+  }
   // Whatever the chain holds at start is signed before anything is added to it. A chain that
   // disagrees with its own last checkpoint (truncated or rewritten while the appliance was
   // stopped, or a backup restored without its checkpoints' chain) is never signed, and the
@@ -124,6 +147,14 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
       hsm::PinSource::File(config.sms.inbound_secret_file, "SMS gateway secret").Read();
   if (!inbound_secret.ok()) {
     return Context(inbound_secret.error(), "reading the SMS gateway secret");
+  }
+  if (inbound_secret->UnsafeView().size() < kMinSharedSecretSize) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 "the SMS gateway secret in " + config.sms.inbound_secret_file +
+                     " is shorter than " + std::to_string(kMinSharedSecretSize) +
+                     " characters: one logged token or URL would let it be guessed offline; "
+                     "make one with openssl rand -hex 32",
+                 "config_invalid");
   }
 
   a.crypto = std::make_unique<CitizenCrypto>(*a.hsm);
@@ -153,6 +184,15 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   if (!config.sms.dlr_secret_file.empty()) {
     auto read = hsm::PinSource::File(config.sms.dlr_secret_file, "delivery-report secret").Read();
     if (!read.ok()) return Context(read.error(), "reading the delivery-report secret");
+    if (read->UnsafeView().size() < kMinSharedSecretSize) {
+      // Each report's token is an HMAC of its id under this secret, and Kannel logs tokens: a
+      // short secret is found from one of them offline.
+      return Error(ErrorCode::kFailedPrecondition,
+                   "the delivery-report secret in " + config.sms.dlr_secret_file +
+                       " is shorter than " + std::to_string(kMinSharedSecretSize) +
+                       " characters; make one with openssl rand -hex 32",
+                   "config_invalid");
+    }
     if (ConstantTimeEquals(AsBytes(read->UnsafeView()), AsBytes(inbound_secret->UnsafeView()))) {
       return Error(ErrorCode::kFailedPrecondition,
                    "sms.dlr_secret_file holds the gateway secret: give delivery reports a "

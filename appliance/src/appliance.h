@@ -24,6 +24,9 @@ class OutboxDispatcher;
 struct ApplianceOptions {
   const Clock* clock = nullptr;  // null: the system clock
   bool start_dispatcher = true;  // tests may drive the outbox by hand
+  // Start on an audit chain shorter than the head the HSM last signed (an older backup restored
+  // on purpose): the restore is recorded in the chain (audit.restore_accepted) and signed.
+  bool accept_restored_audit_chain = false;
   // Tests only: route the HSM's PKCS#11 calls through this injector.
   std::shared_ptr<hsm::FaultInjector> hsm_faults;
 };

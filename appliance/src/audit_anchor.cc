@@ -26,24 +26,78 @@ Result<std::string> AuditAnchor::VerifierKey() {
   return tlog::Ed25519VerifierKey(origin_, public_key.point);
 }
 
+namespace {
+
+constexpr char kHeadRecord[] = "audit-head";
+
+// The record's value: seq (8 bytes, big-endian) || hash (32 bytes).
+Bytes EncodeHead(std::int64_t seq, const Bytes& hash) {
+  Bytes value;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    value.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(seq) >> shift));
+  }
+  value.insert(value.end(), hash.begin(), hash.end());
+  return value;
+}
+
+Result<ConsentStore::AuditCheckpoint> DecodeHead(const Bytes& value) {
+  if (value.size() != 40) {
+    return Error(ErrorCode::kDataLoss, "the token's audit-head record is malformed",
+                 "audit_chain_inconsistent");
+  }
+  ConsentStore::AuditCheckpoint head;
+  std::uint64_t seq = 0;
+  for (int i = 0; i < 8; ++i) seq = (seq << 8) | value[static_cast<std::size_t>(i)];
+  head.seq = static_cast<std::int64_t>(seq);
+  head.hash.assign(value.begin() + 8, value.end());
+  return head;
+}
+
+}  // namespace
+
+Status AuditAnchor::CheckAgainst(const ConsentStore::AuditCheckpoint& signed_head,
+                                 std::int64_t chain_seq, const std::string& what) {
+  IJAZAT_ASSIGN_OR_RETURN(const auto hash, store_.AuditHashAt(signed_head.seq));
+  if (hash && *hash == signed_head.hash) return OkStatus();
+  return Error(ErrorCode::kDataLoss,
+               "the audit chain disagrees with " + what + " for seq " +
+                   std::to_string(signed_head.seq) +
+                   (hash ? ": the chain up to it was rewritten"
+                         : ": the chain ends at seq " + std::to_string(chain_seq)) +
+                   "; nothing is signed until an operator has checked the database with "
+                   "ijazat-audit verify (a backup restored, or a new store, on purpose: start "
+                   "once with --accept-restored-audit; docs/operations.md, \"The audit trail\")",
+               "audit_chain_inconsistent");
+}
+
 Result<std::optional<ConsentStore::AuditCheckpoint>> AuditAnchor::Checkpoint() {
   std::lock_guard<std::mutex> lock(mutex_);
   IJAZAT_ASSIGN_OR_RETURN(ConsentStore::AuditCheckpoint head, store_.AuditChainHead());
+  // The last head signed, as the token remembers it: whoever can write the database cannot
+  // roll this back, so a chain cut or rewritten behind its checkpoints (their rows deleted
+  // too) is still noticed.
+  IJAZAT_ASSIGN_OR_RETURN(const auto records, hsm_.ReadRecord(kHeadRecord));
+  std::int64_t signed_seq = 0;
+  std::optional<ConsentStore::AuditCheckpoint> remembered;
+  // Two records after a write cut half-way: the later counts. A record whose value is not a
+  // head was cut while being created (SoftHSM writes an object's attributes one by one); only
+  // the token's user could write one, so it is crash residue, passed over and replaced by the
+  // next write.
+  for (const Bytes& record : records) {
+    auto decoded = DecodeHead(record);
+    if (!decoded.ok()) continue;
+    if (!remembered || decoded->seq > remembered->seq) remembered = std::move(decoded).value();
+  }
+  if (remembered) {
+    IJAZAT_RETURN_IF_ERROR(CheckAgainst(*remembered, head.seq, "the head the HSM last signed"));
+    signed_seq = remembered->seq;
+  }
   IJAZAT_ASSIGN_OR_RETURN(const auto last, store_.LastAuditCheckpoint());
   if (last) {
-    IJAZAT_ASSIGN_OR_RETURN(const auto hash, store_.AuditHashAt(last->seq));
-    if (!hash || *hash != last->hash) {
-      return Error(ErrorCode::kDataLoss,
-                   "the audit chain disagrees with its checkpoint for seq " +
-                       std::to_string(last->seq) +
-                       (hash ? ": the chain up to it was rewritten"
-                             : ": the chain ends at seq " + std::to_string(head.seq)) +
-                       "; nothing is signed until an operator has checked the database with "
-                       "ijazat-audit verify",
-                   "audit_chain_inconsistent");
-    }
+    IJAZAT_RETURN_IF_ERROR(CheckAgainst(*last, head.seq, "its last checkpoint"));
+    signed_seq = std::max(signed_seq, last->seq);
   }
-  if (head.seq == 0 || (last && last->seq >= head.seq)) {
+  if (head.seq == 0 || signed_seq >= head.seq) {
     return std::optional<ConsentStore::AuditCheckpoint>();
   }
 
@@ -59,7 +113,14 @@ Result<std::optional<ConsentStore::AuditCheckpoint>> AuditAnchor::Checkpoint() {
                                 [&](ByteView message) { return hsm_.SignEd25519(key, message); }));
   head.at = clock_.Now();
   IJAZAT_RETURN_IF_ERROR(store_.RecordAuditCheckpoint(head));
+  IJAZAT_RETURN_IF_ERROR(hsm_.WriteRecord(kHeadRecord, EncodeHead(head.seq, head.hash)));
   return std::optional<ConsentStore::AuditCheckpoint>(std::move(head));
+}
+
+Status AuditAnchor::AcceptRestoredChain() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  IJAZAT_ASSIGN_OR_RETURN(const ConsentStore::AuditCheckpoint head, store_.AuditChainHead());
+  return hsm_.WriteRecord(kHeadRecord, EncodeHead(head.seq, head.hash));
 }
 
 }  // namespace ijazat::appliance

@@ -26,11 +26,16 @@ class AuditAnchor {
   AuditAnchor(ConsentStore& store, hsm::Hsm& hsm, const Clock& clock, std::string origin);
 
   // Signs and keeps a checkpoint of the chain's head when it has grown since the last one;
-  // nullopt when there is nothing new. Never signs a chain that disagrees with the last
-  // checkpoint kept: kDataLoss ("audit_chain_inconsistent") when the chain is shorter than that
-  // checkpoint or its hash at that seq differs (the database was truncated or rewritten).
+  // nullopt when there is nothing new. Never signs a chain that disagrees with the last head
+  // signed, as the token remembers it (a record in the HSM, out of reach of whoever writes the
+  // database) or as the last checkpoint kept says: kDataLoss ("audit_chain_inconsistent") when
+  // the chain is shorter or its hash at that seq differs (truncated or rewritten).
   // Other errors: the HSM's and the store's.
   Result<std::optional<ConsentStore::AuditCheckpoint>> Checkpoint();
+
+  // After an operator restored an older backup on purpose (and checked it with ijazat-audit):
+  // the token forgets the later head it signed, so that the restored chain is accepted.
+  Status AcceptRestoredChain();
 
   // The verifier key of the active log key ("<origin>+<key id>+<key>"), for ijazat-audit.
   Result<std::string> VerifierKey();
@@ -38,6 +43,9 @@ class AuditAnchor {
   const std::string& origin() const { return origin_; }
 
  private:
+  Status CheckAgainst(const ConsentStore::AuditCheckpoint& signed_head, std::int64_t chain_seq,
+                      const std::string& what);
+
   ConsentStore& store_;
   hsm::Hsm& hsm_;
   const Clock& clock_;

@@ -1,6 +1,7 @@
 // ijazat-audit: checks a consent store's audit chain against its signed checkpoints.
 //
 //   ijazat-audit verify --db FILE --key VKEY [--key VKEY ...] [--checkpoints FILE ...]
+//                       [--max-unsigned SECONDS]
 //   ijazat-audit checkpoints --db FILE
 //
 // Exit status: 0 the chain and every checkpoint agree, 1 findings (each printed with its seq),
@@ -18,13 +19,15 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: ijazat-audit verify --db FILE --key VKEY [--key VKEY ...] [--checkpoints FILE ...]\n"
+    "                           [--max-unsigned SECONDS]\n"
     "       ijazat-audit checkpoints --db FILE\n"
     "  verify: walks the audit chain of the consent store FILE (read-only; a live database or\n"
     "  a backup) and checks it against every signed checkpoint: those stored in FILE and those\n"
     "  in each --checkpoints FILE (signed notes, e.g. the \"note\" of the appliance's\n"
     "  audit.checkpoint log lines or an earlier `checkpoints` output). It reports gaps, edited\n"
     "  and unlinked rows, a truncated end, a re-chained copy and forged checkpoints, each with\n"
-    "  its seq. VKEY is the audit key (ijazat-provision audit-key --origin ORIGIN, or the\n"
+    "  its seq, and events left unsigned for more than SECONDS (120) before later ones.\n"
+    "  VKEY is the audit key (ijazat-provision audit-key --origin ORIGIN, or the\n"
     "  audit_key of the appliance.started log line), one --key per log key version.\n"
     "  checkpoints: prints the signed checkpoints stored in FILE, to archive them elsewhere.\n"
     "Exit status: 0 all agree, 1 findings, 2 usage, 3 the database cannot be read.\n";
@@ -49,15 +52,22 @@ int main(int argc, char** argv) {
   std::string db;
   std::vector<tlog::NoteVerifier> keys;
   std::vector<std::string> notes;
+  appliance::AuditVerifyOptions options;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    const bool valued = arg == "--db" || arg == "--key" || arg == "--checkpoints";
+    const bool valued =
+        arg == "--db" || arg == "--key" || arg == "--checkpoints" || arg == "--max-unsigned";
     if (!valued) return Usage("unknown argument " + arg);
     if (i + 1 >= args.size() || args[i + 1].empty()) return Usage(arg + " needs a value");
     const std::string& value = args[++i];
     if (arg == "--db") {
       if (!db.empty()) return Usage("--db is given twice");
       db = value;
+    } else if (arg == "--max-unsigned") {
+      if (value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos) {
+        return Usage("--max-unsigned takes a number of seconds");
+      }
+      options.max_unsigned_seconds = std::stoll(value);
     } else if (arg == "--key") {
       auto key = tlog::ParseVerifierKey(value);
       if (!key.ok()) return Usage("--key: " + key.error().message());
@@ -74,7 +84,9 @@ int main(int argc, char** argv) {
   }
   if (db.empty()) return Usage("--db FILE is required");
   if (args[0] == "checkpoints") {
-    if (!keys.empty() || !notes.empty()) return Usage("checkpoints takes --db only");
+    if (!keys.empty() || !notes.empty() || options.max_unsigned_seconds != 120) {
+      return Usage("checkpoints takes --db only");
+    }
     const auto stored = appliance::ReadCheckpointNotes(db);
     if (!stored.ok()) {
       std::cerr << "ijazat-audit: " << stored.error().message() << '\n';
@@ -84,7 +96,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (keys.empty()) return Usage("verify needs --key VKEY (the audit key)");
-  const auto result = appliance::VerifyAuditDatabase(db, keys, notes);
+  const auto result = appliance::VerifyAuditDatabase(db, keys, notes, options);
   if (!result.ok()) {
     std::cerr << "ijazat-audit: " << result.error().message() << '\n';
     return 3;
@@ -99,7 +111,8 @@ int main(int argc, char** argv) {
             << " checkpoint(s) verified, anchored up to seq " << result->last_anchored_seq;
   if (result->ok() && result->last_seq > result->last_anchored_seq) {
     std::cout << " (" << result->last_seq - result->last_anchored_seq
-              << " later event(s) not signed yet: the appliance signs every minute)";
+              << " later event(s), within --max-unsigned of the newest, not signed yet: the "
+                 "appliance signs every minute)";
   }
   std::cout << '\n';
   return result->ok() ? 0 : 1;

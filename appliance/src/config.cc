@@ -196,6 +196,12 @@ std::string KannelUrlProblem(const std::string& url, bool has_ca_file) {
     return "must not carry credentials (the password comes from sms.kannel.password_file)";
   }
   if (uri.getHost().empty()) return "needs a host";
+  // Nothing but the path: a query (?username=…&password=…) would put credentials in the
+  // request line that smsbox logs, and in the outbox's error notes.
+  if (!uri.getRawQuery().empty() || !uri.getFragment().empty() ||
+      url.find_first_of("?#") != std::string::npos) {
+    return "must carry no query or fragment (the sender adds everything in headers)";
+  }
   if (uri.getScheme() == "https") {
     return has_ca_file ? ""
                        : "is https: give sms.kannel.ca_file, the CA that signed smsbox's "

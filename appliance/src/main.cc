@@ -26,13 +26,16 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: ijazatd --config FILE [--port-file FILE] [--allow-root]\n"
+    "usage: ijazatd --config FILE [--port-file FILE] [--allow-root] [--accept-restored-audit]\n"
     "       ijazatd --check-config FILE\n"
     "       ijazatd --version\n"
     "\n"
     "  --config FILE       the appliance's configuration (YAML)\n"
     "  --port-file FILE    write the port it listens on (useful with port 0)\n"
     "  --allow-root        serve even as root (development and tests only)\n"
+    "  --accept-restored-audit  start on an audit chain shorter than the head the HSM last\n"
+    "                      signed: after restoring an older backup on purpose, checked with\n"
+    "                      ijazat-audit verify first (the restore is recorded in the chain)\n"
     "  --check-config FILE validate the configuration and exit\n"
     "  --version           print the version and exit\n"
     "\n"
@@ -58,6 +61,7 @@ int main(int argc, char** argv) {
   std::string port_file;
   bool check_only = false;
   bool allow_root = false;
+  bool accept_restored_audit = false;
   auto usage = [](const std::string& problem) {
     std::cerr << "ijazatd: " << problem << "\n" << kUsage;
     return 2;
@@ -80,6 +84,8 @@ int main(int argc, char** argv) {
       check_only = arg == "--check-config";
     } else if (arg == "--allow-root") {
       allow_root = true;
+    } else if (arg == "--accept-restored-audit") {
+      accept_restored_audit = true;
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
       return 0;
@@ -91,7 +97,7 @@ int main(int argc, char** argv) {
     }
   }
   if (config_path.empty()) return usage("--config FILE is required");
-  if (check_only && (!port_file.empty() || allow_root)) {
+  if (check_only && (!port_file.empty() || allow_root || accept_restored_audit)) {
     return usage("--check-config takes no other option");
   }
   auto config = ijazat::appliance::LoadConfig(config_path);
@@ -121,7 +127,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto appliance = ijazat::appliance::Appliance::Start(*config);
+  ijazat::appliance::ApplianceOptions options;
+  options.accept_restored_audit_chain = accept_restored_audit;
+  auto appliance = ijazat::appliance::Appliance::Start(*config, options);
   if (!appliance.ok()) {
     std::cerr << "ijazatd: cannot start: " << appliance.error().message() << '\n';
     // A wrong or locked PIN will not mend itself; retrying would use up the HSM's PIN
@@ -135,6 +143,8 @@ int main(int argc, char** argv) {
     // A policy the appliance refuses (invalid, or holding the public demo key) stays refused
     // until an operator changes it.
     if (reason == "policy_invalid") return 2;
+    // A secret too short, or the gateway's reused for delivery reports.
+    if (reason == "config_invalid") return 2;
     // An audit chain shorter than, or different from, what the HSM signed: tampering or a bad
     // restore, for an operator to examine (ijazat-audit verify) before anything is appended.
     if (reason == "audit_chain_inconsistent") return 2;

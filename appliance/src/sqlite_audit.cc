@@ -148,7 +148,9 @@ Status VerifyAudit(Connection& session) {
       const AuditEvent event = FromRow(raw);
       if (event.seq != expected_seq) return Broken(expected_seq, "row missing");
       if (event.prev_hash != prev_hash) return Broken(event.seq, "prev_hash does not match");
-      if (event.hash != AuditHash(prev_hash, event)) return Broken(event.seq, "hash mismatch");
+      if (event.hash.size() != kAuditHashSize || event.hash != AuditHash(prev_hash, event)) {
+        return Broken(event.seq, "hash mismatch");
+      }
       prev_hash = event.hash;
       ++expected_seq;
     }

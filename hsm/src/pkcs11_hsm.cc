@@ -1109,6 +1109,54 @@ Result<KeyInfo> Pkcs11Hsm::RotateKey(KeyKind kind) {
   return CreateVersion(*this, *impl_, KeyRef{kind, *highest + 1});
 }
 
+namespace {
+constexpr char kRecordPrefix[] = "record:";
+}  // namespace
+
+Result<std::vector<Bytes>> Pkcs11Hsm::ReadRecord(const std::string& name) {
+  const std::string label = kRecordPrefix + name;
+  return impl_->Run([&](Session& session) -> Result<std::vector<Bytes>> {
+    IJAZAT_ASSIGN_OR_RETURN(auto found, impl_->FindByLabel(session, CKO_DATA, label));
+    // A search while logged out sees no private object: an absent record must be real.
+    IJAZAT_RETURN_IF_ERROR(impl_->RequireLogin(session));
+    std::vector<Bytes> values;
+    for (const CK_OBJECT_HANDLE object : found) {
+      IJAZAT_ASSIGN_OR_RETURN(auto value, impl_->ReadBytes(session, object, CKA_VALUE));
+      values.push_back(value.value_or(Bytes{}));
+    }
+    return values;
+  });
+}
+
+Status Pkcs11Hsm::WriteRecord(const std::string& name, ByteView value) {
+  const std::string label = kRecordPrefix + name;
+  return impl_->Run([&](Session& session) -> Status {
+    IJAZAT_ASSIGN_OR_RETURN(auto found, impl_->FindByLabel(session, CKO_DATA, label));
+    Bytes bytes(value.begin(), value.end());
+    CK_OBJECT_CLASS object_class = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    std::string application = kApplication;
+    std::string text_label = label;
+    std::array<CK_ATTRIBUTE, 7> attributes = {
+        Attribute(CKA_CLASS, object_class), Attribute(CKA_TOKEN, yes),
+        Attribute(CKA_PRIVATE, yes),        Attribute(CKA_MODIFIABLE, yes),
+        Attribute(CKA_LABEL, text_label),   Attribute(CKA_APPLICATION, application),
+        Attribute(CKA_VALUE, bytes)};
+    // Tokens need not let a data object's value change (SoftHSM does not): the new record is
+    // created first and the old one destroyed after, so that a failure in between leaves two
+    // records (both read back, and mended by the next write), never none.
+    CK_OBJECT_HANDLE object = CK_INVALID_HANDLE;
+    CK_RV rv = impl_->fn()->C_CreateObject(session.handle(), attributes.data(), attributes.size(),
+                                           &object);
+    if (rv != CKR_OK) return session.Fail(rv, "C_CreateObject");
+    for (const CK_OBJECT_HANDLE old : found) {
+      rv = impl_->fn()->C_DestroyObject(session.handle(), old);
+      if (rv != CKR_OK) return session.Fail(rv, "C_DestroyObject");
+    }
+    return OkStatus();
+  });
+}
+
 Status Pkcs11Hsm::RetireKey(const KeyRef& key) {
   const std::lock_guard lock(impl_->admin_mutex());
   IJAZAT_RETURN_IF_ERROR(impl_->Scan());

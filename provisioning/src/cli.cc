@@ -165,27 +165,6 @@ int ExitCodeFor(const Error& error) {
   return kExitHsm;
 }
 
-// The PIN source: --pin-file / IJAZAT_HSM_PIN_FILE, then IJAZAT_HSM_PIN, then with --dev the
-// local token's file that `make run` writes (PinSource::File checks its owner and mode).
-Result<PinSource> UserPinSource(const Options& options) {
-  if (options.pin_file) return PinSource::File(*options.pin_file);
-  if (std::getenv("IJAZAT_HSM_PIN") != nullptr) return PinSource::Environment("IJAZAT_HSM_PIN");
-  const auto local = std::filesystem::path(kLocalHsmDir) / "user.pin";
-  if (options.dev) {
-    if (std::filesystem::exists(local)) return PinSource::File(local.string());
-    return Error(ErrorCode::kInvalidArgument,
-                 "--dev: there is no " + local.string() +
-                     " here; run the tool from the repository after `make run`",
-                 "pin_source");
-  }
-  std::string message = "no user PIN source: give --pin-file FILE or set IJAZAT_HSM_PIN";
-  if (std::filesystem::exists(local)) {
-    message += " (for the local development token in " + std::string(kLocalHsmDir) +
-               ", add --dev: the tool never uses a working directory's files unasked)";
-  }
-  return Error(ErrorCode::kInvalidArgument, message, "pin_source");
-}
-
 // Whether a file the tool would trust from the working directory is safe to: a regular file
 // of the user running the tool that nobody else may write.
 Status CheckOwnFile(const std::filesystem::path& path) {
@@ -204,20 +183,67 @@ Status CheckOwnFile(const std::filesystem::path& path) {
   return OkStatus();
 }
 
+// A file of the working directory's local token that --dev may trust: its path resolved (no
+// symbolic link left that someone could swap between this check and its use), every directory
+// on the way this user's or root's and writable by nobody else (or sticky, as /tmp), and the
+// file itself this user's and writable by nobody else. The resolved path is the one to use.
+Result<std::filesystem::path> TrustedLocalFile(const std::filesystem::path& relative) {
+  std::error_code error;
+  const std::filesystem::path resolved = std::filesystem::canonical(relative, error);
+  if (error) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--dev: there is no " + relative.string() +
+                     " here; run the tool from the repository after `make run`",
+                 "pin_source");
+  }
+  for (std::filesystem::path dir = resolved.parent_path();; dir = dir.parent_path()) {
+    struct stat info {};
+    if (::lstat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+      return Error(ErrorCode::kInvalidArgument, "--dev: cannot inspect " + dir.string(),
+                   "pin_source");
+    }
+    const bool owner = info.st_uid == ::geteuid() || info.st_uid == 0;
+    const bool shared = (info.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (info.st_mode & S_ISVTX) == 0;
+    if (!owner || shared) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "--dev: " + dir.string() +
+                       (owner ? " is writable by other users" : " belongs to another user") +
+                       ", who could swap the local token's files: run the tool from your own "
+                       "clone",
+                   "pin_file_unsafe");
+    }
+    if (dir == dir.parent_path()) break;
+  }
+  IJAZAT_RETURN_IF_ERROR(CheckOwnFile(resolved));
+  return resolved;
+}
+
+// The PIN source: --pin-file / IJAZAT_HSM_PIN_FILE, then IJAZAT_HSM_PIN, then with --dev the
+// local token's file that `make run` writes (PinSource::File checks its owner and mode).
+Result<PinSource> UserPinSource(const Options& options) {
+  if (options.pin_file) return PinSource::File(*options.pin_file);
+  if (std::getenv("IJAZAT_HSM_PIN") != nullptr) return PinSource::Environment("IJAZAT_HSM_PIN");
+  const auto local = std::filesystem::path(kLocalHsmDir) / "user.pin";
+  if (options.dev) {
+    IJAZAT_ASSIGN_OR_RETURN(const std::filesystem::path trusted, TrustedLocalFile(local));
+    return PinSource::File(trusted.string());
+  }
+  std::string message = "no user PIN source: give --pin-file FILE or set IJAZAT_HSM_PIN";
+  if (std::filesystem::exists(local)) {
+    message += " (for the local development token in " + std::string(kLocalHsmDir) +
+               ", add --dev: the tool never uses a working directory's files unasked)";
+  }
+  return Error(ErrorCode::kInvalidArgument, message, "pin_source");
+}
+
 // A SoftHSM module reads its configuration from SOFTHSM2_CONF. With --dev and none set, use the
 // local development token's configuration of `make run` in the working directory.
 Status UseLocalSoftHsmConfig(const Options& options) {
   if (!options.dev || std::getenv("SOFTHSM2_CONF") != nullptr) return OkStatus();
   if (options.module_path.find("softhsm") == std::string::npos) return OkStatus();
   const auto local = std::filesystem::path(kLocalHsmDir) / "softhsm2.conf";
-  if (!std::filesystem::exists(local)) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "--dev: there is no " + local.string() +
-                     " here; run the tool from the repository after `make run`",
-                 "pin_source");
-  }
-  IJAZAT_RETURN_IF_ERROR(CheckOwnFile(local));
-  setenv("SOFTHSM2_CONF", std::filesystem::absolute(local).c_str(), 1);
+  IJAZAT_ASSIGN_OR_RETURN(const std::filesystem::path trusted, TrustedLocalFile(local));
+  setenv("SOFTHSM2_CONF", trusted.c_str(), 1);
   return OkStatus();
 }
 

@@ -3,9 +3,11 @@
 // it against those checkpoints, reporting a truncated, an edited and a re-chained copy.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include <fstream>
+#include <memory>
 #include <set>
 
 #include "appliance_fixture.h"
@@ -324,6 +326,133 @@ TEST_F(AuditAnchorTest, ChainCutWhileStopped_IsNeverSigned_AndTheApplianceDoesNo
   auto restarted = Appliance::Start(config_, options);
   ASSERT_FALSE(restarted.ok());
   EXPECT_EQ(restarted.error().reason(), "audit_chain_inconsistent");
+}
+
+// Values retyped (the bytes the hash covers unchanged, but no longer found by the queries
+// auditors run), and versions Ijazat never writes, are edits.
+// The same cut with the checkpoints past it deleted as well: the token still remembers the
+// last head it signed. An operator who restores an older backup on purpose says so, and the
+// restore is recorded in the chain.
+TEST_F(AuditAnchorTest, ChainCutWithItsCheckpoints_IsStillRefused_UnlessARestoreIsAccepted) {
+  const ConsentStore::AuditCheckpoint checkpoint = SignHead();
+  StopAppliance();
+  const std::filesystem::path live = config_.store_path;
+  const std::int64_t kept_seq = checkpoint.seq - 2;
+  Sql(live, "DELETE FROM audit WHERE seq > " + std::to_string(kept_seq) +
+                "; DELETE FROM audit_checkpoints;");
+  ApplianceOptions options;
+  options.clock = &clock_;
+  options.start_dispatcher = false;
+  auto started = Appliance::Start(config_, options);
+  ASSERT_FALSE(started.ok()) << "started on a truncated audit chain";
+  EXPECT_EQ(started.error().reason(), "audit_chain_inconsistent");
+  EXPECT_THAT(started.error().message(), HasSubstr("the head the HSM last signed"));
+
+  options.accept_restored_audit_chain = true;
+  auto restored = Appliance::Start(config_, options);
+  ASSERT_TRUE(restored.ok()) << restored.error().message();
+  const auto tail = (*restored)->store().AuditTail(1);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->size(), 1U);
+  EXPECT_EQ(tail->front().event, "audit.restore_accepted");
+  EXPECT_EQ(tail->front().seq, kept_seq + 1);
+  restored->reset();
+  // And the next ordinary start goes on from the restored chain.
+  options.accept_restored_audit_chain = false;
+  auto again = Appliance::Start(config_, options);
+  EXPECT_TRUE(again.ok()) << again.error().message();
+}
+
+TEST_F(AuditAnchorTest, RetypedValuesAndUnknownHashVersions_AreEdits) {
+  const ConsentStore::AuditCheckpoint checkpoint = SignHead();
+  const auto retyped = Backup("retyped.db");
+  Sql(retyped,
+      "UPDATE audit SET event = CAST(event AS BLOB), subject = CAST(subject AS TEXT) "
+      "WHERE event = 'citizen.lock';");
+  const auto result = Verify(retyped);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("a column holds a value of another type"));
+
+  // An unknown hash_version with an empty hash (whose "hash" is then empty as well).
+  const auto unknown = Backup("unknown-version.db");
+  Sql(unknown, "UPDATE audit SET hash_version = 0, hash = x'', detail = '{}' WHERE seq = " +
+                   std::to_string(checkpoint.seq) + ";");
+  const auto unknown_result = Verify(unknown);
+  EXPECT_EQ(unknown_result.exit_code, 1) << unknown_result.output;
+  EXPECT_THAT(unknown_result.output, HasSubstr("edited at seq " + std::to_string(checkpoint.seq)));
+  auto store = OpenSqliteStore({unknown.string()});
+  ASSERT_TRUE(store.ok());
+  EXPECT_FALSE((*store)->VerifyAuditChain().ok()) << "the store's own walk agrees";
+}
+
+// Events that stay unsigned while later ones follow: an HSM that could not sign, or a copy
+// rewritten past its last checkpoint.
+TEST_F(AuditAnchorTest, EventsLeftUnsignedForMinutes_AreReported) {
+  SignHead();
+  ASSERT_EQ(InboundSms(kPhone, "LOCK").status, 200);
+  clock_.Advance(300);
+  ASSERT_EQ(InboundSms(kPhone, "UNLOCK").status, 200);
+  const auto result = Verify(config_.store_path);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("unsigned at seq"));
+  EXPECT_EQ(Verify(config_.store_path, "--max-unsigned 600").exit_code, 0);
+  SignHead();
+  EXPECT_EQ(Verify(config_.store_path).exit_code, 0) << "signed now";
+}
+
+// A note signed by another log's key (staging's, say) that names this log vouches for nothing,
+// even when the verifier is given both keys.
+TEST_F(AuditAnchorTest, CheckpointSignedByAnotherLogsKey_IsForged) {
+  const ConsentStore::AuditCheckpoint checkpoint = SignHead();
+  EVP_PKEY* raw = nullptr;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
+  ASSERT_EQ(EVP_PKEY_keygen_init(ctx), 1);
+  ASSERT_EQ(EVP_PKEY_keygen(ctx, &raw), 1);
+  EVP_PKEY_CTX_free(ctx);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> other(raw, EVP_PKEY_free);
+  Bytes public_key(32);
+  std::size_t length = public_key.size();
+  ASSERT_EQ(EVP_PKEY_get_raw_public_key(other.get(), public_key.data(), &length), 1);
+  const auto text = tlog::FormatCheckpoint(
+      {"ijazat.test/audit", static_cast<std::uint64_t>(checkpoint.seq + 10), Bytes(32, 1), {}});
+  ASSERT_TRUE(text.ok());
+  const auto note = tlog::SignNote(
+      *text, "staging.example/audit", public_key, [&](ByteView message) -> Result<Bytes> {
+        Bytes signature(64);
+        std::size_t size = signature.size();
+        EVP_MD_CTX* md = EVP_MD_CTX_new();
+        EVP_DigestSignInit(md, nullptr, nullptr, nullptr, other.get());
+        EVP_DigestSign(md, signature.data(), &size, message.data(), message.size());
+        EVP_MD_CTX_free(md);
+        return signature;
+      });
+  ASSERT_TRUE(note.ok()) << note.error().message();
+  const auto staging_key = tlog::Ed25519VerifierKey("staging.example/audit", public_key);
+  ASSERT_TRUE(staging_key.ok());
+  const auto file = dir_ / "staging.txt";
+  std::ofstream(file) << *note;
+  const auto result =
+      Verify(config_.store_path, "--key '" + *staging_key + "' --checkpoints " + file.string());
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("is not signed by that log's key"));
+  EXPECT_THAT(result.output, Not(HasSubstr("truncated")));
+}
+
+// Archives written on other systems: CRLF line ends and a byte-order mark.
+TEST_F(AuditAnchorTest, CheckpointArchiveWithCrlfAndBom_IsRead) {
+  const ConsentStore::AuditCheckpoint checkpoint = SignHead();
+  std::string crlf = "\xEF\xBB\xBF";
+  for (const char c : checkpoint.note) {
+    if (c == '\n') crlf += '\r';
+    crlf += c;
+  }
+  const auto file = dir_ / "crlf.txt";
+  std::ofstream(file, std::ios::binary) << crlf;
+  const auto copy = Backup("crlf.db");
+  Sql(copy, "DELETE FROM audit_checkpoints;");
+  const auto result = Verify(copy, "--checkpoints " + file.string());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("1 checkpoint(s) verified"));
 }
 
 TEST_F(AuditAnchorTest, BadArguments_GetUsageOrUnreadableStatus) {

@@ -167,6 +167,9 @@ class CrashConsistencyTest : public ApplianceTest {
   }
 
   void StartEpoch(int epoch) {
+    // A new, empty store on the same token: the token remembers the last audit head signed for
+    // the previous store, so the first start on the new one is a restore the operator accepts.
+    new_store_ = epoch > 0;
     store_path_ = (dir_ / ("crash-" + std::to_string(epoch) + ".db")).string();
     sink_path_ = (dir_ / ("crash-sms-" + std::to_string(epoch) + ".jsonl")).string();
     std::ofstream(config_file_, std::ios::trunc)
@@ -192,6 +195,8 @@ class CrashConsistencyTest : public ApplianceTest {
     const std::string port_file = (dir_ / "port").string();
     const std::string output = (dir_ / "ijazatd.out").string();
     std::filesystem::remove(port_file);
+    const bool new_store = new_store_;
+    new_store_ = false;
     pid_ = fork();
     if (pid_ == 0) {
       const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -200,7 +205,9 @@ class CrashConsistencyTest : public ApplianceTest {
         dup2(fd, 2);
       }
       execl(binary.c_str(), binary.c_str(), "--config", config_file_.c_str(), "--port-file",
-            port_file.c_str(), "--allow-root", static_cast<char*>(nullptr));
+            port_file.c_str(), "--allow-root",
+            new_store ? "--accept-restored-audit" : static_cast<char*>(nullptr),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 2000; ++i) {
@@ -210,6 +217,13 @@ class CrashConsistencyTest : public ApplianceTest {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return 0;
+  }
+
+  // The end of what ijazatd wrote to its standard error (why it did not start).
+  std::string OutputTail() {
+    std::ifstream in(dir_ / "ijazatd.out");
+    const std::string all((std::istreambuf_iterator<char>(in)), {});
+    return all.size() > 2000 ? all.substr(all.size() - 2000) : all;
   }
 
   void Kill() {
@@ -483,6 +497,7 @@ class CrashConsistencyTest : public ApplianceTest {
   int sms_sent_ = 0;
   int sms_duplicated_ = 0;
   pid_t pid_ = -1;
+  bool new_store_ = false;
 };
 
 TEST_F(CrashConsistencyTest, SigkillAtRandomMoments_LosesNothingAcknowledged) {
@@ -495,7 +510,8 @@ TEST_F(CrashConsistencyTest, SigkillAtRandomMoments_LosesNothingAcknowledged) {
   StartEpoch(epoch);
   for (int cycle = 0; cycle < cycles; ++cycle) {
     const int port = Spawn();
-    ASSERT_GT(port, 0) << "cycle " << cycle << ": ijazatd did not come up after a kill";
+    ASSERT_GT(port, 0) << "cycle " << cycle << ": ijazatd did not come up after a kill:\n"
+                       << OutputTail();
     if (!enrolled_) {
       Enrol(port);
       if (HasFatalFailure()) return;

@@ -232,6 +232,14 @@ TEST_F(IjazatdProcessTest, RefusesToStart_NamingTheMissingPart) {
   EXPECT_THAT(result.output, HasSubstr("reading the SMS gateway secret"));
 }
 
+TEST_F(IjazatdProcessTest, ShortGatewaySecret_RefusedWithStatusTwo) {
+  std::ofstream(config_.sms.inbound_secret_file, std::ios::trunc) << "short-secret";
+  const auto result = Run();
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("shorter than 32 characters"));
+  EXPECT_THAT(result.output, ::testing::Not(HasSubstr("short-secret"))) << "never echoed";
+}
+
 // The policy of the repository's demo gives demo-bank the API key printed in the README: an
 // appliance in service refuses it (exit 2, not retried), a development one says it allows it.
 TEST_F(IjazatdProcessTest, PublishedDemoKey_RefusedWithStatusTwo_UnlessDevelopmentAllowsIt) {

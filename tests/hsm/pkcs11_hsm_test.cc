@@ -502,3 +502,37 @@ TEST(InitToken, CreatesATokenThatOpens_AndRefusesTheSameLabelTwice) {
 
 }  // namespace
 }  // namespace ijazat::hsm
+
+namespace ijazat::hsm {
+namespace {
+
+class TokenRecordTest : public HsmTest {};
+
+TEST_F(TokenRecordTest, WrittenRecords_ReadBack_OneValueEachTime_AcrossReopen) {
+  auto hsm = Provisioned();
+  ASSERT_NE(hsm, nullptr);
+  auto none = hsm->ReadRecord("audit-head");
+  ASSERT_TRUE(none.ok()) << none.error().message();
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(hsm->WriteRecord("audit-head", Bytes{1, 2, 3}).ok());
+  ASSERT_TRUE(hsm->WriteRecord("audit-head", Bytes{4, 5}).ok());
+  auto read = hsm->ReadRecord("audit-head");
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 1U) << "the old value is gone";
+  EXPECT_EQ(read->front(), (Bytes{4, 5}));
+  EXPECT_TRUE(hsm->ReadRecord("other")->empty()) << "records are by name";
+  hsm.reset();
+  auto reopened = OpenOrDie(Options());
+  ASSERT_NE(reopened, nullptr);
+  auto kept = reopened->ReadRecord("audit-head");
+  ASSERT_TRUE(kept.ok());
+  ASSERT_EQ(kept->size(), 1U);
+  EXPECT_EQ(kept->front(), (Bytes{4, 5})) << "kept in the token";
+  // A record is no key: the key audit and the key list ignore it.
+  const auto deviations = reopened->AuditKeys();
+  ASSERT_TRUE(deviations.ok());
+  EXPECT_TRUE(deviations->empty());
+}
+
+}  // namespace
+}  // namespace ijazat::hsm

@@ -2,6 +2,7 @@
 // output and the documented exit codes.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -294,6 +295,22 @@ TEST_F(ProvisionLocalToken, WithDev_RefusesAConfigurationOthersCanWrite) {
   const auto result = RunHere("--dev list");
   EXPECT_EQ(result.exit_code, kExitPin) << result.output;
   EXPECT_THAT(result.output, HasSubstr("writable by nobody else"));
+}
+
+// Root in a directory another user controls: that user could swap var/hsm (a symbolic link
+// flipped between the check and SoftHSM's reading of the file), so --dev refuses the directory.
+TEST_F(ProvisionLocalToken, WithDev_RefusesADirectoryAnotherUserControls) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to hand the directory to another user";
+  ASSERT_EQ(::chown(hsm_dir_.parent_path().c_str(), 65534, 65534), 0);  // var/, as nobody's
+  const auto result = RunHere("--dev list");
+  EXPECT_EQ(result.exit_code, kExitPin) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("belongs to another user"));
+  // A symbolic link to the token's real directory is resolved, and the real one checked.
+  ASSERT_EQ(::chown(hsm_dir_.parent_path().c_str(), 0, 0), 0);
+  std::filesystem::rename(hsm_dir_, work_.path() / "real-hsm");
+  std::filesystem::create_directory_symlink(work_.path() / "real-hsm", hsm_dir_);
+  const auto linked = RunHere("--dev list");
+  EXPECT_EQ(linked.exit_code, kExitOk) << linked.output;
 }
 
 TEST_F(ProvisionLocalToken, WithDev_NamesWhatIsMissing) {

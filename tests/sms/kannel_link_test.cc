@@ -238,6 +238,12 @@ TEST(KannelUrl, HttpsNeedsItsCa_PlainHttpOnlyToLoopback) {
               HasSubstr("credentials"));
   EXPECT_THAT(KannelUrlProblem("ftp://127.0.0.1/x", false), HasSubstr("https://"));
   EXPECT_THAT(KannelUrlProblem("https:///cgi-bin/sendsms", true), HasSubstr("host"));
+  // Credentials in a query would be in smsbox's access log and the outbox's error notes.
+  EXPECT_THAT(
+      KannelUrlProblem("http://127.0.0.1:13013/cgi-bin/sendsms?username=u&password=pw", false),
+      HasSubstr("no query"));
+  EXPECT_THAT(KannelUrlProblem("https://kannel.internal/cgi-bin/sendsms#x", true),
+              HasSubstr("no query"));
 }
 
 // The configuration refuses the link's unsafe forms at start, each with its key.

@@ -196,7 +196,8 @@ Result<std::string> SignNote(std::string_view text, std::string_view name, ByteV
          Base64Encode(blob) + "\n";
 }
 
-Result<std::string> OpenNote(std::string_view note, const std::vector<NoteVerifier>& verifiers) {
+Result<std::string> OpenNote(std::string_view note, const std::vector<NoteVerifier>& verifiers,
+                             std::vector<std::string>* signed_by) {
   const auto split = note.rfind("\n\n");
   if (split == std::string_view::npos) return Malformed("no signature block");
   const std::string_view text = note.substr(0, split + 1);
@@ -234,6 +235,7 @@ Result<std::string> OpenNote(std::string_view note, const std::vector<NoteVerifi
                      "note_unverified");
       }
       verified = true;
+      if (signed_by != nullptr) signed_by->push_back(verifier.name);
     }
   }
   if (!verified) {

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,13 @@ class Hsm {
   // templates (a key planted by hand): never used nor published. Names such as
   // "otp/v2 (secret key): CKA_SENSITIVE is false, expected true"; empty when none.
   virtual std::vector<std::string> RejectedKeys() { return {}; }
+
+  // A small record kept in the token itself (a private data object of Ijazat's, readable and
+  // writable only when logged in), for state that whoever can write the database must not be
+  // able to roll back: the audit chain's last signed head. Every value found: none when there
+  // is no record, two after a write that failed half-way (it writes the new value first).
+  virtual Result<std::vector<Bytes>> ReadRecord(const std::string& name) = 0;
+  virtual Status WriteRecord(const std::string& name, ByteView value) = 0;
 };
 
 }  // namespace ijazat::hsm

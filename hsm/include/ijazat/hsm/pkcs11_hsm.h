@@ -84,6 +84,8 @@ class Pkcs11Hsm final : public Hsm {
   Result<Bytes> Random(std::size_t count) override;
   Result<PublicKey> ExportPublicKey(const KeyRef& key) override;
   Result<KeyRef> ActiveKey(KeyKind kind) override;
+  Result<std::vector<Bytes>> ReadRecord(const std::string& name) override;
+  Status WriteRecord(const std::string& name, ByteView value) override;
   Status CheckHealth() override;
   std::vector<std::string> RejectedKeys() override;
   // Set ("pin_incorrect", "pin_locked") once the HSM refused the PIN when logging in again

@@ -50,8 +50,10 @@ Result<std::string> SignNote(std::string_view text, std::string_view name, ByteV
 
 // The text of `note` when at least one of its signatures is by a verifier's key (same name and
 // key id) and verifies; signatures by unknown keys are ignored, one by a known key that does not
-// verify makes the note "note_unverified".
-Result<std::string> OpenNote(std::string_view note, const std::vector<NoteVerifier>& verifiers);
+// verify makes the note "note_unverified". With `signed_by`, the names of the keys whose
+// signatures verified are added to it (a checkpoint's origin must be one of them).
+Result<std::string> OpenNote(std::string_view note, const std::vector<NoteVerifier>& verifiers,
+                             std::vector<std::string>* signed_by = nullptr);
 
 // Standard base64 (RFC 4648 section 4, with padding), as signed notes use it; decoding is
 // strict (no whitespace, canonical padding).
