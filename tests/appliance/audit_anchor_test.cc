@@ -148,6 +148,15 @@ class AuditAnchorTest : public ApplianceTest {
     return path;
   }
 
+  // An appliance on the fixture's files, as a restart of the service would start it.
+  Result<std::unique_ptr<Appliance>> Restart(bool accept_restored = false) {
+    ApplianceOptions options;
+    options.clock = &clock_;
+    options.start_dispatcher = false;
+    options.accept_restored_audit_chain = accept_restored;
+    return Appliance::Start(config_, options);
+  }
+
   CommandResult Audit(const std::string& arguments) {
     return RunCommand(ijazat::testing::BinaryPath("ijazat-audit") + " " + arguments);
   }
@@ -310,10 +319,7 @@ TEST_F(AuditAnchorTest, ChainCutWhileStopped_IsNeverSigned_AndTheApplianceDoesNo
   StopAppliance();
   const std::filesystem::path live = config_.store_path;
   Sql(live, "DELETE FROM audit WHERE seq > " + std::to_string(checkpoint.seq - 2) + ";");
-  ApplianceOptions options;
-  options.clock = &clock_;
-  options.start_dispatcher = false;
-  auto started = Appliance::Start(config_, options);
+  auto started = Restart();
   ASSERT_FALSE(started.ok()) << "started on a truncated audit chain";
   EXPECT_EQ(started.error().reason(), "audit_chain_inconsistent");
   EXPECT_THAT(started.error().message(), HasSubstr("ijazat-audit verify"));
@@ -323,13 +329,11 @@ TEST_F(AuditAnchorTest, ChainCutWhileStopped_IsNeverSigned_AndTheApplianceDoesNo
 
   // Rewritten instead of cut (same length, another hash at the signed seq): the same.
   Sql(live, "DELETE FROM audit;");
-  auto restarted = Appliance::Start(config_, options);
+  auto restarted = Restart();
   ASSERT_FALSE(restarted.ok());
   EXPECT_EQ(restarted.error().reason(), "audit_chain_inconsistent");
 }
 
-// Values retyped (the bytes the hash covers unchanged, but no longer found by the queries
-// auditors run), and versions Ijazat never writes, are edits.
 // The same cut with the checkpoints past it deleted as well: the token still remembers the
 // last head it signed. An operator who restores an older backup on purpose says so, and the
 // restore is recorded in the chain.
@@ -340,16 +344,12 @@ TEST_F(AuditAnchorTest, ChainCutWithItsCheckpoints_IsStillRefused_UnlessARestore
   const std::int64_t kept_seq = checkpoint.seq - 2;
   Sql(live, "DELETE FROM audit WHERE seq > " + std::to_string(kept_seq) +
                 "; DELETE FROM audit_checkpoints;");
-  ApplianceOptions options;
-  options.clock = &clock_;
-  options.start_dispatcher = false;
-  auto started = Appliance::Start(config_, options);
+  auto started = Restart();
   ASSERT_FALSE(started.ok()) << "started on a truncated audit chain";
   EXPECT_EQ(started.error().reason(), "audit_chain_inconsistent");
   EXPECT_THAT(started.error().message(), HasSubstr("the head the HSM last signed"));
 
-  options.accept_restored_audit_chain = true;
-  auto restored = Appliance::Start(config_, options);
+  auto restored = Restart(/*accept_restored=*/true);
   ASSERT_TRUE(restored.ok()) << restored.error().message();
   const auto tail = (*restored)->store().AuditTail(1);
   ASSERT_TRUE(tail.ok());
@@ -358,11 +358,12 @@ TEST_F(AuditAnchorTest, ChainCutWithItsCheckpoints_IsStillRefused_UnlessARestore
   EXPECT_EQ(tail->front().seq, kept_seq + 1);
   restored->reset();
   // And the next ordinary start goes on from the restored chain.
-  options.accept_restored_audit_chain = false;
-  auto again = Appliance::Start(config_, options);
+  auto again = Restart();
   EXPECT_TRUE(again.ok()) << again.error().message();
 }
 
+// Values retyped (the bytes the hash covers unchanged, but no longer found by the queries
+// auditors run), and versions Ijazat never writes, are edits.
 TEST_F(AuditAnchorTest, RetypedValuesAndUnknownHashVersions_AreEdits) {
   const ConsentStore::AuditCheckpoint checkpoint = SignHead();
   const auto retyped = Backup("retyped.db");
