@@ -518,7 +518,10 @@ TEST_F(VerifierTest, Issuer_IsCheckedWhenAsked) {
   options.issuer = testing::kIssuer;
   EXPECT_THAT(Verify(token, jwks_, options), IsOk());
   options.issuer = "https://elsewhere.example";
-  EXPECT_THAT(Verify(token, jwks_, options), HasReason("wrong_issuer"));
+  const auto wrong = Verify(token, jwks_, options);
+  EXPECT_THAT(wrong, HasReason("wrong_issuer"));
+  EXPECT_THAT(wrong.error().message(), HasSubstr(std::string("iss is \"") + testing::kIssuer +
+                                                 "\", expected \"https://elsewhere.example\""));
 }
 
 TEST_F(VerifierTest, Expiry_HonoursTheLeewayAtItsBoundary) {

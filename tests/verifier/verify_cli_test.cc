@@ -91,6 +91,15 @@ TEST_F(VerifyCliTest, ValidToken_PrintsItsClaimsAsJson) {
   EXPECT_THAT(result.output, StartsWith("{\n  \"iss\""));
 }
 
+TEST_F(VerifyCliTest, AFileNameGivenAsTheToken_IsRejectedWithAHintToUseStandardInput) {
+  const auto file = dir_.WriteFile("token.jws", Token());
+  const auto result = Check(file.string());
+  ExpectRejected(result, "malformed");
+  EXPECT_THAT(result.output, HasSubstr("give - and redirect it: < FILE"));
+  // A malformed token that is no file gets no such hint.
+  EXPECT_THAT(Check("not-a-token").output, Not(HasSubstr("redirect")));
+}
+
 TEST_F(VerifyCliTest, TokenFromStandardInput_ToleratesATrailingNewline) {
   const auto file = dir_.WriteFile("token", Token() + "\n");
   const auto result = Run("--jwks " + jwks_file_ + " --aud demo-bank --at " +

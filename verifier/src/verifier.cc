@@ -206,7 +206,11 @@ Result<VerifiedToken> Verify(std::string_view token, const Jwks& jwks,
   }
 
   if (options.issuer.has_value() && issuer != *options.issuer) {
-    return Reject("iss is not the expected issuer", "wrong_issuer");
+    // The signature verified: the issuer is an appliance's own URL, safe to show (printable
+    // characters only, and short).
+    std::string shown;
+    for (const char c : issuer.substr(0, 200)) shown += (c >= 0x20 && c < 0x7F) ? c : '?';
+    return Reject("iss is \"" + shown + "\", expected \"" + *options.issuer + "\"", "wrong_issuer");
   }
   IJAZAT_RETURN_IF_ERROR(CheckAudience(audiences, options.audience));
   if (verified.consent.has_value()) {

@@ -396,8 +396,13 @@ int Run(const std::vector<std::string>& raw_args, std::istream& in, std::ostream
   if (!verified.ok()) {
     const auto& error = verified.error();
     if (error.reason() == "invalid_options") return fail(Usage(error.message()));
-    return fail(
-        {kExitRejected, "rejected (" + std::string(error.reason()) + "): " + error.message()});
+    std::string message = "rejected (" + std::string(error.reason()) + "): " + error.message();
+    // A file's name where the token goes (a JWS holds no "/"): say how to pass a file.
+    if (error.reason() == "malformed" && args.token != "-" &&
+        (token.find('/') != std::string::npos || ::access(token.c_str(), F_OK) == 0)) {
+      message += " (to verify a token kept in a file, give - and redirect it: < FILE)";
+    }
+    return fail({kExitRejected, message});
   }
   // The payload was parsed strictly by Verify; this keeps the signed member order.
   out << nlohmann::ordered_json::parse(verified->payload_json).dump(2) << "\n";
