@@ -689,6 +689,19 @@ Reply ApplianceServer::Impl::Ready(const std::string& request_id) {
 
 Reply ApplianceServer::Impl::MetricsText() {
   std::ostringstream extra;
+  if (context_.policies != nullptr) {
+    // Which policy is in force on this node (after a reload, or a reload that failed).
+    const policy::PolicyIdentity identity = context_.policies->Current()->identity();
+    std::string version;
+    for (const char c : identity.version) {
+      if (c == '\\' || c == '"') version += '\\';
+      version += c == '\n' ? ' ' : c;
+    }
+    extra << "# HELP ijazat_policy_info The provider policy in force: its version and the "
+             "SHA-256 of its canonical form.\n# TYPE ijazat_policy_info gauge\n"
+          << "ijazat_policy_info{version=\"" << version << "\",sha256=\"" << identity.sha256_hex
+          << "\"} 1\n";
+  }
   if (context_.hsm != nullptr) {
     extra << "# HELP ijazat_hsm_keys_rejected Key versions on the token refused for deviating "
              "from their templates.\n# TYPE ijazat_hsm_keys_rejected gauge\n"

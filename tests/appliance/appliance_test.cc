@@ -351,12 +351,16 @@ TEST_F(ApplianceTest, PolicyReload_AppliesAGoodFileAndKeepsTheOldOnABadOne) {
                   std::string("scopes: [name, father_name, date_of_birth]").size(),
                   "scopes: [name]");
   tighter.replace(tighter.find("version: test-1"), 15, "version: test-2");
+  EXPECT_THAT(Get("/metrics", "").body, HasSubstr("ijazat_policy_info{version=\"test-1\""));
   WritePolicy(tighter);
   ASSERT_TRUE(appliance_->Reload().ok());
   EXPECT_EQ(Post("/v1/consents", ConsentBody()).status, 403) << "date_of_birth is gone";
+  EXPECT_THAT(Get("/metrics", "").body, HasSubstr("ijazat_policy_info{version=\"test-2\""))
+      << "the metric names the policy in force";
 
   WritePolicy("version: broken\nproviders: [\n");
   EXPECT_FALSE(appliance_->Reload().ok());
+  EXPECT_THAT(Get("/metrics", "").body, HasSubstr("ijazat_policy_info{version=\"test-2\""));
   const auto still =
       Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "account-opening"}, {"scopes", {"name"}}});
   EXPECT_EQ(still.status, 202) << "the good policy stays in force";
