@@ -42,6 +42,7 @@ class Appliance::Impl {
   std::unique_ptr<policy::ProviderRateLimiter> rate_limiter;
   std::unique_ptr<ApplianceServer> server;
   std::unique_ptr<AuditAnchor> audit_anchor;
+  std::string key_versions;  // as last logged (hsm.keys)
   bool stopped = false;
 };
 
@@ -320,15 +321,33 @@ Status Appliance::Reload() {
                          {"kept", impl_->policies->Current()->identity().ToString()}});
     status = reloaded.error();
   }
+  RefreshKeys();
+  return status;
+}
+
+void Appliance::RefreshKeys() {
   if (auto refreshed = impl_->hsm->Refresh(); !refreshed.ok()) {
     impl_->logger->Warn("hsm.refresh_failed", {{"error", refreshed.error().message()}});
+    return;
   }
   // A key version that deviates from its template (planted by hand) is never used: say so.
   for (const std::string& rejected : impl_->hsm->RejectedKeys()) {
     impl_->logger->Error("hsm.key_rejected", {{"key", rejected}});
   }
   impl_->tokens->Refresh();
-  return status;
+  // Say which versions are in use when that changed (a rotation or retirement by the key
+  // ceremony's tool, from another process).
+  std::string versions;
+  if (auto keys = impl_->hsm->ListKeys(); keys.ok()) {
+    for (const hsm::KeyInfo& key : *keys) {
+      versions += (versions.empty() ? "" : " ") + key.ref.Label() + ":" +
+                  std::string(hsm::KeyStateName(key.state));
+    }
+  }
+  if (!versions.empty() && versions != impl_->key_versions) {
+    impl_->key_versions = versions;
+    impl_->logger->Info("hsm.keys", {{"versions", versions}});
+  }
 }
 
 void Appliance::Stop() {
@@ -345,6 +364,9 @@ void Appliance::Sweep() {
     impl_->logger->Warn("store.sweep_failed", {{"error", expired.error().message()}});
   }
   (void)SweepBindings();
+  // Rotations and retirements made by ijazat-provision take effect within a sweep, without a
+  // signal: a retired version stops verifying and leaves the JWKS.
+  RefreshKeys();
   (void)CheckpointAudit();
 }
 

@@ -48,9 +48,12 @@ class Appliance {
   // SIGTERM: stops accepting, drains requests in flight, stops the dispatcher.
   void Stop();
   // Marks expired consents, checks again the enrolments of every CNIC whose binding records
-  // an import changed, and signs a checkpoint of the audit chain (run periodically, every
-  // minute).
+  // an import changed, re-reads the HSM's key versions (RefreshKeys) and signs a checkpoint of
+  // the audit chain (run periodically, every minute).
   void Sweep();
+  // Re-reads which key versions exist, are active or retired (a rotation or retirement made by
+  // ijazat-provision), audits them, and logs the versions in use when they changed (hsm.keys).
+  void RefreshKeys();
   // Signs and keeps a checkpoint of the audit chain's head if it grew since the last one, and
   // logs it (audit.checkpoint); also at start and at Stop(). nullopt when nothing was new.
   Result<std::optional<ConsentStore::AuditCheckpoint>> CheckpointAudit();

@@ -764,6 +764,24 @@ Result<Bytes> Pkcs11Hsm::Random(std::size_t count) {
   });
 }
 
+namespace {
+
+// The public key of a key pair's version from its CKA_EC_POINT.
+Result<PublicKey> PublicKeyFromPoint(const KeyRef& key, const Bytes& encoded) {
+  const bool ec = key.kind == KeyKind::kReceipt;
+  const auto point = UnwrapEcPoint(encoded, ec ? 65 : 32);
+  if (!point) {
+    return Error(ErrorCode::kInternal, "cannot parse the public key of " + key.Label(),
+                 "hsm_error");
+  }
+  PublicKey result{key, *point, {}, {}};
+  IJAZAT_ASSIGN_OR_RETURN(result.jwk, ec ? Es256Jwk(*point) : Ed25519Jwk(*point));
+  IJAZAT_ASSIGN_OR_RETURN(result.kid, ec ? Es256Thumbprint(*point) : Ed25519Thumbprint(*point));
+  return result;
+}
+
+}  // namespace
+
 Result<PublicKey> Pkcs11Hsm::ExportPublicKey(const KeyRef& key) {
   if (key.kind != KeyKind::kReceipt && key.kind != KeyKind::kLog) {
     return Misuse(key, "public-key export (it is a secret key)");
@@ -777,16 +795,7 @@ Result<PublicKey> Pkcs11Hsm::ExportPublicKey(const KeyRef& key) {
     }
     return std::move(*value);
   }));
-  const bool ec = key.kind == KeyKind::kReceipt;
-  const auto point = UnwrapEcPoint(encoded, ec ? 65 : 32);
-  if (!point) {
-    return Error(ErrorCode::kInternal, "cannot parse the public key of " + key.Label(),
-                 "hsm_error");
-  }
-  PublicKey result{key, *point, {}, {}};
-  IJAZAT_ASSIGN_OR_RETURN(result.jwk, ec ? Es256Jwk(*point) : Ed25519Jwk(*point));
-  IJAZAT_ASSIGN_OR_RETURN(result.kid, ec ? Es256Thumbprint(*point) : Ed25519Thumbprint(*point));
-  return result;
+  return PublicKeyFromPoint(key, encoded);
 }
 
 Result<KeyRef> Pkcs11Hsm::ActiveKey(KeyKind kind) {
@@ -1208,9 +1217,18 @@ Result<std::vector<KeyInfo>> Pkcs11Hsm::ListKeys() {
         return InspectVersion(*impl_, session, key, catalog.StateOf(key));
       }));
       if (TemplateFor(kind).key_pair) {
-        if (auto public_key = ExportPublicKey(key); public_key.ok()) {
-          report.info.kid = public_key->kid;
-        }
+        // Whatever the version's state: an auditor maps an old receipt's kid to its version,
+        // retired ones included (their public half is kept; nothing signs with it).
+        auto public_key = impl_->Run([&](Session& session) -> Result<PublicKey> {
+          IJAZAT_ASSIGN_OR_RETURN(const CK_OBJECT_HANDLE handle,
+                                  impl_->FindOne(session, CKO_PUBLIC_KEY, key));
+          IJAZAT_ASSIGN_OR_RETURN(auto value, impl_->ReadBytes(session, handle, CKA_EC_POINT));
+          if (!value) {
+            return Error(ErrorCode::kInternal, key.Label() + " has no CKA_EC_POINT", "hsm_error");
+          }
+          return PublicKeyFromPoint(key, *value);
+        });
+        if (public_key.ok()) report.info.kid = public_key->kid;
       }
       keys.push_back(std::move(report.info));
     }

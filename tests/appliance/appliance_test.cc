@@ -308,6 +308,36 @@ TEST_F(ApplianceTest, KeyPlantedOnTheToken_IsRefusedOnReload_NamedAndNeverUsed) 
   EXPECT_EQ(otp->version, 1u);
 }
 
+// The key ceremony's tool rotates and retires from another process; the running appliance
+// follows within one sweep (every minute), without a signal, and a retired version verifies
+// nothing any more.
+TEST_F(ApplianceTest, RotationAndRetirementByTheTool_TakeEffectAtTheNextSweep) {
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  const std::string v1_token = Grant(RequestConsentId())["consent_token"];
+  ASSERT_FALSE(v1_token.empty());
+  const std::string provision =
+      token_.Environment() + ijazat::testing::BinaryPath("ijazat-provision") + " --token " +
+      token_.label() + " --pin-file " + token_.user_pin_file().string() + " ";
+  const auto rotated = ijazat::testing::RunCommand(provision + "rotate --name receipt");
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.output;
+  appliance_->Sweep();
+  EXPECT_THAT(Get("/.well-known/jwks.json", "").json["keys"], SizeIs(2)) << "v2 published";
+  const std::string v2_token = Grant(RequestConsentId())["consent_token"];
+  EXPECT_EQ(Post("/v1/verifications", {{"consent_token", v1_token}}).status, 200)
+      << "v1 still verifies before its retirement";
+
+  const auto retired = ijazat::testing::RunCommand(provision + "retire --name receipt --version 1");
+  ASSERT_EQ(retired.exit_code, 0) << retired.output;
+  appliance_->Sweep();
+  EXPECT_THAT(Get("/.well-known/jwks.json", "").json["keys"], SizeIs(1)) << "v1 withdrawn";
+  const auto refused = Post("/v1/verifications", {{"consent_token", v1_token}});
+  EXPECT_NE(refused.status, 200) << "a retired version verifies nothing: " << refused.body;
+  EXPECT_EQ(Post("/v1/verifications", {{"consent_token", v2_token}}).status, 200);
+  EXPECT_THAT(ijazat::testing::ReadFileOrDie(config_.log_file),
+              HasSubstr("receipt/v2:active receipt/v1:retired"))
+      << "the versions in use are logged when they change";
+}
+
 TEST_F(ApplianceTest, PinRefusedAfterAnOutage_ReadyzNamesIt_AndNoLoginFollows) {
   faults_->FailCall("C_Sign", hsm::rv::kSessionHandleInvalid);  // the session is lost
   faults_->FailCall("C_Login", hsm::rv::kPinIncorrect, 1, /*count=*/0);

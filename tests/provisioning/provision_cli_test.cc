@@ -150,6 +150,9 @@ TEST_F(ProvisionCliTest, RotateAndRetire_FollowTheKeyLifecycle) {
   const auto list = Provision("list");
   EXPECT_THAT(list.output,
               AllOf(HasSubstr("receipt/v2  active"), HasSubstr("receipt/v1  retired")));
+  // The retired version keeps its kid in the list: an old receipt's kid still maps to it.
+  EXPECT_THAT(list.output,
+              ::testing::ContainsRegex("receipt/v1  retired  CKM_ECDSA  kid=[A-Za-z0-9_-]{43}"));
 }
 
 TEST_F(ProvisionCliTest, Check_PassesOnKeysFromKeygen) {
