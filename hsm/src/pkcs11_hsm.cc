@@ -25,6 +25,7 @@ namespace {
 
 constexpr CK_ULONG kFindBatch = 64;
 constexpr char kRetiredPrefix[] = "retired:";
+constexpr char kDestroyedPrefix[] = "destroyed:";
 constexpr char kApplication[] = "ijazat";
 constexpr std::size_t kGcmIvSize = 12;
 constexpr std::size_t kGcmTagSize = 16;
@@ -97,6 +98,7 @@ struct Handles {
 struct Catalog {
   std::map<KeyKind, std::set<std::uint32_t>> versions;
   std::map<KeyKind, std::set<std::uint32_t>> retired;
+  std::map<KeyKind, std::set<std::uint32_t>> destroyed;  // key objects destroyed on purpose
   // Versions left out of `versions` because they deviate from their templates, with how.
   std::vector<Deviation> rejected;
 
@@ -373,6 +375,12 @@ class Pkcs11Hsm::Impl {
             IJAZAT_ASSIGN_OR_RETURN(auto label, ReadBytes(session, object, CKA_LABEL));
             if (!label) continue;
             const std::string text(label->begin(), label->end());
+            if (text.rfind(kDestroyedPrefix, 0) == 0) {
+              if (const auto ref = ParseKeyLabel(text.substr(sizeof kDestroyedPrefix - 1))) {
+                found.destroyed[ref->kind].insert(ref->version);
+              }
+              continue;
+            }
             if (text.rfind(kRetiredPrefix, 0) != 0) continue;
             if (const auto ref = ParseKeyLabel(text.substr(sizeof kRetiredPrefix - 1))) {
               found.retired[ref->kind].insert(ref->version);
@@ -1166,6 +1174,80 @@ Status Pkcs11Hsm::WriteRecord(const std::string& name, ByteView value) {
   });
 }
 
+namespace {
+
+// A state record (retired:NAME/vN, destroyed:NAME/vN): a private data object of Ijazat's that
+// can be neither changed nor, where the token honours CKA_DESTROYABLE, deleted, so that a
+// retirement cannot be undone by deleting its record with the user PIN. Idempotent.
+Status CreateMarker(Pkcs11Hsm::Impl& impl, std::string label, std::string value) {
+  return impl.Run([&](Session& session) -> Status {
+    IJAZAT_ASSIGN_OR_RETURN(auto existing, impl.FindByLabel(session, CKO_DATA, label));
+    if (!existing.empty()) return OkStatus();  // a retried call that had succeeded
+    CK_OBJECT_CLASS object_class = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    std::string application = kApplication;
+    std::vector<CK_ATTRIBUTE> attributes = {
+        Attribute(CKA_CLASS, object_class), Attribute(CKA_TOKEN, yes),
+        Attribute(CKA_PRIVATE, yes),        Attribute(CKA_MODIFIABLE, no),
+        Attribute(CKA_LABEL, label),        Attribute(CKA_APPLICATION, application),
+        Attribute(CKA_VALUE, value),        Attribute(CKA_DESTROYABLE, no)};
+    CK_OBJECT_HANDLE marker = CK_INVALID_HANDLE;
+    CK_RV rv = impl.fn()->C_CreateObject(session.handle(), attributes.data(),
+                                         static_cast<CK_ULONG>(attributes.size()), &marker);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID) {
+      // A token without CKA_DESTROYABLE (before PKCS#11 2.40): the record is unchangeable at
+      // least, and `check` notices a version whose record went missing with its objects.
+      attributes.pop_back();
+      rv = impl.fn()->C_CreateObject(session.handle(), attributes.data(),
+                                     static_cast<CK_ULONG>(attributes.size()), &marker);
+    }
+    if (rv != CKR_OK) return session.Fail(rv, "C_CreateObject");
+    return OkStatus();
+  });
+}
+
+}  // namespace
+
+Status Pkcs11Hsm::DestroyKey(const KeyRef& key) {
+  const std::lock_guard lock(impl_->admin_mutex());
+  IJAZAT_RETURN_IF_ERROR(impl_->Scan());
+  const Catalog catalog = impl_->CatalogSnapshot();
+  const auto destroyed = catalog.destroyed.find(key.kind);
+  const bool recorded =
+      destroyed != catalog.destroyed.end() && destroyed->second.count(key.version);
+  if (!catalog.Exists(key) && !recorded) return UnknownKey(key);
+  if (!catalog.IsRetired(key)) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 key.Label() +
+                     " is not retired; retire it first (and wait until nothing needs "
+                     "to verify with it)",
+                 "key_not_retired");
+  }
+  // The record first, then the objects: a call cut in between leaves a record with objects,
+  // which `check` reports and the same command finishes.
+  IJAZAT_RETURN_IF_ERROR(CreateMarker(*impl_, kDestroyedPrefix + key.Label(), "destroyed"));
+  impl_->ForgetHandles(key);
+  const KeyTemplate& t = TemplateFor(key.kind);
+  std::vector<CK_OBJECT_CLASS> classes;
+  if (t.key_pair) {
+    classes = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
+  } else {
+    classes = {CKO_SECRET_KEY};
+  }
+  IJAZAT_RETURN_IF_ERROR(impl_->Run([&](Session& session) -> Status {
+    for (const CK_OBJECT_CLASS object_class : classes) {
+      IJAZAT_ASSIGN_OR_RETURN(auto objects, impl_->FindByLabel(session, object_class, key.Label()));
+      for (const CK_OBJECT_HANDLE object : objects) {
+        const CK_RV rv = impl_->fn()->C_DestroyObject(session.handle(), object);
+        if (rv != CKR_OK) return session.Fail(rv, "C_DestroyObject");
+      }
+    }
+    return OkStatus();
+  }));
+  return impl_->Scan();
+}
+
 Status Pkcs11Hsm::RetireKey(const KeyRef& key) {
   const std::lock_guard lock(impl_->admin_mutex());
   IJAZAT_RETURN_IF_ERROR(impl_->Scan());
@@ -1180,26 +1262,7 @@ Status Pkcs11Hsm::RetireKey(const KeyRef& key) {
                  key.Label() + " is the active version; rotate first, then retire it",
                  "key_active");
   }
-  IJAZAT_RETURN_IF_ERROR(impl_->Run([&](Session& session) -> Status {
-    std::string label = kRetiredPrefix + key.Label();
-    IJAZAT_ASSIGN_OR_RETURN(auto existing, impl_->FindByLabel(session, CKO_DATA, label));
-    if (!existing.empty()) return OkStatus();  // a retried call that had succeeded
-    CK_OBJECT_CLASS object_class = CKO_DATA;
-    CK_BBOOL yes = CK_TRUE;
-    CK_BBOOL no = CK_FALSE;
-    std::string application = kApplication;
-    std::string value = "retired";
-    std::array<CK_ATTRIBUTE, 7> attributes = {
-        Attribute(CKA_CLASS, object_class), Attribute(CKA_TOKEN, yes),
-        Attribute(CKA_PRIVATE, yes),        Attribute(CKA_MODIFIABLE, no),
-        Attribute(CKA_LABEL, label),        Attribute(CKA_APPLICATION, application),
-        Attribute(CKA_VALUE, value)};
-    CK_OBJECT_HANDLE marker = CK_INVALID_HANDLE;
-    const CK_RV rv = impl_->fn()->C_CreateObject(session.handle(), attributes.data(),
-                                                 attributes.size(), &marker);
-    if (rv != CKR_OK) return session.Fail(rv, "C_CreateObject");
-    return OkStatus();
-  }));
+  IJAZAT_RETURN_IF_ERROR(CreateMarker(*impl_, kRetiredPrefix + key.Label(), "retired"));
   impl_->ForgetHandles(key);
   return impl_->Scan();
 }
@@ -1250,6 +1313,44 @@ Result<std::vector<Deviation>> Pkcs11Hsm::AuditKeys() {
     }
   }
   deviations.insert(deviations.end(), catalog.rejected.begin(), catalog.rejected.end());
+  // The state records against the key objects: every version from 1 to the highest known has
+  // objects or a destruction record; a destroyed version has no objects left and was retired
+  // first; a retired one still has its objects unless destroyed.
+  for (const KeyKind kind : kAllKeyKinds) {
+    auto set_of = [&](const std::map<KeyKind, std::set<std::uint32_t>>& m) {
+      const auto it = m.find(kind);
+      return it == m.end() ? std::set<std::uint32_t>{} : it->second;
+    };
+    const auto present = set_of(catalog.versions);
+    const auto retired = set_of(catalog.retired);
+    const auto destroyed = set_of(catalog.destroyed);
+    std::uint32_t highest = 0;
+    for (const auto* s : {&present, &retired, &destroyed}) {
+      if (!s->empty()) highest = std::max(highest, *s->rbegin());
+    }
+    for (std::uint32_t v = 1; v <= highest; ++v) {
+      const std::string label = KeyRef{kind, v}.Label();
+      const bool has = present.count(v) > 0;
+      const bool gone = destroyed.count(v) > 0;
+      if (gone && has) {
+        deviations.push_back(
+            {label, "key objects", "destroyed", "still present (run destroy again)"});
+      } else if (gone && retired.count(v) == 0) {
+        deviations.push_back({label, "state record", "retired before destroyed",
+                              "destroyed with no retirement record"});
+      } else if (!has && !gone) {
+        // Rejected versions are reported above; this is a version whose objects were deleted
+        // without the tool, which no one can verify or account for.
+        bool rejected = false;
+        for (const Deviation& d : catalog.rejected)
+          rejected = rejected || d.key.rfind(label, 0) == 0;
+        if (!rejected) {
+          deviations.push_back({label, "key objects", "present, or a destruction record",
+                                "missing (deleted outside ijazat-provision)"});
+        }
+      }
+    }
+  }
   return deviations;
 }
 

@@ -39,6 +39,8 @@ Commands:
   keygen --all                    create version 1 of every key that has none yet
   rotate --name NAME              create the next version and make it active
   retire --name NAME --version V  retire a verify-only version
+  destroy --name NAME --version V --confirm
+                                  destroy a retired version's key objects for good
   list [--json]                   every key version: state, kid, mechanism, attributes
   check [--json]                  audit every key against its template (exit 1 on deviation)
   jwks                            the JWKS of every non-retired receipt-signing version
@@ -75,6 +77,7 @@ struct Options {
   std::optional<std::string> version;
   std::optional<std::string> origin;
   bool all = false;
+  bool confirm = false;
   bool json = false;
   bool help = false;
   bool dev = false;
@@ -118,6 +121,8 @@ Result<Options> Parse(const std::vector<std::string>& args) {
       options.json = true;
     } else if (arg == "--all") {
       options.all = true;
+    } else if (arg == "--confirm") {
+      options.confirm = true;
     } else if (arg == "--dev") {
       options.dev = true;
     } else if (arg == "--pin" || arg == "--so-pin" || arg.rfind("--pin=", 0) == 0 ||
@@ -158,7 +163,8 @@ int ExitCodeFor(const Error& error) {
   }
   if (reason == "key_exists" || reason == "token_exists") return kExitExists;
   if (reason == "unknown_key") return kExitUnknownKey;
-  if (reason == "key_active" || reason == "key_retired" || reason == "key_not_active") {
+  if (reason == "key_active" || reason == "key_retired" || reason == "key_not_active" ||
+      reason == "key_not_retired") {
     return kExitKeyState;
   }
   if (reason == "invalid_label") return kExitUsage;
@@ -371,8 +377,8 @@ Status RunCommand(const Options& options, std::ostream& out) {
     return OkStatus();
   }
 
-  static const std::set<std::string> kKeyCommands = {"keygen", "rotate", "retire",   "list",
-                                                     "check",  "jwks",   "audit-key"};
+  static const std::set<std::string> kKeyCommands = {"keygen", "rotate", "retire", "destroy",
+                                                     "list",   "check",  "jwks",   "audit-key"};
   if (kKeyCommands.count(command) == 0) {
     return Error(ErrorCode::kInvalidArgument,
                  command.empty() ? "no command given (see --help)"
@@ -386,15 +392,22 @@ Status RunCommand(const Options& options, std::ostream& out) {
     if (options.name) {
       return Error(ErrorCode::kInvalidArgument, "give either --name or --all", "usage");
     }
-  } else if (command == "keygen" || command == "rotate" || command == "retire") {
+  } else if (command == "keygen" || command == "rotate" || command == "retire" ||
+             command == "destroy") {
     IJAZAT_ASSIGN_OR_RETURN(kind, KindArgument(options));
   }
-  if (command == "retire") {
+  if (command == "destroy" && !options.confirm) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "destroy cannot be undone: anything signed, sealed or indexed with the version "
+                 "can then never be checked or opened again; add --confirm",
+                 "usage");
+  }
+  if (command == "retire" || command == "destroy") {
     const auto parsed =
         options.version ? hsm::ParseKeyLabel("otp/v" + *options.version) : std::optional<KeyRef>();
     if (!parsed) {
-      return Error(ErrorCode::kInvalidArgument, "retire needs --version V, a positive whole number",
-                   "usage");
+      return Error(ErrorCode::kInvalidArgument,
+                   command + " needs --version V, a positive whole number", "usage");
     }
     version = parsed->version;
   }
@@ -429,6 +442,12 @@ Status RunCommand(const Options& options, std::ostream& out) {
     const KeyRef key{*kind, *version};
     IJAZAT_RETURN_IF_ERROR(hsm->RetireKey(key));
     out << "retired " << key.Label() << '\n';
+    return OkStatus();
+  }
+  if (command == "destroy") {
+    const KeyRef key{*kind, *version};
+    IJAZAT_RETURN_IF_ERROR(hsm->DestroyKey(key));
+    out << "destroyed " << key.Label() << " (its key objects are gone; the record stays)\n";
     return OkStatus();
   }
   if (command == "list") {

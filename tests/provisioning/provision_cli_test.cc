@@ -162,6 +162,46 @@ TEST_F(ProvisionCliTest, Check_PassesOnKeysFromKeygen) {
   EXPECT_THAT(check.output, HasSubstr("ok: 5 key versions match their templates"));
 }
 
+// After a compromise: rotate, retire, destroy. The retirement cannot be undone by deleting its
+// record, and `check` finds any key objects and records that disagree.
+TEST_F(ProvisionCliTest, Destroy_RemovesARetiredVersionForGood_AndCheckFindsInconsistencies) {
+  KeygenAll();
+  ASSERT_EQ(Provision("rotate --name receipt").exit_code, kExitOk);
+  const auto unconfirmed = Provision("destroy --name receipt --version 1");
+  EXPECT_EQ(unconfirmed.exit_code, kExitUsage);
+  EXPECT_THAT(unconfirmed.output, HasSubstr("cannot be undone"));
+  const auto not_retired = Provision("destroy --name receipt --version 1 --confirm");
+  EXPECT_EQ(not_retired.exit_code, kExitKeyState) << not_retired.output;
+  EXPECT_THAT(not_retired.output, HasSubstr("retire it first"));
+
+  ASSERT_EQ(Provision("retire --name receipt --version 1").exit_code, kExitOk);
+  // The retirement record can be neither changed nor deleted with the user PIN.
+  const auto undo = RunCommand(token_.Pkcs11Tool(
+      "--delete-object --type data --label retired:receipt/v1 --application-label ijazat"));
+  EXPECT_NE(undo.exit_code, 0) << undo.output;
+  EXPECT_THAT(Provision("list").output, HasSubstr("receipt/v1  retired"));
+
+  const auto destroyed = Provision("destroy --name receipt --version 1 --confirm");
+  ASSERT_EQ(destroyed.exit_code, kExitOk) << destroyed.output;
+  EXPECT_THAT(destroyed.output, HasSubstr("destroyed receipt/v1"));
+  const auto list = Provision("list");
+  EXPECT_THAT(list.output, Not(HasSubstr("receipt/v1")));
+  EXPECT_THAT(list.output, HasSubstr("receipt/v2  active"));
+  EXPECT_EQ(Provision("check").exit_code, kExitOk) << Provision("check").output;
+  EXPECT_EQ(PythonOnJson(Provision("jwks").output, "len(d[\"keys\"])"), "1\n");
+
+  // A key deleted behind the tool's back (here index/v1's secret key, after a rotation) is an
+  // inconsistency.
+  ASSERT_EQ(Provision("rotate --name index").exit_code, kExitOk);
+  const auto deleted =
+      RunCommand(token_.Pkcs11Tool("--delete-object --type secrkey --label index/v1"));
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  const auto check = Provision("check");
+  EXPECT_EQ(check.exit_code, kExitDeviations) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("index/v1: key objects is missing (deleted outside "
+                                      "ijazat-provision)"));
+}
+
 TEST_F(ProvisionCliTest, Check_FailsNamingEachDeviation_OnAWeakKeyFromPkcs11Tool) {
   KeygenAll();
   const auto weak =

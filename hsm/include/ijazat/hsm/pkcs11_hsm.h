@@ -101,6 +101,9 @@ class Pkcs11Hsm final : public Hsm {
   // Retires a verify-only version: it no longer verifies and leaves the JWKS. The active
   // version cannot be retired ("key_active"); rotate first.
   Status RetireKey(const KeyRef& key);
+  // Destroys the key objects of a retired version for good (after a compromise, or when nothing
+  // needs it any more), leaving a record `destroyed:NAME/vN`. "key_not_retired" otherwise.
+  Status DestroyKey(const KeyRef& key);
   // Every key version on the token with its state and security attributes, sorted.
   Result<std::vector<KeyInfo>> ListKeys();
   // Each way a key's attributes differ from its template; empty when all conform.
