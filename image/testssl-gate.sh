@@ -104,7 +104,7 @@ store: {path: $work/ijazat.db}
 registry: {path: $work/registry.db}
 policy: $work/policy.yaml
 sms: {short_code: "8009", inbound_secret_file: $work/gateway.secret, sender: file, file: $work/sms.jsonl}
-receipt: {controller_name: TLS gate, controller_contact: tls@example.invalid, policy_url: https://localhost/policy}
+receipt: {operator_name: TLS gate, operator_contact: tls@example.invalid, policy_url: https://localhost/policy}
 log: {file: $work/ijazatd.log}
 development: {allow_demo_credentials: true}   # the example policy's demo key
 YAML

@@ -12,7 +12,7 @@ packages=(
   libssl-dev libpoco-dev libyaml-cpp-dev libsqlite3-dev nlohmann-json3-dev
   libp11-kit-dev softhsm2 opensc
   libgtest-dev libgmock-dev
-  python3 python3-jwcrypto
+  python3 python3-jwcrypto python3-jsonschema python3-yaml
   clang libclang-rt-14-dev
   openssl curl testssl.sh
   kannel kannel-extras

@@ -175,8 +175,8 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   hsm::Pkcs11Hsm* hsm_ptr = a.hsm.get();
   a.tokens = std::make_unique<HsmTokenService>(
       *a.hsm,
-      ReceiptIssuer{config.issuer, config.receipt.controller_name,
-                    config.receipt.controller_contact, "PK", config.receipt.policy_url},
+      ReceiptIssuer{config.issuer, config.receipt.operator_name, config.receipt.operator_contact,
+                    "PK", config.receipt.policy_url, config.sms.short_code},
       [hsm_ptr] { return hsm_ptr->Jwks(); });
 
   // Delivery reports are authenticated by a secret of their own: the gateway secret, which

@@ -61,6 +61,16 @@ class Reader {
     };
   }
 
+  // A key of an earlier release: an error that names its replacement.
+  std::function<void(const YAML::Node&, const std::string&)> Renamed(std::string now) {
+    return [this, now](const YAML::Node& node, const std::string& path) {
+      Error(node, path,
+            "was renamed " + now +
+                ": receipts name the provider as controller (from its policy's controller "
+                "section) and the operator as processor");
+    };
+  }
+
   std::function<void(const YAML::Node&, const std::string&)> Int(int* out, int min, int max) {
     return [this, out, min, max](const YAML::Node& node, const std::string& path) {
       long value = 0;
@@ -252,9 +262,11 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
          {"receipt",
           [&](const YAML::Node& node, const std::string& p) {
             r.Map(node, p,
-                  {{"controller_name", r.String(&config.receipt.controller_name)},
-                   {"controller_contact", r.String(&config.receipt.controller_contact)},
-                   {"policy_url", r.String(&config.receipt.policy_url)}});
+                  {{"operator_name", r.String(&config.receipt.operator_name)},
+                   {"operator_contact", r.String(&config.receipt.operator_contact)},
+                   {"policy_url", r.String(&config.receipt.policy_url)},
+                   {"controller_name", r.Renamed("operator_name")},
+                   {"controller_contact", r.Renamed("operator_contact")}});
           }},
          {"server",
           [&](const YAML::Node& node, const std::string& p) {

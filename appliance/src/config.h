@@ -72,9 +72,13 @@ struct ServerConfig {
   int max_keep_alive_requests = 1000;
 };
 
+// The operator of the appliance, named in every receipt as the processor (a piiControllers
+// entry with onBehalf: true) after the provider, the controller, whose details come from its
+// policy.
 struct ReceiptConfig {
-  std::string controller_name = "Ijazat operator";  // piiController in receipts
-  std::string controller_contact = "see policy_url";
+  std::string operator_name = "Ijazat operator";
+  std::string operator_contact = "see policy_url";
+  // The receipts' policyUrl when the provider's policy gives no privacy_policy_url.
   std::string policy_url;  // default: <issuer>/policy
 };
 

@@ -268,6 +268,7 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
   TokenContext context;
   IJAZAT_ASSIGN_OR_RETURN(context.subject, crypto_.PairwiseSubject(provider.id, consent.cnic));
   context.provider_name = provider.display_name;
+  context.controller = provider.controller;
   context.purpose_text = purpose != nullptr ? purpose->sms_text : consent.purpose;
   context.token_expires_at = now + provider.limits.token.ttl.count();
 

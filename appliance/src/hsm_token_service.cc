@@ -45,18 +45,37 @@ Result<IssuedTokens> HsmTokenService::Issue(const Consent& consent, const TokenC
   receipt.consent_id = consent.id;
   receipt.consent_timestamp = now;
   receipt.pii_principal_id = context.subject;
+  // The provider is the controller, with the details its policy gives; the operator, who runs
+  // the appliance for it, follows as the processor (Kantara: onBehalf).
   verifier::PiiController controller;
-  controller.name = issuer_.controller_name;
-  controller.contact = issuer_.controller_contact;
-  controller.address.address_country = issuer_.controller_country;
-  receipt.pii_controllers.push_back(controller);
+  controller.name = context.provider_name;
+  controller.contact = issuer_.operator_contact;  // without details, the operator answers
   receipt.policy_url = issuer_.policy_url;
+  if (context.controller) {
+    const policy::Controller& details = *context.controller;
+    controller.name = details.legal_name;
+    controller.contact = details.contact;
+    controller.address = {details.address, details.country};
+    controller.email = details.email;
+    controller.phone = details.phone;
+    if (!details.privacy_policy_url.empty()) receipt.policy_url = details.privacy_policy_url;
+  }
+  receipt.pii_controllers.push_back(controller);
+  verifier::PiiController processor;
+  processor.name = issuer_.operator_name;
+  processor.on_behalf = true;
+  processor.contact = issuer_.operator_contact;
+  processor.address.address_country = issuer_.operator_country;
+  receipt.pii_controllers.push_back(processor);
   verifier::ReceiptPurpose purpose;
   purpose.purpose = context.purpose_text;
   purpose.purpose_category = {consent.purpose};
   purpose.pii_category = consent.scopes;
-  purpose.termination =
-      "token expiry, use count, or revocation (SMS REVOKE " + consent.reference + ")";
+  // When the consent ends, in the words of the citizen's SMS commands.
+  purpose.termination = Iso8601(context.token_expires_at) + ", after " +
+                        std::to_string(consent.max_uses) +
+                        (consent.max_uses == 1 ? " verification" : " verifications") +
+                        ", or REVOKE " + consent.reference + " by SMS to " + issuer_.short_code;
   receipt.services.push_back({context.provider_name, {purpose}});
   receipt.sensitive = true;
   receipt.spi_categories = {"national identity"};

@@ -16,11 +16,13 @@
 namespace ijazat::appliance {
 
 struct ReceiptIssuer {
-  std::string issuer;              // iss
-  std::string controller_name;     // piiController
-  std::string controller_contact;  // contact
-  std::string controller_country = "PK";
-  std::string policy_url;  // policyUrl
+  std::string issuer;  // iss
+  // The operator, named after the provider as the processor (onBehalf: true).
+  std::string operator_name;
+  std::string operator_contact;
+  std::string operator_country = "PK";
+  std::string policy_url;  // policyUrl when the provider's controller details give none
+  std::string short_code;  // where citizens text REVOKE (the receipt's termination)
 };
 
 class HsmTokenService final : public TokenService {

@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <array>
+#include <ctime>
 #include <utility>
 
 namespace ijazat::appliance {
@@ -67,6 +68,15 @@ std::optional<OutboxKind> ParseOutboxKind(std::string_view name) {
 std::string_view OutboxStatusName(OutboxStatus status) { return NameOf(kOutboxStatuses, status); }
 std::optional<OutboxStatus> ParseOutboxStatus(std::string_view name) {
   return Parse(kOutboxStatuses, name);
+}
+
+std::string Iso8601(Timestamp t) {
+  const std::time_t seconds = static_cast<std::time_t>(t);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
 }
 
 }  // namespace ijazat::appliance

@@ -17,6 +17,8 @@ namespace ijazat::appliance {
 
 // Unix time in seconds.
 using Timestamp = std::int64_t;
+// "2025-03-01T10:00:00Z": RFC 3339 in UTC, whole seconds.
+std::string Iso8601(Timestamp t);
 
 // Consent states: pending -> granted | failed | expired; granted -> used | revoked | expired.
 enum class ConsentState { kPending, kGranted, kFailed, kExpired, kUsed, kRevoked };

@@ -108,15 +108,6 @@ auto JsonBody(const HttpRequest& request, Parse parse) -> decltype(parse(request
   return parse(request.body);
 }
 
-std::string Iso8601(Timestamp t) {
-  const std::time_t seconds = static_cast<std::time_t>(t);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
-
 // One response in the making.
 struct Reply {
   int status = 200;

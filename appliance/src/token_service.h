@@ -2,10 +2,12 @@
 // appliance's own published keys. The format is docs/consent-token.md.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ijazat/common/result.h"
+#include "ijazat/policy/policy_set.h"
 #include "model.h"
 
 namespace ijazat::appliance {
@@ -15,6 +17,9 @@ struct TokenContext {
   std::string subject;        // pairwise pseudonym
   std::string provider_name;  // for the receipt
   std::string purpose_text;   // for the receipt
+  // The provider's controller details from its policy; absent, the receipt names the
+  // provider by provider_name, with the operator's contact.
+  std::optional<policy::Controller> controller;
   Timestamp token_expires_at = 0;
 };
 

@@ -141,6 +141,25 @@ void WriteTime(JsonWriter& json, const std::optional<std::chrono::sys_seconds>& 
 
 void WriteProvider(JsonWriter& json, const Provider& provider) {
   json.BeginObject();
+  // Only when present, so that the hash of a policy without controller details is what it
+  // was before the section existed.
+  if (provider.controller) {
+    const Controller& c = *provider.controller;
+    json.Key("controller");
+    json.BeginObject();
+    for (const auto& [key, value] :
+         {std::pair<const char*, const std::string*>{"address", &c.address},
+          {"contact", &c.contact},
+          {"country", &c.country},
+          {"email", &c.email},
+          {"legal_name", &c.legal_name},
+          {"phone", &c.phone},
+          {"privacy_policy_url", &c.privacy_policy_url}}) {
+      json.Key(key);
+      json.String(*value);
+    }
+    json.EndObject();
+  }
   json.Key("credentials");
   json.BeginArray();
   for (const Credential& credential : provider.credentials) {

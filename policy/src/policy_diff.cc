@@ -61,6 +61,11 @@ class Differ {
       Add(ChangeImpact::kNeutral, path + ".display_name",
           "'" + before.display_name + "' -> '" + after.display_name + "' (shown in SMS)");
     }
+    if (before.controller != after.controller) {
+      Add(ChangeImpact::kNeutral, path + ".controller",
+          after.controller ? "controller details changed (named in every new receipt)"
+                           : "controller details removed (receipts name the display name only)");
+    }
     CompareWindow(path + ".valid_from", before.valid_from, after.valid_from, true);
     CompareWindow(path + ".valid_until", before.valid_until, after.valid_until, false);
     CompareCredentials(path, before, after);

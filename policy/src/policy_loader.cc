@@ -53,6 +53,9 @@ constexpr IntRange kBurst{1, 1000};
 constexpr std::size_t kDisplayNameMax = 30;
 constexpr std::size_t kSmsTextMax = 40;
 constexpr std::size_t kLabelMax = 80;
+constexpr std::size_t kControllerNameMax = 140;
+constexpr std::size_t kControllerAddressMax = 200;
+constexpr std::size_t kControllerContactMax = 100;
 constexpr std::size_t kVersionMax = 64;
 
 struct Field {
@@ -71,7 +74,16 @@ constexpr Field kProviderFields[] = {
     {"id", true},          {"display_name", true}, {"status", true},
     {"valid_from", false}, {"valid_until", false}, {"credentials", false},
     {"purposes", true},    {"rate_limit", false},  {"reveal_enrolment_status", false},
-    {"overrides", false},
+    {"overrides", false},  {"controller", false},
+};
+constexpr Field kControllerFields[] = {
+    {"legal_name", true},
+    {"address", false},
+    {"country", true},
+    {"contact", true},
+    {"email", false},
+    {"phone", false},
+    {"privacy_policy_url", false},
 };
 constexpr Field kCredentialFields[] = {{"type", true}, {"sha256", true}, {"label", false}};
 constexpr Field kPurposeFields[] = {{"id", true}, {"sms_text", true}, {"scopes", true}};
@@ -570,7 +582,46 @@ class Validator {
     if (NodePtr overrides = map->Get("overrides")) {
       ReadLimits(*overrides, Child(path, "overrides"), provider.limits, &defaults);
     }
+    if (NodePtr controller = map->Get("controller")) {
+      ReadController(*controller, Child(path, "controller"), provider);
+    }
     return true;
+  }
+
+  // The provider's details as data controller, written into every receipt it receives.
+  void ReadController(const YamlNode& node, const std::string& path, Provider& provider) {
+    const auto map = ReadMap(node, path, kControllerFields);
+    if (!map) return;
+    Controller controller;
+    const auto read = [&](std::string_view key, std::string_view expected, auto check,
+                          std::string& out) {
+      NodePtr value = map->Get(key);
+      if (value == nullptr) return;
+      const std::string field_path = Child(path, key);
+      const auto text = ReadScalar(*value, field_path, expected);
+      if (!text) return;
+      if (const auto problem = check(*text)) {
+        Report(*value, field_path, Quote(*text) + " " + *problem);
+      } else {
+        out = *text;
+      }
+    };
+    const auto line = [](std::size_t max) {
+      return [max](std::string_view text) { return internal::CheckOneLine(text, max); };
+    };
+    read("legal_name", "the controller's registered name", line(kControllerNameMax),
+         controller.legal_name);
+    read("address", "a postal address on one line", line(kControllerAddressMax),
+         controller.address);
+    read("country", "an ISO 3166-1 alpha-2 country code such as PK", internal::CheckCountryCode,
+         controller.country);
+    read("contact", "a role or office such as Data Protection Officer", line(kControllerContactMax),
+         controller.contact);
+    read("email", "an e-mail address", internal::CheckEmail, controller.email);
+    read("phone", "an international phone number", internal::CheckPhone, controller.phone);
+    read("privacy_policy_url", "an https URL", internal::CheckHttpsUrl,
+         controller.privacy_policy_url);
+    provider.controller = std::move(controller);
   }
 
   void ReadValidity(const MapReader& map, const std::string& path, Provider& provider) {

@@ -153,6 +153,94 @@ std::optional<std::string> CheckSmsText(std::string_view text, std::size_t max_c
   return std::nullopt;
 }
 
+std::optional<std::string> CheckOneLine(std::string_view text, std::size_t max_chars) {
+  if (text.empty()) return "is empty";
+  std::size_t count = 0;
+  std::size_t i = 0;
+  char32_t previous = 0;
+  while (i < text.size()) {
+    std::size_t length = 1;
+    const char32_t c = DecodeUtf8(text, i, length);
+    if (c == kInvalid) return "is not valid UTF-8";
+    if (c == '\n' || c == '\r') return "contains a line break; it must be one line";
+    if (c == ' ' && previous == ' ') return "contains two spaces in a row";
+    previous = c;
+    ++count;
+    i += length;
+  }
+  if (text.front() == ' ' || text.back() == ' ') return "starts or ends with a space";
+  if (count > max_chars) {
+    return "is " + std::to_string(count) + " characters long; at most " +
+           std::to_string(max_chars) + " are allowed";
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+bool IsPrintableAscii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+}  // namespace
+
+std::optional<std::string> CheckCountryCode(std::string_view text) {
+  if (text.size() != 2 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    return "must be an ISO 3166-1 alpha-2 country code: two upper-case letters such as PK";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckEmail(std::string_view text) {
+  const std::size_t at = text.find('@');
+  const bool shaped = !text.empty() && text.size() <= 254 && IsPrintableAscii(text) &&
+                      at != std::string_view::npos && at > 0 &&
+                      text.find('@', at + 1) == std::string_view::npos;
+  const std::string_view domain = shaped ? text.substr(at + 1) : std::string_view();
+  if (!shaped || domain.find('.') == std::string_view::npos || domain.front() == '.' ||
+      domain.back() == '.' || domain.find("..") != std::string_view::npos) {
+    return "must be an e-mail address such as dpo@demo-bank.example (printable ASCII, one @, "
+           "a dotted domain, at most 254 characters)";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckPhone(std::string_view text) {
+  std::size_t digits = 0;
+  bool ok = text.size() >= 2 && text.size() <= 32 && text[0] == '+' && text[1] >= '0' &&
+            text[1] <= '9' && text.back() >= '0' && text.back() <= '9';
+  for (std::size_t i = 1; ok && i < text.size(); ++i) {
+    const char c = text[i];
+    if (c >= '0' && c <= '9') {
+      ++digits;
+    } else if (c == ' ' || c == '-') {
+      ok = text[i - 1] >= '0' && text[i - 1] <= '9';  // single separators between digits
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok || digits < 7 || digits > 15) {
+    return "must be an international number: + and 7 to 15 digits, grouped with single spaces "
+           "or hyphens, such as +92 21 111 000 000";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckHttpsUrl(std::string_view text) {
+  constexpr std::string_view kScheme = "https://";
+  const bool ok = text.size() > kScheme.size() && text.size() <= 2048 &&
+                  text.substr(0, kScheme.size()) == kScheme && IsPrintableAscii(text) &&
+                  text[kScheme.size()] != '/' && text[kScheme.size()] != '?' &&
+                  text[kScheme.size()] != '#';
+  if (!ok) {
+    return "must be an absolute https URL with a host, such as "
+           "https://demo-bank.example/privacy (printable ASCII, no spaces, at most 2048 "
+           "characters)";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> NormaliseSha256Hex(std::string_view text) {
   std::string hex;
   if (text.size() == 95) {  // "AB:CD:..." 32 pairs and 31 colons

@@ -34,6 +34,23 @@ bool IsSlug(std::string_view text);
 // returns what is wrong, as the end of a sentence ("contains the character '\u{7e}'").
 std::optional<std::string> CheckSmsText(std::string_view text, std::size_t max_chars);
 
+// One line of text in any script (the file was screened for controls and invisible
+// formatting already): no line breaks, no leading, trailing or doubled spaces, between 1 and
+// `max_chars` characters. On failure returns what is wrong, as CheckSmsText does.
+std::optional<std::string> CheckOneLine(std::string_view text, std::size_t max_chars);
+
+// The formats of a controller's contact details. Each returns what is wrong, or nullopt.
+// ISO 3166-1 alpha-2: two upper-case ASCII letters ("PK").
+std::optional<std::string> CheckCountryCode(std::string_view text);
+// An address such as dpo@demo-bank.example: printable ASCII, one '@', a dotted domain,
+// at most 254 characters.
+std::optional<std::string> CheckEmail(std::string_view text);
+// International format: '+', then 7 to 15 digits, in groups separated by single spaces or
+// hyphens ("+92 21 111 000 000").
+std::optional<std::string> CheckPhone(std::string_view text);
+// An absolute https URL with a host, printable ASCII without spaces, at most 2048 characters.
+std::optional<std::string> CheckHttpsUrl(std::string_view text);
+
 // A SHA-256 written as 64 hex digits, optionally in colon-separated pairs as OpenSSL prints
 // certificate fingerprints. Returns 64 lowercase hex digits, or nullopt.
 std::optional<std::string> NormaliseSha256Hex(std::string_view text);

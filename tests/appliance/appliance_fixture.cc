@@ -54,6 +54,14 @@ providers:
         sms_text: opening a bank account
         scopes: [name, father_name, date_of_birth]
     rate_limit: {requests_per_minute: 6000, burst: 1000}
+    controller:
+      legal_name: Test Bank Limited
+      address: 1 Test Road, Lahore
+      country: PK
+      contact: Data Protection Officer
+      email: dpo@test-bank.example
+      phone: +92 42 111 000 000
+      privacy_policy_url: https://test-bank.example/privacy
   - id: test-telco
     display_name: Test Telco
     status: active

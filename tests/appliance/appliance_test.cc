@@ -3,13 +3,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "appliance_fixture.h"
 #include "ijazat/hsm/fault_injection.h"
 #include "ijazat/hsm/pkcs11_hsm.h"
 #include "ijazat/policy/policy_loader.h"
+#include "ijazat/verifier/jwks.h"
+#include "ijazat/verifier/verifier.h"
 #include "support/result_matchers.h"
 #include "support/temp_dir.h"
 
@@ -25,6 +30,95 @@ using ::testing::SizeIs;
 
 nlohmann::json ConsentBody(const std::string& cnic = kCnic) {
   return {{"cnic", cnic}, {"purpose", "account-opening"}, {"scopes", {"name", "date_of_birth"}}};
+}
+
+// The receipt names the provider as the controller, with the details of its policy, and the
+// operator (ijazatd.yaml's receipt section) after it as the processor; a provider whose policy
+// gives no details is named by its display name, with the operator's contact.
+TEST_F(ApplianceTest, Receipt_NamesTheProviderAsControllerAndTheOperatorAsProcessor) {
+  ASSERT_EQ(InboundSms("03001234567", "35202-1234567-1").status, 200);
+  const auto jwks = verifier::Jwks::Parse(Get("/.well-known/jwks.json", "").body);
+  ASSERT_THAT(jwks, IsOk());
+  const auto receipt_of = [&](const std::string& purpose, const std::string& scope,
+                              const std::string& api_key, const std::string& audience) {
+    const auto created =
+        Post("/v1/consents", {{"cnic", kCnic}, {"purpose", purpose}, {"scopes", {scope}}}, api_key);
+    EXPECT_EQ(created.status, 202) << created.body;
+    const auto confirmed = Post("/v1/consents/" + created.json.value("consent_id", "") + "/confirm",
+                                {{"otp", LastCodeFor(kPhone).value_or("")}}, api_key);
+    EXPECT_EQ(confirmed.status, 200) << confirmed.body;
+    verifier::VerifyOptions options;
+    options.type = verifier::TokenType::kReceipt;
+    options.audience = audience;
+    options.issuer = config_.issuer;
+    options.now = clock_.Now();
+    auto verified = verifier::Verify(confirmed.json.value("receipt", ""), *jwks, options);
+    EXPECT_THAT(verified, IsOk());
+    return verified.ok() ? *verified->receipt : verifier::ReceiptClaims{};
+  };
+
+  const verifier::ReceiptClaims bank = receipt_of("account-opening", "name", kBankKey, "test-bank");
+  ASSERT_THAT(bank.pii_controllers, SizeIs(2));
+  const verifier::PiiController& controller = bank.pii_controllers[0];
+  EXPECT_EQ(controller.name, "Test Bank Limited");
+  EXPECT_FALSE(controller.on_behalf);
+  EXPECT_EQ(controller.contact, "Data Protection Officer");
+  EXPECT_EQ(controller.address.street_address, "1 Test Road, Lahore");
+  EXPECT_EQ(controller.address.address_country, "PK");
+  EXPECT_EQ(controller.email, "dpo@test-bank.example");
+  EXPECT_EQ(controller.phone, "+92 42 111 000 000");
+  EXPECT_EQ(bank.policy_url, "https://test-bank.example/privacy");
+  const verifier::PiiController& processor = bank.pii_controllers[1];
+  EXPECT_EQ(processor.name, config_.receipt.operator_name);
+  EXPECT_TRUE(processor.on_behalf);
+  EXPECT_EQ(processor.contact, config_.receipt.operator_contact);
+
+  const verifier::ReceiptClaims telco = receipt_of("sim-issuance", "name", kTelcoKey, "test-telco");
+  ASSERT_THAT(telco.pii_controllers, SizeIs(2));
+  EXPECT_EQ(telco.pii_controllers[0].name, "Test Telco");
+  EXPECT_FALSE(telco.pii_controllers[0].on_behalf);
+  EXPECT_EQ(telco.pii_controllers[0].contact, config_.receipt.operator_contact);
+  EXPECT_EQ(telco.policy_url, config_.receipt.policy_url);
+  EXPECT_TRUE(telco.pii_controllers[1].on_behalf);
+}
+
+// Writes the worked examples of docs/consent-token.md when IJAZAT_WRITE_EXAMPLES names a
+// directory: a real consent of the example policy's demo-bank, granted by the appliance at
+// 2025-03-01T10:00:00Z, so that token, receipt and JWKS are exactly what providers receive.
+// The checked-in copies (tests/data/verifier/examples) are tested by verify_cli_test.cc.
+TEST_F(ApplianceTest, WorkedExamples_AreWrittenOnRequest) {
+  const char* out = std::getenv("IJAZAT_WRITE_EXAMPLES");
+  if (out == nullptr) GTEST_SKIP() << "set IJAZAT_WRITE_EXAMPLES=DIR to write the examples";
+  StopAppliance();
+  clock_.Set(1740823200);
+  config_.issuer = "https://ijazat.nadra.example";
+  config_.receipt.operator_name = "Ijazat operator";
+  config_.receipt.operator_contact = "privacy@ijazat.nadra.example";
+  config_.receipt.policy_url = "https://ijazat.nadra.example/policy";
+  config_.allow_demo_credentials = true;
+  std::ifstream example(ijazat::testing::TestDataPath("../../policy/example/policy.yaml"));
+  WritePolicy(std::string(std::istreambuf_iterator<char>(example), {}));
+  StartAppliance();
+  ASSERT_EQ(InboundSms("03001234567", "35202-1234567-1").status, 200);
+  const std::string demo_key = "ijz_demo_0123456789abcdef0123456789abcdef";
+  const auto created = Post("/v1/consents",
+                            {{"cnic", "35202-1234567-1"},
+                             {"purpose", "account-opening"},
+                             {"scopes", {"name", "father_name", "date_of_birth"}}},
+                            demo_key);
+  ASSERT_EQ(created.status, 202) << created.body;
+  const auto confirmed =
+      Post("/v1/consents/" + created.json["consent_id"].get<std::string>() + "/confirm",
+           {{"otp", LastCodeFor(kPhone).value_or("")}}, demo_key);
+  ASSERT_EQ(confirmed.status, 200) << confirmed.body;
+  const std::filesystem::path dir(out);
+  std::filesystem::create_directories(dir);
+  const auto write = [&](const char* name, const std::string& text) {
+    std::ofstream(dir / name, std::ios::binary | std::ios::trunc) << text << "\n";
+  };
+  write("token.jws", confirmed.json["consent_token"]);
+  write("receipt.jws", confirmed.json["receipt"]);
+  write("jwks.json", nlohmann::json::parse(Get("/.well-known/jwks.json", "").body).dump(2));
 }
 
 TEST_F(ApplianceTest, HappyPath_EnrolAskConfirmVerify) {

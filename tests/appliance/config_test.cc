@@ -131,6 +131,23 @@ TEST(LoadConfig, RefusesACredentialInTheDeliveryReportUrl) {
   EXPECT_THAT(config.error().message(), Not(HasSubstr("s3cr3t"))) << "never echoes a secret";
 }
 
+TEST(LoadConfig, ReadsTheOperatorAsProcessor_AndNamesTheRenamedKeys) {
+  const auto config =
+      Load(std::string(kMinimal) +
+           "receipt: {operator_name: NADRA, operator_contact: dpo@nadra.example}\n");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->receipt.operator_name, "NADRA");
+  EXPECT_EQ(config->receipt.operator_contact, "dpo@nadra.example");
+  // The keys of the release that named the operator as controller say what replaced them.
+  const auto old = Load(std::string(kMinimal) +
+                        "receipt:\n  controller_name: NADRA\n  controller_contact: dpo@x\n");
+  ASSERT_THAT(old, HasReason("config_invalid"));
+  EXPECT_THAT(old.error().message(),
+              HasSubstr(":21:20: receipt.controller_name: was renamed operator_name"));
+  EXPECT_THAT(old.error().message(),
+              HasSubstr(":22:23: receipt.controller_contact: was renamed operator_contact"));
+}
+
 TEST(LoadConfig, RefusesAPinInTheFile) {
   std::string text = kMinimal;
   text.replace(text.find("pin_file: hsm/user.pin"), 22, "pin: \"1234\"");

@@ -55,6 +55,12 @@ TEST(PolicyDiff, ReportsVersionChangeAsNeutral) {
               ElementsAre(Change(ChangeImpact::kNeutral, "version", "2025.06.1 -> 2025.06.2")));
 }
 
+TEST(PolicyDiff, ControllerDetailsChangeIsReported) {
+  EXPECT_THAT(DiffExample("legal_name: Demo Bank Limited", "legal_name: Demo Bank Plc"),
+              Contains(Change(ChangeImpact::kNeutral, "providers[demo-bank].controller",
+                              "controller details changed")));
+}
+
 TEST(PolicyDiff, LongerOtpTtlIsLoosened) {
   EXPECT_THAT(DiffExample("ttl: 5m ", "ttl: 8m "),
               Contains(Change(ChangeImpact::kLoosened, "defaults.otp.ttl", "5m -> 8m")));

@@ -71,6 +71,25 @@ TEST(PolicyIdentity, EveryChangeOfMeaningChangesTheHash) {
   EXPECT_NE(HashOf(policy + "    rate_limit: {requests_per_minute: 60, burst: 9}\n"), base);
   EXPECT_NE(HashOf(policy + "    overrides: {otp: {ttl: 4m}}\n"), base);
   EXPECT_NE(HashOf(policy + "    valid_until: 2030-01-01T00:00:00Z\n"), base);
+  // The controller details are in every receipt: each of them is part of the policy's meaning.
+  const std::string controller =
+      "    controller: {legal_name: Demo Bank Limited, country: PK, contact: DPO, "
+      "address: 1 Demo Road, email: dpo@demo.example, phone: +92 21 111 000 000, "
+      "privacy_policy_url: \"https://demo.example/p\"}\n";
+  const std::string with_controller = HashOf(policy + controller);
+  EXPECT_NE(with_controller, base);
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"Demo Bank Limited", "Demo Bank Ltd"},
+           {"country: PK", "country: AE"},
+           {"contact: DPO", "contact: Privacy Office"},
+           {"1 Demo Road", "2 Demo Road"},
+           {"dpo@demo.example", "dp@demo.example"},
+           {"111 000 000", "111 000 001"},
+           {"demo.example/p", "demo.example/q"},
+       }) {
+    EXPECT_NE(HashOf(policy + ReplaceOnce(controller, from, to)), with_controller)
+        << from << " -> " << to;
+  }
 }
 
 TEST(PolicyIdentity, HashIsSha256OfTheCanonicalForm) {

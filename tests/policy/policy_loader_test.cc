@@ -50,6 +50,69 @@ TEST(PolicyLoader, AcceptsMinimalPolicyAndFillsSafeDefaults) {
   EXPECT_EQ(provider->limits, Limits{});
 }
 
+TEST(PolicyLoader, ReadsControllerDetails_AnyScriptInNames) {
+  const std::string text = std::string(kMinimalPolicy) +
+                           "    controller:\n"
+                           "      legal_name: \"Demo Bank Limited \u0688\u06CC\u0645\u0648\"\n"
+                           "      address: 1 Demo Road, Karachi\n"
+                           "      country: PK\n"
+                           "      contact: Data Protection Officer\n"
+                           "      email: dpo@demo-bank.example\n"
+                           "      phone: +92-21-111-000-000\n"
+                           "      privacy_policy_url: https://demo-bank.example/privacy\n";
+  const auto result = Load(text);
+  ASSERT_THAT(result, IsOk());
+  const Provider* provider = (*result)->FindProvider("demo-bank");
+  ASSERT_NE(provider, nullptr);
+  ASSERT_TRUE(provider->controller.has_value());
+  EXPECT_EQ(provider->controller->legal_name, "Demo Bank Limited \u0688\u06CC\u0645\u0648");
+  EXPECT_EQ(provider->controller->address, "1 Demo Road, Karachi");
+  EXPECT_EQ(provider->controller->country, "PK");
+  EXPECT_EQ(provider->controller->contact, "Data Protection Officer");
+  EXPECT_EQ(provider->controller->email, "dpo@demo-bank.example");
+  EXPECT_EQ(provider->controller->phone, "+92-21-111-000-000");
+  EXPECT_EQ(provider->controller->privacy_policy_url, "https://demo-bank.example/privacy");
+  // Without the section there are no details, and nothing is made up.
+  const auto plain = Load(kMinimalPolicy);
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_FALSE((*plain)->FindProvider("demo-bank")->controller.has_value());
+}
+
+TEST(PolicyLoader, RejectsEveryMalformedControllerField_NamingIt) {
+  const std::string base = std::string(kMinimalPolicy) +
+                           "    controller: {legal_name: Demo Bank Limited, country: PK, "
+                           "contact: DPO}\n";
+  ASSERT_THAT(Load(base), IsOk());
+  const std::pair<std::string, std::string> cases[] = {
+      {"country: PK", "country: PAK"},
+      {"country: PK", "country: \"\""},
+      {"contact: DPO", "contact: \" DPO\""},
+      {"contact: DPO", "contact: \"D  PO\""},
+      {"contact: DPO", "contact: DPO, email: a@b"},
+      {"contact: DPO", "contact: DPO, email: a b@c.d"},
+      {"contact: DPO", "contact: DPO, email: a@b@c.d"},
+      {"contact: DPO", "contact: DPO, email: a@.b.c"},
+      {"contact: DPO", "contact: DPO, phone: 92211110000"},
+      {"contact: DPO", "contact: DPO, phone: +92 21"},
+      {"contact: DPO", "contact: DPO, phone: +92  21 111 000 000"},
+      {"contact: DPO", "contact: DPO, phone: +1234567890123456"},
+      {"contact: DPO", "contact: DPO, privacy_policy_url: http://demo.example/p"},
+      {"contact: DPO", "contact: DPO, privacy_policy_url: https:///p"},
+      {"contact: DPO", "contact: DPO, privacy_policy_url: \"https://demo.example/a b\""},
+      {"contact: DPO", "contact: DPO, website: https://demo.example"},
+      {"Demo Bank Limited", std::string(141, 'x')},
+      {"contact: DPO}", "contact: [DPO]}"},
+  };
+  for (const auto& [from, to] : cases) {
+    std::vector<Diagnostic> diagnostics;
+    const auto result = Load(ReplaceOnce(base, from, to), &diagnostics);
+    EXPECT_FALSE(result.ok()) << to;
+    ASSERT_THAT(diagnostics, SizeIs(1)) << to;
+    EXPECT_THAT(diagnostics[0].path, HasSubstr("providers[0].controller")) << to;
+    EXPECT_EQ(diagnostics[0].line, 13) << to;
+  }
+}
+
 TEST(PolicyLoader, AcceptsEmptyProviderList) {
   const auto result = Load("version: 1\nproviders: []\n");
   ASSERT_THAT(result, IsOk());

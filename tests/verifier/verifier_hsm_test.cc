@@ -269,25 +269,5 @@ TEST_F(VerifierHsmTest, TokenOfARetiredKey_FailsWithUnknownKid) {
   EXPECT_THAT(cli.output, HasSubstr("rejected (unknown_kid)"));
 }
 
-// Writes the worked examples of docs/consent-token.md when IJAZAT_WRITE_EXAMPLES names a
-// directory: a fresh HSM key, so the examples are real HSM signatures. The checked-in copies
-// are tested by verify_cli_test.cc.
-TEST_F(VerifierHsmTest, WorkedExamples_AreWrittenOnRequest) {
-  const char* out = std::getenv("IJAZAT_WRITE_EXAMPLES");
-  if (out == nullptr) GTEST_SKIP() << "set IJAZAT_WRITE_EXAMPLES=DIR to write the examples";
-  ConsentTokenClaims claims = SampleConsentClaims();
-  claims.subject = Pseudonym(kProvider, "3520212345671");
-  ReceiptClaims receipt_claims = SampleReceiptClaims();
-  receipt_claims.pii_principal_id = claims.subject;
-  const std::filesystem::path dir(out);
-  std::filesystem::create_directories(dir);
-  const auto write = [&](const char* name, const std::string& text) {
-    std::ofstream(dir / name, std::ios::binary | std::ios::trunc) << text << "\n";
-  };
-  write("token.jws", IssueToken(kReceipt1, claims));
-  write("receipt.jws", IssueReceipt(kReceipt1, receipt_claims));
-  write("jwks.json", json::parse(JwksJson()).dump(2));
-}
-
 }  // namespace
 }  // namespace ijazat::verifier

@@ -6,10 +6,12 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -355,6 +357,101 @@ TEST_F(VerifyCliTest, DocumentedExamples_VerifyAndMatchTheDoc) {
   for (const char* file : {"token.jws", "receipt.jws", "jwks.json", "verify.py"}) {
     EXPECT_THAT(doc, HasSubstr(trimmed(ReadFileOrDie(examples / file)))) << file;
   }
+  // The decoded header and payloads shown are those of the files, member for member.
+  for (const char* file : {"token.jws", "receipt.jws"}) {
+    const std::string jws = trimmed(ReadFileOrDie(examples / file));
+    const auto first = jws.find('.');
+    const auto second = jws.find('.', first + 1);
+    const auto header = Base64UrlDecode(jws.substr(0, first));
+    const auto payload = Base64UrlDecode(jws.substr(first + 1, second - first - 1));
+    ASSERT_TRUE(header.has_value() && payload.has_value()) << file;
+    const std::string payload_text(payload->begin(), payload->end());
+    EXPECT_THAT(doc, HasSubstr(nlohmann::ordered_json::parse(payload_text).dump(2))) << file;
+    if (std::string_view(file) == "token.jws") {
+      EXPECT_THAT(doc, HasSubstr(std::string(header->begin(), header->end()))) << file;
+    }
+  }
+}
+
+// The Python verifier documented in docs/consent-token.md performs step 9 as the library
+// does: for each claim whose type, range or constant is wrong, it rejects with the reason
+// ijazat-verify gives, and never crashes (a traceback would exit 1 without "rejected:").
+TEST_F(VerifyCliTest, DocumentedPythonVerifier_RejectsWhatIjazatVerifyRejects) {
+  const std::string verify_py = TestDataPath("verifier/examples/verify.py").string();
+  const json token = json::parse(ConsentTokenPayloadJson(SampleConsentClaims()).value());
+  const json receipt = json::parse(ReceiptPayloadJson(SampleReceiptClaims()).value());
+  struct Case {
+    const char* what;
+    bool is_receipt;
+    std::function<void(json&)> mutate;
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"receipt version", true, [](json& c) { c["version"] = "KI-CR-v9"; }, "malformed"},
+      {"receipt id", true, [](json& c) { c["consentReceiptID"] = "c_other"; }, "malformed"},
+      {"consent type", true,
+       [](json& c) { c["services"][0]["purposes"][0]["consentType"] = "IMPLICIT"; }, "malformed"},
+      {"jurisdiction", true, [](json& c) { c["jurisdiction"] = "US"; }, "malformed"},
+      {"collection method", true, [](json& c) { c["collectionMethod"] = "WEB"; }, "malformed"},
+      {"no controllers", true, [](json& c) { c["piiControllers"] = json::array(); }, "malformed"},
+      {"controller not object", true, [](json& c) { c["piiControllers"] = {"Demo Bank"}; },
+       "malformed"},
+      {"onBehalf string", true, [](json& c) { c["piiControllers"][0]["onBehalf"] = "no"; },
+       "malformed"},
+      {"sensitive string", true, [](json& c) { c["sensitive"] = "true"; }, "malformed"},
+      {"receipt iat string", true, [](json& c) { c["iat"] = "1740823200"; }, "malformed"},
+      {"no services", true, [](json& c) { c.erase("services"); }, "missing_claim"},
+      {"max_uses zero", false, [](json& c) { c["max_uses"] = 0; }, "malformed"},
+      {"max_uses true", false, [](json& c) { c["max_uses"] = true; }, "malformed"},
+      {"no scopes", false, [](json& c) { c["scopes"] = json::array(); }, "malformed"},
+      {"scope not string", false, [](json& c) { c["scopes"] = {1}; }, "malformed"},
+      {"policy hash", false, [](json& c) { c["policy"]["hash"] = "nothex"; }, "malformed"},
+      {"policy hash upper", false,
+       [](json& c) {
+         std::string hash = c["policy"]["hash"];
+         for (char& ch : hash) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+         c["policy"]["hash"] = hash;
+       },
+       "malformed"},
+      {"iat string", false, [](json& c) { c["iat"] = "1740823200"; }, "malformed"},
+      {"exp fraction", false, [](json& c) { c["exp"] = 1740823800.5; }, "malformed"},
+      {"nbf negative", false, [](json& c) { c["nbf"] = -1; }, "malformed"},
+      {"aud number", false, [](json& c) { c["aud"] = 7; }, "malformed"},
+      {"policy string", false, [](json& c) { c["policy"] = "2025.06.1"; }, "malformed"},
+      {"no jti", false, [](json& c) { c.erase("jti"); }, "missing_claim"},
+  };
+  for (const Case& c : cases) {
+    json payload = c.is_receipt ? receipt : token;
+    c.mutate(payload);
+    const std::string typ = c.is_receipt ? "consent-receipt+jwt" : "consent+jwt";
+    const auto file =
+        dir_.WriteFile("mutated.jws", signer_.SignCompact(signer_.Header(typ), payload.dump()));
+    const auto ours =
+        Run("--jwks " + jwks_file_ + " --aud demo-bank --at " + std::to_string(kIssuedAt + 10) +
+            (c.is_receipt ? " --receipt" : "") + " - < " + file.string());
+    EXPECT_EQ(ours.exit_code, kExitRejected) << c.what << ": " << ours.output;
+    EXPECT_THAT(ours.output, HasSubstr("rejected (" + std::string(c.reason) + ")")) << c.what;
+    const auto python =
+        RunCommand("/usr/bin/python3 " + verify_py + " " + jwks_file_ + " demo-bank " +
+                   std::to_string(kIssuedAt + 10) + " " + typ + " < " + file.string());
+    EXPECT_EQ(python.exit_code, 1) << c.what << ": " << python.output;
+    EXPECT_THAT(python.output, StartsWith("rejected: " + std::string(c.reason))) << c.what;
+  }
+  // And the unmutated claims pass both, so the cases above fail for the mutation alone.
+  for (const bool is_receipt : {false, true}) {
+    const std::string typ = is_receipt ? "consent-receipt+jwt" : "consent+jwt";
+    const auto file = dir_.WriteFile(
+        "plain.jws",
+        signer_.SignCompact(signer_.Header(typ), (is_receipt ? receipt : token).dump()));
+    const auto python =
+        RunCommand("/usr/bin/python3 " + verify_py + " " + jwks_file_ + " demo-bank " +
+                   std::to_string(kIssuedAt + 10) + " " + typ + " < " + file.string());
+    EXPECT_EQ(python.exit_code, 0) << typ << ": " << python.output;
+  }
+  // Usage errors exit 2, apart from every rejection.
+  const auto usage = RunCommand("/usr/bin/python3 " + verify_py + " " + jwks_file_ +
+                                " demo-bank soon consent+jwt < /dev/null");
+  EXPECT_EQ(usage.exit_code, 2) << usage.output;
 }
 
 }  // namespace

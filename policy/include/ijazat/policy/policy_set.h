@@ -88,9 +88,24 @@ struct Purpose {
   bool Allows(Scope scope) const;
 };
 
+// The provider as the data controller that every consent receipt names (Kantara
+// piiControllers, the first entry): who receives the citizen's data and answers for it.
+struct Controller {
+  std::string legal_name;          // the registered name ("Demo Bank Limited"); required
+  std::string address;             // one line, street to city; may be empty
+  std::string country;             // ISO 3166-1 alpha-2, upper case ("PK"); required
+  std::string contact;             // a role or office ("Data Protection Officer"); required
+  std::string email;               // may be empty
+  std::string phone;               // "+92 21 111 000 000"; may be empty
+  std::string privacy_policy_url;  // https://...; the receipts' policyUrl; may be empty
+  bool operator==(const Controller&) const = default;
+};
+
 struct Provider {
   std::string id;            // slug; the token's `aud`
   std::string display_name;  // GSM-7 text named in the citizen's SMS
+  // The `controller` section; absent, receipts name the provider by its display name alone.
+  std::optional<Controller> controller;
   ProviderStatus status = ProviderStatus::kActive;
   std::optional<std::chrono::sys_seconds> valid_from;   // inclusive
   std::optional<std::chrono::sys_seconds> valid_until;  // exclusive
