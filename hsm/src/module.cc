@@ -2,7 +2,10 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <map>
+#include <system_error>
 
 #include "ckr.h"
 
@@ -67,7 +70,26 @@ Result<std::shared_ptr<Module>> Module::Acquire(const std::string& path) {
   }
   if (auto status = Initialize(functions); !status.ok()) {
     dlclose(handle);
-    return status.error().WithContext("initialising " + path);
+    Error error = status.error().WithContext("initialising " + path);
+    if (path.find("softhsm") != std::string::npos) {
+      // SoftHSM fails C_Initialize with CKR_GENERAL_ERROR, and says no more, when it cannot
+      // read its configuration file or reach the token directory that file names.
+      const char* conf = std::getenv("SOFTHSM2_CONF");
+      const std::string file =
+          conf != nullptr && *conf != '\0' ? conf : "/etc/softhsm/softhsm2.conf";
+      std::error_code ignored;
+      const bool exists = std::filesystem::is_regular_file(file, ignored);
+      error = Error(error.code(),
+                    error.message() + "; SoftHSM reads its configuration from " + file +
+                        (conf != nullptr && *conf != '\0' ? " (SOFTHSM2_CONF)"
+                                                          : " (SOFTHSM2_CONF is not set)") +
+                        (exists ? ": check that its directories.tokendir exists and that this "
+                                  "user can read and write it"
+                                : ", which does not exist or is not a file: set SOFTHSM2_CONF "
+                                  "to the configuration of the token directory"),
+                    error.reason());
+    }
+    return error;
   }
   std::shared_ptr<Module> module(new Module(path, handle, functions));
   Registry()[path] = module;

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <vector>
 
@@ -112,6 +113,15 @@ Result<SecretString> PinSource::Read() const {
 
   const std::string file = "the " + Describe();
   const int fd = ::open(where_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ELOOP) {
+    // O_NOFOLLOW: a link would let whoever can write its directory point the appliance at
+    // another file.
+    std::error_code ignored;
+    const auto target = std::filesystem::read_symlink(where_, ignored);
+    return PinError(file + " is a symbolic link" +
+                    (target.empty() ? std::string() : " to " + target.string()) +
+                    ": name the file itself in the configuration, not a link to it");
+  }
   if (fd < 0) return PinError("cannot open " + file + ": " + std::strerror(errno));
   struct stat info {};
   if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {

@@ -132,7 +132,10 @@ TEST(PinSource, RefusesSymbolicLinks) {
   std::filesystem::create_symlink(target, dir.path() / "link");
   const auto pin = PinSource::File((dir.path() / "link").string()).Read();
   EXPECT_THAT(pin, HasReason("pin_source"));
-  EXPECT_THAT(pin.error().message(), HasSubstr("cannot open the PIN file"));
+  // Says what is wrong and what to do, not "Too many levels of symbolic links".
+  EXPECT_THAT(pin.error().message(), HasSubstr("is a symbolic link to " + target.string()));
+  EXPECT_THAT(pin.error().message(), HasSubstr("name the file itself"));
+  EXPECT_THAT(pin.error().message(), ::testing::Not(HasSubstr("Too many levels")));
 }
 
 TEST(PinSource, NamesTheSecretInMessages) {

@@ -231,6 +231,18 @@ TEST_F(ProvisionCliTest, WrongPin_ExitsFive_WithoutEchoingIt) {
   EXPECT_THAT(result.output, Not(HasSubstr("not-the-pin")));
 }
 
+// SoftHSM says only CKR_GENERAL_ERROR when its configuration is missing: the message names the
+// file it looked for and the variable that sets it.
+TEST_F(ProvisionCliTest, MissingSoftHsmConfiguration_NamesSoftHsm2Conf) {
+  const std::string missing = (token_.dir().path() / "no-such.conf").string();
+  const auto unset =
+      RunCommand("env SOFTHSM2_CONF=" + missing + " " + Binary() + " --token " + token_.label() +
+                 " --pin-file " + token_.user_pin_file().string() + " list");
+  EXPECT_NE(unset.exit_code, 0);
+  EXPECT_THAT(unset.output, HasSubstr("SoftHSM reads its configuration from " + missing +
+                                      " (SOFTHSM2_CONF), which does not exist"));
+}
+
 TEST_F(ProvisionCliTest, PinFileReadableByOthers_ExitsFive) {
   std::filesystem::permissions(token_.user_pin_file(), std::filesystem::perms::others_read,
                                std::filesystem::perm_options::add);
