@@ -95,7 +95,9 @@ in_root chown root:ijazat /etc/ijazat/tls/server.key /etc/ijazat/tls/server.crt
 in_root chmod 0640 /etc/ijazat/tls/server.key
 in_root chmod 0644 /etc/ijazat/tls/server.crt
 sed -i 's|^  listen: .*|  listen: 127.0.0.1:0|' "$root/etc/ijazat/ijazatd.yaml"
-in_root ijazatd --check-config /etc/ijazat/ijazatd.yaml >/dev/null
+# Every check the start runs, as the service user with the service's environment.
+chroot "$root" runuser -u ijazat -- env SOFTHSM2_CONF=/etc/ijazat/softhsm2.conf \
+  ijazatd --check-config /etc/ijazat/ijazatd.yaml >/dev/null
 
 # --- 3. Start it inside -------------------------------------------------------------------------
 # Every exec keeps the pid: $! is ijazatd's, for SIGTERM. The mount namespace (its /proc and

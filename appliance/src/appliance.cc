@@ -18,6 +18,7 @@
 #include "sms.h"
 #include "sms_inbox.h"
 #include "store.h"
+#include "tls_files.h"
 
 namespace ijazat::appliance {
 
@@ -43,6 +44,10 @@ class Appliance::Impl {
   std::unique_ptr<ApplianceServer> server;
   std::unique_ptr<AuditAnchor> audit_anchor;
   std::string key_versions;  // as last logged (hsm.keys)
+  // Read by the start, handed to the server when it starts.
+  SecretString inbound_secret;
+  SecretString dlr_secret;
+  std::string audit_key;  // the verifier key of the audit checkpoints
   bool stopped = false;
 };
 
@@ -54,15 +59,28 @@ Error Context(const Error& error, const std::string& what) { return error.WithCo
 // hex, and more in practice (openssl rand -hex 32).
 constexpr std::size_t kMinSharedSecretSize = 32;
 
-}  // namespace
-
-Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
-                                                    const ApplianceOptions& options) {
-  auto impl = std::make_unique<Impl>();
-  Impl& a = *impl;
+// Everything the start does before it serves, in the order it does it. For a check (`serve`
+// false) the log goes to standard error, the audit chain is verified but not signed, and
+// neither the dispatcher nor the server starts: nothing is bound, nothing is sent.
+Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
+                                                  const ApplianceOptions& options, bool serve,
+                                                  std::vector<std::string>* checked) {
+  auto impl = std::make_unique<Appliance::Impl>();
+  Appliance::Impl& a = *impl;
   a.config = config;
   a.clock = options.clock != nullptr ? options.clock : &a.system_clock;
-  a.logger = std::make_unique<Logger>(config.log_file);
+  a.logger = std::make_unique<Logger>(serve ? config.log_file : std::string());
+  const auto note = [checked](std::string line) {
+    if (checked != nullptr) checked->push_back(std::move(line));
+  };
+
+  // The files first: a wrong path or a key others can read is found before the HSM is touched.
+  auto tls =
+      CheckTlsFiles({config.tls.certificate, config.tls.key, config.tls.client_ca}, a.clock->Now());
+  if (!tls.ok()) return tls.error();
+  for (const std::string& warning : *tls) a.logger->Warn("tls.certificate", {{"detail", warning}});
+  note("TLS: " + config.tls.certificate + " and its key " + config.tls.key + " match" +
+       (config.tls.client_ca.empty() ? "" : "; client CAs from " + config.tls.client_ca));
 
   std::vector<policy::Diagnostic> diagnostics;
   policy::LoaderRules rules;
@@ -77,6 +95,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
                      "public demo API key; never use this setting in service"}});
   }
   a.policies = std::move(policies).value();
+  note("policy: " + config.policy_path + ", " + a.policies->Current()->identity().ToString());
 
   hsm::HsmOptions hsm_options;
   hsm_options.module_path = config.hsm.module;
@@ -91,12 +110,15 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   auto opened = hsm::Pkcs11Hsm::Open(hsm_options);
   if (!opened.ok()) return Context(opened.error(), "opening the HSM");
   a.hsm = std::move(opened).value();
+  std::string active_keys;
   for (const hsm::KeyKind kind : {hsm::KeyKind::kOtp, hsm::KeyKind::kReceipt, hsm::KeyKind::kIndex,
                                   hsm::KeyKind::kData, hsm::KeyKind::kLog}) {
-    if (auto active = a.hsm->ActiveKey(kind); !active.ok()) {
-      return Context(active.error(), "checking the HSM's keys");
-    }
+    auto active = a.hsm->ActiveKey(kind);
+    if (!active.ok()) return Context(active.error(), "checking the HSM's keys");
+    active_keys += (active_keys.empty() ? "" : " ") + active->Label();
   }
+  note("HSM: " + config.hsm.module + ", token " + config.hsm.token +
+       ", PIN accepted; active keys " + active_keys + ", every key as its template requires");
 
   auto store = OpenSqliteStore({config.store_path, 5000});
   if (!store.ok()) return Context(store.error(), "opening the store " + config.store_path);
@@ -106,6 +128,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
     return Context(registry.error(), "opening the identity registry " + config.registry_path);
   }
   a.registry = std::move(registry).value();
+  note("store: " + config.store_path + "; identity registry: " + config.registry_path);
   a.audit_anchor =
       std::make_unique<AuditAnchor>(*a.store, *a.hsm, *a.clock, AuditOrigin(config.issuer));
   auto audit_key = a.audit_anchor->VerifierKey();
@@ -132,8 +155,14 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   // Whatever the chain holds at start is signed before anything is added to it. A chain that
   // disagrees with its own last checkpoint (truncated or rewritten while the appliance was
   // stopped, or a backup restored without its checkpoints' chain) is never signed, and the
-  // appliance does not start on it.
-  if (auto first = a.audit_anchor->Checkpoint(); !first.ok()) {
+  // appliance does not start on it. A check verifies the same and signs nothing: it may run
+  // beside a serving appliance.
+  if (!serve) {
+    if (auto verified = a.audit_anchor->Verify(); !verified.ok()) {
+      return Context(verified.error(), "checking the audit chain");
+    }
+    note("audit chain: agrees with the last head the HSM signed");
+  } else if (auto first = a.audit_anchor->Checkpoint(); !first.ok()) {
     if (first.error().reason() == "audit_chain_inconsistent") {
       a.logger->Error("audit.chain_inconsistent", {{"error", first.error().message()}});
       return Context(first.error(), "checking the audit chain");
@@ -244,6 +273,54 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   a.inbox = std::make_unique<SmsInbox>(*a.store, *a.crypto, *a.enrolments, *a.clock,
                                        std::move(inbox_options), notify);
   a.rate_limiter = std::make_unique<policy::ProviderRateLimiter>();
+  note(std::string("SMS: ") +
+       (config.sms.sender == "kannel" ? "Kannel at " + config.sms.kannel_url
+                                      : "written to " + config.sms.file) +
+       "; gateway secret read; enrolment " +
+       (open_enrolment ? "open-for-development" : "authority"));
+  a.inbound_secret = std::move(inbound_secret).value();
+  a.dlr_secret = std::move(dlr_secret);
+  a.audit_key = *audit_key;
+  return impl;
+}
+
+}  // namespace
+
+int ExitStatusFor(const Error& error) {
+  static constexpr std::string_view kConfiguration[] = {
+      "config_invalid",
+      "policy_invalid",
+      "subscribers_missing",
+      "tls_invalid",
+      "audit_chain_inconsistent",
+      "module_load_failed",
+      "token_not_found",
+      "pin_source",
+      "pin_invalid",
+      "unknown_key",
+      "key_template_mismatch",
+      "key_ambiguous",
+  };
+  const std::string_view reason = error.reason();
+  if (reason == "pin_incorrect" || reason == "pin_locked") return 3;
+  if (reason == "pin_file_unsafe" || reason == "tls_key_unsafe") return 4;
+  for (const std::string_view configuration : kConfiguration) {
+    if (reason == configuration) return 2;
+  }
+  return 1;
+}
+
+Result<std::vector<std::string>> Appliance::Check(const Config& config,
+                                                  const ApplianceOptions& options) {
+  std::vector<std::string> checked;
+  IJAZAT_RETURN_IF_ERROR(Assemble(config, options, false, &checked));
+  return checked;
+}
+
+Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
+                                                    const ApplianceOptions& options) {
+  IJAZAT_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, Assemble(config, options, true, nullptr));
+  Impl& a = *impl;
   if (options.start_dispatcher) a.dispatcher->Start();
 
   ServerOptions server_options;
@@ -271,9 +348,10 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   context.metrics = &a.metrics;
   context.logger = a.logger.get();
   context.clock = a.clock;
-  context.inbound_secret = std::move(inbound_secret).value();
-  context.dlr_secret = std::move(dlr_secret);
-  context.enrolment = open_enrolment ? "open-for-development" : "authority";
+  context.inbound_secret = std::move(a.inbound_secret);
+  context.dlr_secret = std::move(a.dlr_secret);
+  context.enrolment =
+      config.sms.enrolment == SmsConfig::Enrolment::kOpen ? "open-for-development" : "authority";
   auto server = ApplianceServer::Start(server_options, std::move(context));
   if (!server.ok()) return server.error();
   a.server = std::move(server).value();
@@ -282,7 +360,7 @@ Result<std::unique_ptr<Appliance>> Appliance::Start(const Config& config,
   a.logger->Info("appliance.started", {{"port", a.server->port()},
                                        {"policy", identity.ToString()},
                                        {"token", config.hsm.token},
-                                       {"audit_key", *audit_key}});
+                                       {"audit_key", a.audit_key}});
   return std::unique_ptr<Appliance>(new Appliance(std::move(impl)));
 }
 
@@ -318,7 +396,10 @@ Status Appliance::Reload() {
     impl_->metrics.CountEvent("policy_reload_failed");
     impl_->logger->Warn("policy.reload_failed",
                         {{"error", reloaded.error().message()},
-                         {"kept", impl_->policies->Current()->identity().ToString()}});
+                         {"kept", impl_->policies->Current()->identity().ToString()},
+                         {"detail",
+                          "the file on disk is not the policy in force: a restart would refuse "
+                          "it (exit status 2); fix or restore it before any restart"}});
     status = reloaded.error();
   }
   RefreshKeys();

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "clock.h"
 #include "config.h"
@@ -31,12 +32,33 @@ struct ApplianceOptions {
   std::shared_ptr<hsm::FaultInjector> hsm_faults;
 };
 
+// ijazatd's exit status for an error of Start or Check, so that the service manager retries
+// what may mend itself and nothing else:
+//   2 a configuration or provisioning error: the configuration's values, a missing or invalid
+//     file (TLS pair, policy, secret or PIN file), the PKCS#11 module, the token label, a key
+//     missing or deviating from its template, a short or reused secret, sms.enrolment with no
+//     binding records, an audit chain that disagrees with what the HSM signed;
+//   3 the HSM refused the PIN (wrong or locked): retrying would use up its PIN attempts;
+//   4 a refusal: a secret file or the TLS key within other users' reach, a PIN or secret file
+//     of another owner;
+//   1 anything else: the HSM or the store unavailable, the port taken.
+int ExitStatusFor(const Error& error);
+
 class Appliance {
  public:
   // Opens everything and starts serving. Errors say which part failed and why (a missing key
   // names the provisioning command to run).
   static Result<std::unique_ptr<Appliance>> Start(const Config& config,
                                                   const ApplianceOptions& options = {});
+  // ijazatd --check-config: everything Start does but binding the port and serving. The TLS
+  // files (the key the certificate's, out of other users' reach), the policy, the PKCS#11
+  // module, the token, the PIN and every key against its template, the secret files (present,
+  // long enough, owned and mode as required), the store and the registry (opened as the start
+  // opens them), the audit chain (verified against the head the HSM signed, nothing signed),
+  // the SMS sender's settings. Fails with the error Start would fail with; on success returns
+  // one line per part checked.
+  static Result<std::vector<std::string>> Check(const Config& config,
+                                                const ApplianceOptions& options = {});
   ~Appliance();
   Appliance(const Appliance&) = delete;
   Appliance& operator=(const Appliance&) = delete;

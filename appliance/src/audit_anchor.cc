@@ -70,9 +70,7 @@ Status AuditAnchor::CheckAgainst(const ConsentStore::AuditCheckpoint& signed_hea
                "audit_chain_inconsistent");
 }
 
-Result<std::optional<ConsentStore::AuditCheckpoint>> AuditAnchor::Checkpoint() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  IJAZAT_ASSIGN_OR_RETURN(ConsentStore::AuditCheckpoint head, store_.AuditChainHead());
+Result<std::int64_t> AuditAnchor::SignedSeq(const ConsentStore::AuditCheckpoint& head) {
   // The last head signed, as the token remembers it: whoever can write the database cannot
   // roll this back, so a chain cut or rewritten behind its checkpoints (their rows deleted
   // too) is still noticed.
@@ -97,6 +95,20 @@ Result<std::optional<ConsentStore::AuditCheckpoint>> AuditAnchor::Checkpoint() {
     IJAZAT_RETURN_IF_ERROR(CheckAgainst(*last, head.seq, "its last checkpoint"));
     signed_seq = std::max(signed_seq, last->seq);
   }
+  return signed_seq;
+}
+
+Status AuditAnchor::Verify() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  IJAZAT_ASSIGN_OR_RETURN(const ConsentStore::AuditCheckpoint head, store_.AuditChainHead());
+  IJAZAT_RETURN_IF_ERROR(SignedSeq(head));
+  return OkStatus();
+}
+
+Result<std::optional<ConsentStore::AuditCheckpoint>> AuditAnchor::Checkpoint() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  IJAZAT_ASSIGN_OR_RETURN(ConsentStore::AuditCheckpoint head, store_.AuditChainHead());
+  IJAZAT_ASSIGN_OR_RETURN(const std::int64_t signed_seq, SignedSeq(head));
   if (head.seq == 0 || signed_seq >= head.seq) {
     return std::optional<ConsentStore::AuditCheckpoint>();
   }

@@ -33,6 +33,10 @@ class AuditAnchor {
   // Other errors: the HSM's and the store's.
   Result<std::optional<ConsentStore::AuditCheckpoint>> Checkpoint();
 
+  // The checks of Checkpoint() alone, signing and writing nothing (ijazatd --check-config, which
+  // may run beside a serving appliance).
+  Status Verify();
+
   // After an operator restored an older backup on purpose (and checked it with ijazat-audit):
   // the token forgets the later head it signed, so that the restored chain is accepted.
   Status AcceptRestoredChain();
@@ -43,6 +47,8 @@ class AuditAnchor {
   const std::string& origin() const { return origin_; }
 
  private:
+  // The seq of the last head signed, once the chain is checked against it (mutex_ held).
+  Result<std::int64_t> SignedSeq(const ConsentStore::AuditCheckpoint& head);
   Status CheckAgainst(const ConsentStore::AuditCheckpoint& signed_head, std::int64_t chain_seq,
                       const std::string& what);
 

@@ -195,6 +195,27 @@ Result<Config> LoadConfig(const std::string& path) {
   return ParseConfig(buffer.str(), path);
 }
 
+// The issuer is compared byte for byte by every verifier and names the audit log's origin:
+// one spelling of the appliance's public https URL.
+std::string IssuerProblem(const std::string& issuer) {
+  constexpr char kWhat[] =
+      " must be the appliance's public https URL, such as https://ijazat.nadra.example (no "
+      "credentials, query, fragment or trailing slash): it is the iss of every token and "
+      "receipt, compared exactly by providers";
+  Poco::URI uri;
+  try {
+    uri = Poco::URI(issuer);
+  } catch (const Poco::Exception&) {
+    return kWhat;
+  }
+  if (uri.getScheme() != "https" || uri.getHost().empty() || !uri.getUserInfo().empty() ||
+      issuer.find_first_of("?# ") != std::string::npos || issuer.back() == '/' ||
+      issuer.size() > 255 || issuer.rfind("https://", 0) != 0) {
+    return kWhat;
+  }
+  return "";
+}
+
 std::string KannelUrlProblem(const std::string& url, bool has_ca_file) {
   Poco::URI uri;
   try {
@@ -392,6 +413,9 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
   auto require = [&](const std::string& value, const std::string& key) {
     if (value.empty()) errors.push_back(path + ": " + key + " is required");
   };
+  if (const std::string problem = IssuerProblem(config.issuer); !problem.empty()) {
+    errors.push_back(path + ": issuer" + problem);
+  }
   require(config.tls.certificate, "tls.certificate");
   require(config.tls.key, "tls.key");
   require(config.hsm.token, "hsm.token");

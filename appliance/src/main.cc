@@ -1,7 +1,7 @@
 // ijazatd: the Ijazat consent appliance.
 //
 //   ijazatd --config FILE [--port-file FILE] [--allow-root]
-//   ijazatd --check-config FILE
+//   ijazatd --check-config FILE [--allow-root | --syntax-only]
 //   ijazatd --version
 //
 // It refuses to serve as root (the unit runs it as the `ijazat` user) unless --allow-root says
@@ -27,7 +27,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: ijazatd --config FILE [--port-file FILE] [--allow-root] [--accept-restored-audit]\n"
-    "       ijazatd --check-config FILE\n"
+    "       ijazatd --check-config FILE [--allow-root | --syntax-only]\n"
     "       ijazatd --version\n"
     "\n"
     "  --config FILE       the appliance's configuration (YAML)\n"
@@ -36,7 +36,12 @@ constexpr char kUsage[] =
     "  --accept-restored-audit  start on an audit chain shorter than the head the HSM last\n"
     "                      signed: after restoring an older backup on purpose, checked with\n"
     "                      ijazat-audit verify first (the restore is recorded in the chain)\n"
-    "  --check-config FILE validate the configuration and exit\n"
+    "  --check-config FILE run every check the start runs (files, TLS pair, policy, PKCS#11\n"
+    "                      module, token, PIN, keys, secrets, store, audit chain) but bind\n"
+    "                      nothing, and exit with the status the start would; run it as the\n"
+    "                      service user, with the service's environment\n"
+    "  --syntax-only       with --check-config: the file's syntax and values only, touching\n"
+    "                      no other file (an image build, a review)\n"
     "  --version           print the version and exit\n"
     "\n"
     "Exit status: 0 stopped cleanly, 1 cannot start (HSM, store, ... unavailable),\n"
@@ -60,6 +65,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string port_file;
   bool check_only = false;
+  bool syntax_only = false;
   bool allow_root = false;
   bool accept_restored_audit = false;
   auto usage = [](const std::string& problem) {
@@ -84,6 +90,8 @@ int main(int argc, char** argv) {
       check_only = arg == "--check-config";
     } else if (arg == "--allow-root") {
       allow_root = true;
+    } else if (arg == "--syntax-only") {
+      syntax_only = true;
     } else if (arg == "--accept-restored-audit") {
       accept_restored_audit = true;
     } else if (arg == "-h" || arg == "--help") {
@@ -97,23 +105,46 @@ int main(int argc, char** argv) {
     }
   }
   if (config_path.empty()) return usage("--config FILE is required");
-  if (check_only && (!port_file.empty() || allow_root || accept_restored_audit)) {
-    return usage("--check-config takes no other option");
+  if (check_only && (!port_file.empty() || accept_restored_audit)) {
+    return usage("--check-config takes neither --port-file nor --accept-restored-audit");
+  }
+  if (syntax_only && (!check_only || allow_root)) {
+    return usage("--syntax-only goes with --check-config alone");
   }
   auto config = ijazat::appliance::LoadConfig(config_path);
   if (!config.ok()) {
     std::cerr << "ijazatd: invalid configuration:\n" << config.error().message() << '\n';
     return 2;
   }
-  if (check_only) {
-    std::cout << "ijazatd: " << config_path << " is valid\n";
+  if (syntax_only) {
+    std::cout << "ijazatd: " << config_path
+              << ": syntax and values valid (files, HSM and keys not checked)\n";
     return 0;
   }
   if (::geteuid() == 0 && !allow_root) {
     // A flaw in the HTTPS server would hand an attacker the whole machine, not one account.
-    std::cerr << "ijazatd: refusing to run as root: run it as an unprivileged user (the "
-                 "packaged unit runs it as ijazat), or pass --allow-root for development\n";
+    // A check as root would create files (the store, the token's locks) the service cannot use.
+    std::cerr << (check_only
+                      ? "ijazatd: refusing to check as root: run the check as the service user, "
+                        "with its environment (runuser -u ijazat -- env "
+                        "SOFTHSM2_CONF=/etc/ijazat/softhsm2.conf ijazatd --check-config FILE), "
+                        "or give --syntax-only, or --allow-root for development\n"
+                      : "ijazatd: refusing to run as root: run it as an unprivileged user (the "
+                        "packaged unit runs it as ijazat), or pass --allow-root for "
+                        "development\n");
     return kExitRefused;
+  }
+  if (check_only) {
+    auto checked = ijazat::appliance::Appliance::Check(*config);
+    if (!checked.ok()) {
+      std::cerr << "ijazatd: " << config_path
+                << ": the start would fail: " << checked.error().message() << '\n';
+      return ijazat::appliance::ExitStatusFor(checked.error());
+    }
+    std::cout << "ijazatd: " << config_path << " is valid; the start would serve on "
+              << config->server.listen << ":\n";
+    for (const std::string& line : *checked) std::cout << "  " << line << '\n';
+    return 0;
   }
   HardenProcess();
 
@@ -132,23 +163,7 @@ int main(int argc, char** argv) {
   auto appliance = ijazat::appliance::Appliance::Start(*config, options);
   if (!appliance.ok()) {
     std::cerr << "ijazatd: cannot start: " << appliance.error().message() << '\n';
-    // A wrong or locked PIN will not mend itself; retrying would use up the HSM's PIN
-    // attempts and may lock it. A distinct status lets the service manager stop retrying.
-    const std::string_view reason = appliance.error().reason();
-    if (reason == "pin_incorrect" || reason == "pin_locked") return 3;
-    // An unsafe secret file needs an operator too (chown, chmod); say so distinctly.
-    if (reason == "pin_file_unsafe") return kExitRefused;
-    // sms.enrolment: authority with no binding records: a configuration error, not an outage.
-    if (reason == "subscribers_missing") return 2;
-    // A policy the appliance refuses (invalid, or holding the public demo key) stays refused
-    // until an operator changes it.
-    if (reason == "policy_invalid") return 2;
-    // A secret too short, or the gateway's reused for delivery reports.
-    if (reason == "config_invalid") return 2;
-    // An audit chain shorter than, or different from, what the HSM signed: tampering or a bad
-    // restore, for an operator to examine (ijazat-audit verify) before anything is appended.
-    if (reason == "audit_chain_inconsistent") return 2;
-    return 1;
+    return ijazat::appliance::ExitStatusFor(appliance.error());
   }
   if (!port_file.empty()) {
     std::ofstream(port_file) << (*appliance)->port() << '\n';

@@ -148,6 +148,28 @@ TEST(LoadConfig, ReadsTheOperatorAsProcessor_AndNamesTheRenamedKeys) {
               HasSubstr(":22:23: receipt.controller_contact: was renamed operator_contact"));
 }
 
+// The issuer is every token's iss, compared byte for byte: one spelling of an https URL.
+TEST(LoadConfig, RefusesAnIssuerThatIsNotOneHttpsUrl) {
+  for (const char* issuer :
+       {"localhost", "http://ijazat.example", "https://", "https://ijazat.example/",
+        "https://ijazat.example?x=1", "https://ijazat.example#a", "https://user@ijazat.example",
+        "ijazat.example/https://x"}) {
+    std::string text = kMinimal;
+    text.replace(text.find("https://ijazat.example"), 22, issuer);
+    const auto config = Load(text);
+    ASSERT_THAT(config, HasReason("config_invalid")) << issuer;
+    EXPECT_THAT(config.error().message(),
+                HasSubstr("issuer must be the appliance's public https URL"))
+        << issuer;
+  }
+  for (const char* issuer : {"https://ijazat.nadra.gov.pk", "https://ijazat.example:8443",
+                             "https://example.pk/ijazat"}) {
+    std::string text = kMinimal;
+    text.replace(text.find("https://ijazat.example"), 22, issuer);
+    EXPECT_THAT(Load(text), IsOk()) << issuer;
+  }
+}
+
 TEST(LoadConfig, RefusesAPinInTheFile) {
   std::string text = kMinimal;
   text.replace(text.find("pin_file: hsm/user.pin"), 22, "pin: \"1234\"");

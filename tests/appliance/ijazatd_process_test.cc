@@ -27,7 +27,9 @@
 namespace ijazat::appliance::testing {
 namespace {
 
+using std::filesystem::perms;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr uid_t kServiceUid = 65534;  // nobody: any unprivileged uid will do
 
@@ -228,8 +230,113 @@ TEST_F(IjazatdProcessTest, ServesReloadsOnSighupAndDrainsOnSigterm) {
 TEST_F(IjazatdProcessTest, RefusesToStart_NamingTheMissingPart) {
   std::filesystem::remove(config_.sms.inbound_secret_file);
   const auto result = Run();
-  EXPECT_EQ(result.exit_code, 1);
+  // A missing file is the configuration's fault: not retried.
+  EXPECT_EQ(result.exit_code, 2);
   EXPECT_THAT(result.output, HasSubstr("reading the SMS gateway secret"));
+}
+
+// --check-config runs what the start runs, but binds nothing: for every broken configuration
+// it fails as the start fails, with the same status, naming the part; a sound one passes and
+// says what it checked.
+TEST_F(IjazatdProcessTest, CheckConfig_FailsAsTheStartWould_ForEachBrokenPart) {
+  const std::string binary = "timeout 30 " + ijazat::testing::BinaryPath("ijazatd");
+  const auto check = [&] {
+    return ijazat::testing::RunCommand(binary + " --check-config " + config_file_.string() +
+                                       " --allow-root");
+  };
+  const std::string good = ijazat::testing::ReadFileOrDie(config_file_);
+  const auto sound = check();
+  ASSERT_EQ(sound.exit_code, 0) << sound.output;
+  EXPECT_THAT(sound.output, HasSubstr("is valid; the start would serve on 127.0.0.1:0"));
+  for (const char* part : {"TLS: ", "policy: ", "HSM: ", "active keys otp/v1",
+                           "store: ", "audit chain: agrees", "SMS: "}) {
+    EXPECT_THAT(sound.output, HasSubstr(part));
+  }
+
+  // A second key, not the certificate's.
+  const auto other_key = dir_ / "other.key";
+  ASSERT_EQ(ijazat::testing::RunCommand("openssl genpkey -algorithm EC -pkeyopt "
+                                        "ec_paramgen_curve:P-256 -out " +
+                                        other_key.string())
+                .exit_code,
+            0);
+  std::filesystem::permissions(other_key, perms::owner_read | perms::owner_write);
+  const auto open_key = dir_ / "open.key";
+  std::filesystem::copy_file(config_.tls.key, open_key);
+  std::filesystem::permissions(
+      open_key, perms::owner_read | perms::owner_write | perms::group_read | perms::others_read);
+  const auto wrong_pin = dir_ / "wrong.pin";
+  std::ofstream(wrong_pin) << "not-the-pin\n";
+  std::filesystem::permissions(wrong_pin, perms::owner_read);
+  const std::string policy = ijazat::testing::ReadFileOrDie(config_.policy_path);
+
+  struct Case {
+    const char* what;
+    std::string from, to;  // in the configuration
+    int status;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"missing certificate", config_.tls.certificate, (dir_ / "none.crt").string(), 2,
+       "cannot read the TLS certificate file"},
+      {"key of another certificate", config_.tls.key, other_key.string(), 2,
+       "is not the key of the certificate"},
+      {"key others can read", config_.tls.key, open_key.string(), 4,
+       "is accessible to other users (mode 0644)"},
+      {"missing PIN file", config_.hsm.pin_file, (dir_ / "none.pin").string(), 2,
+       "cannot open the PIN file"},
+      {"wrong token label", "token: " + config_.hsm.token, "token: no-such-token", 2,
+       "no-such-token"},
+      {"missing PKCS#11 module", config_.hsm.module, (dir_ / "none.so").string(), 2,
+       "cannot load the PKCS#11 module"},
+      {"issuer not a URL", "issuer: https://ijazat.test", "issuer: localhost", 2,
+       "issuer must be the appliance's public https URL"},
+      {"issuer with a trailing slash", "issuer: https://ijazat.test",
+       "issuer: https://ijazat.test/", 2, "issuer must be the appliance's public https URL"},
+      {"wrong PIN", config_.hsm.pin_file, wrong_pin.string(), 3, "rejected the PIN"},
+      {"missing gateway secret", config_.sms.inbound_secret_file, (dir_ / "none.secret").string(),
+       2, "reading the SMS gateway secret"},
+      {"invalid policy", "", "", 2, "loading the policy"},
+  };
+  for (const Case& c : cases) {
+    if (c.from.empty()) {
+      std::ofstream(config_.policy_path, std::ios::trunc) << "version: 1\nproviders: [{id: X}]\n";
+    } else {
+      ReplaceInConfig(c.from, c.to);
+    }
+    const auto checked = check();
+    EXPECT_EQ(checked.exit_code, c.status) << c.what << ": " << checked.output;
+    EXPECT_THAT(checked.output, HasSubstr(c.message)) << c.what;
+    EXPECT_THAT(checked.output, Not(HasSubstr("not-the-pin"))) << c.what;
+    const auto started = Run();
+    EXPECT_EQ(started.exit_code, c.status) << c.what << ": " << started.output;
+    EXPECT_THAT(started.output, HasSubstr(c.message)) << c.what;
+    std::ofstream(config_file_, std::ios::trunc) << good;
+    std::ofstream(config_.policy_path, std::ios::trunc) << policy;
+  }
+  // Nothing was bound and nothing served: the sound configuration still checks and starts.
+  EXPECT_EQ(check().exit_code, 0);
+  ASSERT_GT(Spawn(), 0);
+  kill(pid_, SIGTERM);
+  EXPECT_EQ(WaitForExit(), 0);
+}
+
+// As root the check refuses as the start does (it would create files the service cannot
+// use); --syntax-only reads the one file and touches nothing else.
+TEST_F(IjazatdProcessTest, CheckConfig_AsRootRefuses_SyntaxOnlyTouchesNothing) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  const std::string binary = "timeout 30 " + ijazat::testing::BinaryPath("ijazatd");
+  const auto as_root =
+      ijazat::testing::RunCommand(binary + " --check-config " + config_file_.string());
+  EXPECT_EQ(as_root.exit_code, 4) << as_root.output;
+  EXPECT_THAT(as_root.output, HasSubstr("refusing to check as root"));
+  std::filesystem::remove(config_.sms.inbound_secret_file);
+  std::filesystem::remove(config_.tls.key);
+  const auto syntax = ijazat::testing::RunCommand(binary + " --check-config " +
+                                                  config_file_.string() + " --syntax-only");
+  EXPECT_EQ(syntax.exit_code, 0) << syntax.output;
+  EXPECT_THAT(syntax.output,
+              HasSubstr("syntax and values valid (files, HSM and keys not checked)"));
 }
 
 TEST_F(IjazatdProcessTest, ShortGatewaySecret_RefusedWithStatusTwo) {
@@ -267,7 +374,9 @@ TEST_F(IjazatdProcessTest, Version_IsPrinted_AndConflictingArgumentsServeNothing
   const std::pair<std::string, std::string> cases[] = {
       {" --check-config " + config + " --config " + config, "give one of --config"},
       {" --config " + config + " --config " + config, "give one of --config"},
-      {" --check-config " + config + " --allow-root", "--check-config takes no other option"},
+      {" --check-config " + config + " --port-file p", "--check-config takes neither"},
+      {" --config " + config + " --syntax-only", "--syntax-only goes with --check-config alone"},
+      {" --check-config " + config + " --syntax-only --allow-root", "--syntax-only goes with"},
       {" --config", "--config needs a file"},
       {" --allow-root", "--config FILE is required"},
       {" --config " + config + " --port-file a --port-file b --allow-root",
