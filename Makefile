@@ -1,7 +1,7 @@
 # Ijazat: the two commands a newcomer needs are `make run` and `make test`.
 #
 #   make run     install what is missing, build, provision the local SoftHSM token, start the
-#                appliance on https://localhost:8443
+#                appliance on https://localhost:8443 (server.listen in appliance/etc/ijazatd.yaml)
 #   make demo    one whole consent flow against it, step by step
 #   make test    install what is missing, build, run every test
 #   make bench   release build, then the benchmarks

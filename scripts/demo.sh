@@ -6,7 +6,14 @@
 set -euo pipefail
 
 build_dir=${1:-build/dev}
-base=https://localhost:8443
+# The appliance of `make run` writes its port to var/ijazatd.port; before it runs, the port of
+# its configuration's server.listen.
+config=appliance/etc/ijazatd.yaml
+listen=$(sed -n 's/^  listen: *"\{0,1\}\([^" #]*\).*/\1/p' "$config")
+port_of() {
+  if [ -s var/ijazatd.port ]; then cat var/ijazatd.port; else echo "${listen##*:}"; fi
+}
+base=https://localhost:$(port_of)
 key=ijz_demo_0123456789abcdef0123456789abcdef
 # A citizen of the demo registry with "valid" status, picked at random (each run counts
 # against one citizen's SMS caps, so runs spread over many), texting from the mobile number
@@ -21,22 +28,37 @@ started=""
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 json() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-# The text of the last SMS the sink holds for the citizen's number.
+# The text of the last SMS the sink holds for the citizen's number, among the lines after the
+# first $1 (default: all of them).
 last_sms() {
   /usr/bin/python3 -c "import json,sys
-texts=[m['text'] for m in map(json.loads, open('var/sms-outbox.jsonl')) if m['to']==sys.argv[1]]
-print(texts[-1] if texts else '(no SMS)')" "$e164"
+lines=open('var/sms-outbox.jsonl').readlines()[int(sys.argv[2]):]
+texts=[m['text'] for m in map(json.loads, lines) if m['to']==sys.argv[1]]
+print(texts[-1] if texts else '(no SMS)')" "$e164" "${1:-0}"
 }
+sms_lines() { if [ -f var/sms-outbox.jsonl ]; then wc -l <var/sms-outbox.jsonl; else echo 0; fi; }
 
 if ! curl "${curl_opts[@]}" --fail "$base/healthz" >/dev/null 2>&1; then
   step "Starting the appliance (make run was not running)"
+  rm -f var/ijazatd.port
   scripts/local-appliance.sh "$build_dir" >var/demo-appliance.out 2>&1 &
   started=$!
   trap '[ -n "$started" ] && kill "$started" 2>/dev/null; wait 2>/dev/null || true' EXIT
-  for _ in $(seq 1 50); do
-    curl "${curl_opts[@]}" --fail "$base/healthz" >/dev/null 2>&1 && break
+  up=""
+  for _ in $(seq 1 100); do
+    if [ -s var/ijazatd.port ]; then
+      base=https://localhost:$(port_of)
+      if curl "${curl_opts[@]}" --fail "$base/healthz" >/dev/null 2>&1; then up=1; break; fi
+    fi
+    kill -0 "$started" 2>/dev/null || break
     sleep 0.2
   done
+  if [ -z "$up" ]; then
+    started=""
+    echo "demo: the appliance did not start; its output (var/demo-appliance.out):" >&2
+    tail -n 20 var/demo-appliance.out >&2
+    exit 1
+  fi
 fi
 
 step "1. The citizen ($cnic, $phone) texts their CNIC to 8009 (the gateway posts it to the webhook)"
@@ -47,6 +69,7 @@ sleep 1
 echo "SMS to the citizen: $(last_sms)"
 
 step "2. Demo Bank asks for consent (CNIC, purpose, scopes)"
+sent_before=$(sms_lines)
 created=$(curl "${curl_opts[@]}" --fail -X POST "$base/v1/consents" \
   -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
   -d "{\"cnic\":\"$cnic\",\"purpose\":\"account-opening\",\"scopes\":[\"name\",\"date_of_birth\"]}")
@@ -55,9 +78,17 @@ id=$(echo "$created" | json '["consent_id"]')
 
 step "3. The citizen receives the code by SMS"
 sleep 1
-sms=$(last_sms)
+sms=$(last_sms "$sent_before")
 echo "SMS: $sms"
 code=$(echo "$sms" | sed -n 's/^Ijazat code \([0-9]*\):.*/\1/p')
+if [ -z "$code" ]; then
+  echo "demo: no code reached $phone. The SMS caps against SMS pumping stop codes to one" >&2
+  echo "  number or citizen within the hour (appliance/etc/ijazatd.yaml sms.caps, and the" >&2
+  echo "  policy's limits.sms_per_cnic_per_hour); the bank's answer does not tell, by design." >&2
+  echo "  var/ijazatd.log has the sms.cap_hit line. Run again (another citizen is picked), wait" >&2
+  echo "  an hour, or start afresh: stop make run, rm -rf var, make run." >&2
+  exit 1
+fi
 
 step "4. Demo Bank relays the code"
 granted=$(curl "${curl_opts[@]}" --fail -X POST "$base/v1/consents/$id/confirm" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares and starts the local appliance that `make run` runs: TLS material, the SMS gateway
-# secret and the demo identity registry under ./var (first run only), then ijazatd on
-# https://localhost:8443 with appliance/etc/ijazatd.yaml. Assumes scripts/local-token.sh ran.
+# secret and the demo identity registry under ./var (first run only), then ijazatd with
+# appliance/etc/ijazatd.yaml, on the port its server.listen names (8443 as shipped; with port
+# 0, a free one), written to var/ijazatd.port once it serves. Assumes scripts/local-token.sh ran.
 set -euo pipefail
 
 build_dir=${1:-build/dev}
@@ -36,11 +37,19 @@ fi
 # numbers they bind to a CNIC may enrol it (sms.enrolment: authority, the default).
 "$build_dir/bin/ijazat-registry" import-subscribers --db var/registry.db \
   appliance/demo/subscribers.csv >/dev/null
-"$build_dir/bin/ijazatd" --check-config "$config" >/dev/null
+# ijazatd refuses to serve as root unless told: allowed here, for a development machine only.
+as_root=()
+[ "$(id -u)" -ne 0 ] || as_root=(--allow-root)
+# Every check the start runs, so that a problem is named before the banner.
+"$build_dir/bin/ijazatd" --check-config "$config" "${as_root[@]}" >/dev/null
 
+listen=$(sed -n 's/^  listen: *"\{0,1\}\([^" #]*\).*/\1/p' "$config")
+port=${listen##*:}
+if [ "$port" = 0 ]; then where="a free port (written to var/ijazatd.port)"; else where="https://localhost:$port"; fi
+rm -f var/ijazatd.port
 cat <<MSG
 
-Ijazat is starting on https://localhost:8443 (self-signed certificate: var/tls/server.crt)
+Ijazat is starting on $where (self-signed certificate: var/tls/server.crt)
 
   Demo provider:    demo-bank, API key ijz_demo_0123456789abcdef0123456789abcdef
                     (public demo key, from policy/example/policy.yaml)
@@ -51,7 +60,4 @@ Ijazat is starting on https://localhost:8443 (self-signed certificate: var/tls/s
 
 Stop with Ctrl-C.
 MSG
-# ijazatd refuses to serve as root unless told: allowed here, for a development machine only.
-as_root=()
-[ "$(id -u)" -ne 0 ] || as_root=(--allow-root)
-exec "$build_dir/bin/ijazatd" --config "$config" "${as_root[@]}"
+exec "$build_dir/bin/ijazatd" --config "$config" --port-file var/ijazatd.port "${as_root[@]}"
