@@ -419,6 +419,15 @@ TEST_F(VerifyCliTest, DocumentedPythonVerifier_RejectsWhatIjazatVerifyRejects) {
       {"aud number", false, [](json& c) { c["aud"] = 7; }, "malformed"},
       {"policy string", false, [](json& c) { c["policy"] = "2025.06.1"; }, "malformed"},
       {"no jti", false, [](json& c) { c.erase("jti"); }, "missing_claim"},
+      {"empty iss", false, [](json& c) { c["iss"] = ""; }, "malformed"},
+      {"empty policy version", false, [](json& c) { c["policy"]["version"] = ""; }, "malformed"},
+      {"empty receipt ids", true,
+       [](json& c) {
+         c["consentReceiptID"] = "";
+         c["jti"] = "";
+       },
+       "malformed"},
+      {"empty contact", true, [](json& c) { c["piiControllers"][0]["contact"] = ""; }, "malformed"},
   };
   for (const Case& c : cases) {
     json payload = c.is_receipt ? receipt : token;
@@ -437,6 +446,41 @@ TEST_F(VerifyCliTest, DocumentedPythonVerifier_RejectsWhatIjazatVerifyRejects) {
     EXPECT_EQ(python.exit_code, 1) << c.what << ": " << python.output;
     EXPECT_THAT(python.output, StartsWith("rejected: " + std::string(c.reason))) << c.what;
   }
+  // Texts no JSON library should produce, signed as they are, and headers that are not
+  // acceptable: both verifiers reject each with the same reason, and the Python one without a
+  // traceback. The header cases need no valid signature: nothing past the header is read.
+  const std::string token_text = token.dump();
+  const std::string body = token_text.substr(1, token_text.size() - 2);  // the members
+  std::string deep = "{" + body + R"(,"x":)";
+  for (int i = 0; i < 16; ++i) deep += "[";
+  for (int i = 0; i < 16; ++i) deep += "]";
+  deep += "}";
+  std::string very_deep = R"({"alg":)";
+  for (int i = 0; i < 1200; ++i) very_deep += "[";
+  const std::pair<std::string, std::string> raw_cases[] = {
+      {signer_.Header(), "{" + body + R"(,"x":NaN})"},
+      {signer_.Header(), "{" + body + R"(,"x":"\ud800"})"},
+      {signer_.Header(), deep},
+      {signer_.Header(), " " + token_text},
+      {very_deep, token_text},
+      {R"({"alg":7,"typ":"consent+jwt","kid":")" + signer_.Kid() + R"("})", token_text},
+      {R"({"alg":"ES256","typ":"consent+jwt"})", token_text},
+      {" " + signer_.Header(), token_text},
+  };
+  for (const auto& [header, payload] : raw_cases) {
+    const auto file = dir_.WriteFile("raw.jws", signer_.SignCompact(header, payload));
+    const auto ours = Run("--jwks " + jwks_file_ + " --aud demo-bank --at " +
+                          std::to_string(kIssuedAt + 10) + " - < " + file.string());
+    EXPECT_EQ(ours.exit_code, kExitRejected) << header << payload << ": " << ours.output;
+    EXPECT_THAT(ours.output, HasSubstr("rejected (malformed)")) << header << payload;
+    const auto python =
+        RunCommand("/usr/bin/python3 " + verify_py + " " + jwks_file_ + " demo-bank " +
+                   std::to_string(kIssuedAt + 10) + " consent+jwt < " + file.string());
+    EXPECT_EQ(python.exit_code, 1) << header << payload << ": " << python.output;
+    EXPECT_THAT(python.output, StartsWith("rejected: malformed")) << header << payload;
+    EXPECT_THAT(python.output, ::testing::Not(HasSubstr("Traceback"))) << header << payload;
+  }
+
   // And the unmutated claims pass both, so the cases above fail for the mutation alone.
   for (const bool is_receipt : {false, true}) {
     const std::string typ = is_receipt ? "consent-receipt+jwt" : "consent+jwt";

@@ -11,6 +11,7 @@ from jwcrypto.common import base64url_decode
 
 LEEWAY = 60
 MAX_DATE = 253402300799
+MAX_DEPTH = 16
 
 
 def reject(reason, detail=""):
@@ -24,10 +25,57 @@ def no_duplicates(pairs):
     return dict(pairs)
 
 
+def no_constants(name):
+    raise ValueError("NaN and Infinity are not JSON")
+
+
+# Nesting of the JSON text, strings skipped: counted before parsing, so that no input makes
+# the parser recurse deeply.
+def too_deep(text):
+    level, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            level += 1
+            if level > MAX_DEPTH:
+                return True
+        elif char in "]}":
+            level -= 1
+    return False
+
+
+def no_surrogates(value):
+    if isinstance(value, str):
+        value.encode("utf-8")  # a lone surrogate (\ud800) raises UnicodeEncodeError
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            no_surrogates(name)
+            no_surrogates(item)
+    elif isinstance(value, list):
+        for item in value:
+            no_surrogates(item)
+
+
+# Step 2 and 8: one JSON object from its first byte, UTF-8, no duplicate member names, nesting
+# at most 16 deep.
 def json_object(data):
-    value = json.loads(data, object_pairs_hook=no_duplicates)
+    text = data.decode("utf-8")  # strict: invalid UTF-8 raises UnicodeDecodeError
+    if not text.startswith("{"):
+        raise ValueError("not an object at the first byte")
+    if too_deep(text):
+        raise ValueError("nested too deeply")
+    value = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
     if not isinstance(value, dict):
         raise ValueError("not an object")
+    no_surrogates(value)
     return value
 
 
@@ -40,8 +88,8 @@ def get(obj, name, path=""):
 
 def text(obj, name, path=""):
     value = get(obj, name, path)
-    if not isinstance(value, str):
-        reject("malformed", path + name + " must be a string")
+    if not isinstance(value, str) or not value:
+        reject("malformed", path + name + " must be a non-empty string")
     return value
 
 
@@ -166,15 +214,19 @@ if len(token) > 16384 or token.count(".") != 2 or "=" in token:
     reject("malformed")
 try:
     header = json_object(base64url_decode(token.split(".")[0]))
-except ValueError:
+except ValueError:  # UnicodeError and binascii.Error are ValueErrors too
     reject("malformed")
-if header.get("alg") != "ES256":
+if not isinstance(header.get("alg"), str):
+    reject("malformed", "the header has no alg")
+if header["alg"] != "ES256":
     reject("alg_not_allowed")
 if set(header) - {"alg", "typ", "kid"}:
     reject("forbidden_header")
 if header.get("typ") != typ:
     reject("wrong_typ")
-key = jwk.JWKSet.from_json(open(jwks_file).read()).get_key(header.get("kid"))
+if not isinstance(header.get("kid"), str) or not header["kid"]:
+    reject("malformed", "the header has no kid")
+key = jwk.JWKSet.from_json(open(jwks_file).read()).get_key(header["kid"])
 if key is None:
     reject("unknown_kid")
 signed = jws.JWS()
