@@ -1,8 +1,12 @@
 #include "ijazat/policy/policy_diff.h"
 
 #include <map>
+#include <optional>
+#include <string>
+#include <tuple>
 
 #include "ijazat/policy/duration.h"
+#include "text_checks.h"
 #include "timestamp.h"
 
 namespace ijazat::policy {
@@ -61,11 +65,7 @@ class Differ {
       Add(ChangeImpact::kNeutral, path + ".display_name",
           "'" + before.display_name + "' -> '" + after.display_name + "' (shown in SMS)");
     }
-    if (before.controller != after.controller) {
-      Add(ChangeImpact::kNeutral, path + ".controller",
-          after.controller ? "controller details changed (named in every new receipt)"
-                           : "controller details removed (receipts name the display name only)");
-    }
+    CompareController(path + ".controller", before.controller, after.controller);
     CompareWindow(path + ".valid_from", before.valid_from, after.valid_from, true);
     CompareWindow(path + ".valid_until", before.valid_until, after.valid_until, false);
     CompareCredentials(path, before, after);
@@ -85,6 +85,33 @@ class Differ {
   }
 
  private:
+  // Every field, before and after: whoever reviews the change must see a new name, address or
+  // URL in full (each goes into every receipt the provider receives).
+  void CompareController(const std::string& path, const std::optional<Controller>& before,
+                         const std::optional<Controller>& after) {
+    if (before == after) return;
+    if (!after) {
+      Add(ChangeImpact::kNeutral, path, "removed (receipts name the display name only)");
+      return;
+    }
+    const Controller empty;
+    const Controller& old = before ? *before : empty;
+    for (const auto& [field, was, now] :
+         {std::tuple<const char*, const std::string*, const std::string*>{
+              "legal_name", &old.legal_name, &after->legal_name},
+          {"address", &old.address, &after->address},
+          {"country", &old.country, &after->country},
+          {"contact", &old.contact, &after->contact},
+          {"email", &old.email, &after->email},
+          {"phone", &old.phone, &after->phone},
+          {"privacy_policy_url", &old.privacy_policy_url, &after->privacy_policy_url}}) {
+      if (*was == *now) continue;
+      Add(ChangeImpact::kNeutral, path + "." + field,
+          internal::Quote(*was, 2048) + " -> " + internal::Quote(*now, 2048) +
+              " (in every new receipt)");
+    }
+  }
+
   // A window bound: a missing valid_from is "forever in the past", a missing valid_until is
   // "forever in the future"; moving a bound outwards loosens.
   void CompareWindow(const std::string& path, const std::optional<std::chrono::sys_seconds>& before,

@@ -431,6 +431,7 @@ class Validator {
   struct ProviderNodes {
     NodePtr id = nullptr;
     NodePtr display_name = nullptr;
+    NodePtr legal_name = nullptr;  // controller.legal_name
   };
 
   struct SeenProvider {
@@ -450,6 +451,7 @@ class Validator {
     std::map<std::string, SeenProvider> ids;
     std::map<std::string, SeenProvider> display_names;  // folded to lower case
     std::map<std::string, SeenProvider> folded_ids;     // folded to lower case
+    std::map<std::string, SeenProvider> legal_names;    // folded to lower case
     for (std::size_t i = 0; i < list->items.size(); ++i) {
       const YamlNode& item = *list->items[i];
       const std::string path = Index("providers", i);
@@ -495,6 +497,18 @@ class Validator {
         }
       }
       if (!provider.id.empty()) folded_ids.emplace(folded_id, SeenProvider{path, item.line});
+      // A receipt names its controller by legal name: two providers may not share one, or a
+      // receipt could not tell who holds the citizen's data.
+      if (provider.controller && !provider.controller->legal_name.empty() && nodes.legal_name) {
+        const auto [first, inserted] = legal_names.emplace(
+            Fold(provider.controller->legal_name), SeenProvider{path, nodes.legal_name->line});
+        if (!inserted) {
+          Report(*nodes.legal_name, Child(Child(path, "controller"), "legal_name"),
+                 "legal name " + Quote(provider.controller->legal_name) + " is already used by " +
+                     first->second.path + " (line " + std::to_string(first->second.line) +
+                     "); each controller must be told apart in its receipts");
+        }
+      }
       content.providers.push_back(std::move(provider));
     }
   }
@@ -583,15 +597,17 @@ class Validator {
       ReadLimits(*overrides, Child(path, "overrides"), provider.limits, &defaults);
     }
     if (NodePtr controller = map->Get("controller")) {
-      ReadController(*controller, Child(path, "controller"), provider);
+      ReadController(*controller, Child(path, "controller"), provider, &nodes.legal_name);
     }
     return true;
   }
 
   // The provider's details as data controller, written into every receipt it receives.
-  void ReadController(const YamlNode& node, const std::string& path, Provider& provider) {
+  void ReadController(const YamlNode& node, const std::string& path, Provider& provider,
+                      NodePtr* legal_name_node) {
     const auto map = ReadMap(node, path, kControllerFields);
     if (!map) return;
+    *legal_name_node = map->Get("legal_name");
     Controller controller;
     const auto read = [&](std::string_view key, std::string_view expected, auto check,
                           std::string& out) {

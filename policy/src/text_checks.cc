@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 
@@ -49,6 +50,25 @@ bool IsInvisibleFormatting(char32_t c) {
   return c == 0x061C || c == 0x200B || c == 0x200C || c == 0x200D || c == 0x200E || c == 0x200F ||
          (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF ||
          c == 0x2028 || c == 0x2029;
+}
+
+// Characters that print nothing, or look like a space or like nothing, beyond those the whole
+// file is screened for: every format character (Unicode category Cf), variation selectors,
+// Hangul fillers, the combining grapheme joiner, every space but U+0020, private use. In a
+// controller's name or address they would let two different texts read the same.
+bool IsHiddenInText(char32_t c) {
+  constexpr std::pair<char32_t, char32_t> kRanges[] = {
+      {0x00A0, 0x00A0},    {0x00AD, 0x00AD},   {0x034F, 0x034F},   {0x0600, 0x0605},
+      {0x061C, 0x061C},    {0x06DD, 0x06DD},   {0x070F, 0x070F},   {0x08E2, 0x08E2},
+      {0x115F, 0x1160},    {0x1680, 0x1680},   {0x17B4, 0x17B5},   {0x180B, 0x180F},
+      {0x2000, 0x200F},    {0x2028, 0x202F},   {0x205F, 0x206F},   {0x3000, 0x3000},
+      {0x3164, 0x3164},    {0xE000, 0xF8FF},   {0xFE00, 0xFE0F},   {0xFEFF, 0xFEFF},
+      {0xFFA0, 0xFFA0},    {0xFFF0, 0xFFFF},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+      {0x13430, 0x1343F},  {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
+      {0xF0000, 0x10FFFF},
+  };
+  return std::any_of(std::begin(kRanges), std::end(kRanges),
+                     [c](const auto& range) { return c >= range.first && c <= range.second; });
 }
 
 std::string CodePoint(char32_t c) {
@@ -163,6 +183,13 @@ std::optional<std::string> CheckOneLine(std::string_view text, std::size_t max_c
     const char32_t c = DecodeUtf8(text, i, length);
     if (c == kInvalid) return "is not valid UTF-8";
     if (c == '\n' || c == '\r') return "contains a line break; it must be one line";
+    if (c < 0x20 || (c >= 0x7F && c < 0xA0))
+      return "contains the control character " + CodePoint(c);
+    if (IsHiddenInText(c)) {
+      return "contains " + CodePoint(c) +
+             ", an invisible, space-like or private-use character that would let two different "
+             "texts read the same; use ordinary spaces and visible characters";
+    }
     if (c == ' ' && previous == ' ') return "contains two spaces in a row";
     previous = c;
     ++count;
@@ -184,12 +211,29 @@ bool IsPrintableAscii(std::string_view text) {
 
 }  // namespace
 
+// The 249 codes ISO 3166-1 assigns officially (not the user-assigned AA, QM-QZ, XA-XZ, ZZ).
+constexpr std::string_view kCountryCodes =
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI "
+    "BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN "
+    "CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK "
+    "FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM "
+    "HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
+    "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK "
+    "ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP "
+    "NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW "
+    "SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF "
+    "TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
+    "VN VU WF WS YE YT ZA ZM ZW";
+
 std::optional<std::string> CheckCountryCode(std::string_view text) {
   if (text.size() != 2 ||
       !std::all_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
     return "must be an ISO 3166-1 alpha-2 country code: two upper-case letters such as PK";
   }
-  return std::nullopt;
+  for (std::size_t i = 0; i + 1 < kCountryCodes.size(); i += 3) {
+    if (kCountryCodes.substr(i, 2) == text) return std::nullopt;
+  }
+  return "is not a country code ISO 3166-1 assigns (PK, AE, GB, ...)";
 }
 
 std::optional<std::string> CheckEmail(std::string_view text) {
@@ -229,14 +273,38 @@ std::optional<std::string> CheckPhone(std::string_view text) {
 
 std::optional<std::string> CheckHttpsUrl(std::string_view text) {
   constexpr std::string_view kScheme = "https://";
-  const bool ok = text.size() > kScheme.size() && text.size() <= 2048 &&
-                  text.substr(0, kScheme.size()) == kScheme && IsPrintableAscii(text) &&
-                  text[kScheme.size()] != '/' && text[kScheme.size()] != '?' &&
-                  text[kScheme.size()] != '#';
+  // RFC 3986: unreserved, reserved and '%' (then two hex digits); nothing a page or a JSON
+  // consumer could take as markup or quoting.
+  constexpr std::string_view kAllowed =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?#[]@!$&'()*+,;=%";
+  bool ok = text.size() > kScheme.size() && text.size() <= 2048 &&
+            text.substr(0, kScheme.size()) == kScheme &&
+            text.find_first_not_of(kAllowed) == std::string_view::npos;
+  if (ok) {
+    // The authority: a host of letters, digits, dots and hyphens, an optional port; no user
+    // information (https://bank.example@evil.example names evil.example).
+    const std::string_view rest = text.substr(kScheme.size());
+    const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+    const std::string_view host = authority.substr(0, authority.find(':'));
+    const std::string_view port =
+        authority.size() > host.size() ? authority.substr(host.size() + 1) : std::string_view();
+    ok = !host.empty() && host.front() != '.' && host.front() != '-' &&
+         host.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+             std::string_view::npos &&
+         host.find("..") == std::string_view::npos &&
+         (authority.size() == host.size() ||
+          (!port.empty() && port.size() <= 5 &&
+           port.find_first_not_of("0123456789") == std::string_view::npos));
+    for (std::size_t at = text.find('%'); ok && at != std::string_view::npos;
+         at = text.find('%', at + 1)) {
+      ok = at + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[at + 1])) &&
+           std::isxdigit(static_cast<unsigned char>(text[at + 2]));
+    }
+  }
   if (!ok) {
-    return "must be an absolute https URL with a host, such as "
-           "https://demo-bank.example/privacy (printable ASCII, no spaces, at most 2048 "
-           "characters)";
+    return "must be an absolute https URL with a host name and no user information, such as "
+           "https://demo-bank.example/privacy (RFC 3986 characters only, at most 2048)";
   }
   return std::nullopt;
 }

@@ -55,10 +55,14 @@ TEST(PolicyDiff, ReportsVersionChangeAsNeutral) {
               ElementsAre(Change(ChangeImpact::kNeutral, "version", "2025.06.1 -> 2025.06.2")));
 }
 
-TEST(PolicyDiff, ControllerDetailsChangeIsReported) {
-  EXPECT_THAT(DiffExample("legal_name: Demo Bank Limited", "legal_name: Demo Bank Plc"),
-              Contains(Change(ChangeImpact::kNeutral, "providers[demo-bank].controller",
-                              "controller details changed")));
+// Each changed field in full, non-ASCII escaped, so that a reviewer sees a lookalike letter.
+TEST(PolicyDiff, ControllerDetailsChange_ShowsEachFieldBeforeAndAfter) {
+  EXPECT_THAT(DiffExample("legal_name: Demo Bank Limited", "legal_name: Demo B\u0430nk Limited"),
+              Contains(Change(ChangeImpact::kNeutral, "providers[demo-bank].controller.legal_name",
+                              "'Demo Bank Limited' -> 'Demo B\\u{430}nk Limited'")));
+  EXPECT_THAT(DiffExample("email: dpo@demo-bank.example", "email: dpo@evil.example"),
+              Contains(Change(ChangeImpact::kNeutral, "providers[demo-bank].controller.email",
+                              "'dpo@demo-bank.example' -> 'dpo@evil.example'")));
 }
 
 TEST(PolicyDiff, LongerOtpTtlIsLoosened) {

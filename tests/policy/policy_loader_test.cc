@@ -102,6 +102,24 @@ TEST(PolicyLoader, RejectsEveryMalformedControllerField_NamingIt) {
       {"contact: DPO", "contact: DPO, website: https://demo.example"},
       {"Demo Bank Limited", std::string(141, 'x')},
       {"contact: DPO}", "contact: [DPO]}"},
+      // Invisible, space-like and private-use characters (the file screen passes these).
+      {"Demo Bank Limited", "Demo\u00A0Bank Limited"},
+      {"Demo Bank Limited", "Demo Bank Limited\u3000"},
+      {"Demo Bank Limited", "Demo Bank\u2060 Limited"},
+      {"Demo Bank Limited", "Demo Ba\u00ADnk Limited"},
+      {"Demo Bank Limited", "Demo Bank Limited\U000E0041"},
+      {"Demo Bank Limited", "Demo Bank Limited\uFE0F"},
+      {"Demo Bank Limited", "Demo\u180EBank"},
+      {"Demo Bank Limited", "Demo \u3164 Bank"},
+      {"Demo Bank Limited", "Demo\u034FBank"},
+      {"Demo Bank Limited", "Demo\uE000Bank"},
+      {"country: PK", "country: ZZ"},
+      {"country: PK", "country: XK"},
+      {"contact: DPO", "contact: DPO, privacy_policy_url: \"https://bank.example@evil.example/\""},
+      {"contact: DPO", "contact: DPO, privacy_policy_url: \"https://bank.example/\\\"><x>\""},
+      {"contact: DPO", "contact: DPO, privacy_policy_url: \"https://bank.example:/p\""},
+      {"contact: DPO", "contact: DPO, privacy_policy_url: \"https://bank..example/p\""},
+      {"contact: DPO", "contact: DPO, privacy_policy_url: \"https://bank.example/%zz\""},
   };
   for (const auto& [from, to] : cases) {
     std::vector<Diagnostic> diagnostics;
@@ -111,6 +129,22 @@ TEST(PolicyLoader, RejectsEveryMalformedControllerField_NamingIt) {
     EXPECT_THAT(diagnostics[0].path, HasSubstr("providers[0].controller")) << to;
     EXPECT_EQ(diagnostics[0].line, 13) << to;
   }
+}
+
+TEST(PolicyLoader, RefusesALegalNameTwoProvidersShare) {
+  const std::string text = std::string(kMinimalPolicy) +
+                           "    controller: {legal_name: Demo Bank Limited, country: PK, "
+                           "contact: DPO}\n" +
+                           "  - id: other-bank\n"
+                           "    display_name: Other Bank\n"
+                           "    status: suspended\n"
+                           "    purposes: [{id: kyc, sms_text: KYC, scopes: [name]}]\n"
+                           "    controller: {legal_name: DEMO BANK LIMITED, country: PK, "
+                           "contact: DPO}\n";
+  std::vector<Diagnostic> diagnostics;
+  EXPECT_FALSE(Load(text, &diagnostics).ok());
+  EXPECT_THAT(diagnostics, Contains(DiagnosticAt(18, 30, "providers[1].controller.legal_name",
+                                                 "is already used by providers[0] (line 13)")));
 }
 
 TEST(PolicyLoader, AcceptsEmptyProviderList) {
