@@ -54,7 +54,7 @@ if ! curl "${curl_opts[@]}" --fail "$base/healthz" >/dev/null 2>&1; then
     sleep 0.2
   done
   if [ -z "$up" ]; then
-    started=""
+    # The exit trap stops it if it is still running (it did not answer in 20 s).
     echo "demo: the appliance did not start; its output (var/demo-appliance.out):" >&2
     tail -n 20 var/demo-appliance.out >&2
     exit 1

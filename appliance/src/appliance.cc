@@ -11,12 +11,14 @@
 #include "ijazat/hsm/pkcs11_hsm.h"
 #include "ijazat/policy/policy_store.h"
 #include "ijazat/policy/rate_limiter.h"
+#include "listen_probe.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
 #include "server.h"
 #include "sms.h"
 #include "sms_inbox.h"
+#include "sqlite_schema.h"
 #include "store.h"
 #include "tls_files.h"
 
@@ -81,6 +83,9 @@ Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
   for (const std::string& warning : *tls) a.logger->Warn("tls.certificate", {{"detail", warning}});
   note("TLS: " + config.tls.certificate + " and its key " + config.tls.key + " match" +
        (config.tls.client_ca.empty() ? "" : "; client CAs from " + config.tls.client_ca));
+  auto listen = ProbeListen(config.server.listen);
+  if (!listen.ok()) return listen.error();
+  note("listen: " + config.server.listen + ", " + *listen);
 
   std::vector<policy::Diagnostic> diagnostics;
   policy::LoaderRules rules;
@@ -120,19 +125,55 @@ Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
   note("HSM: " + config.hsm.module + ", token " + config.hsm.token +
        ", PIN accepted; active keys " + active_keys + ", every key as its template requires");
 
-  auto store = OpenSqliteStore({config.store_path, 5000});
-  if (!store.ok()) return Context(store.error(), "opening the store " + config.store_path);
-  a.store = std::move(store).value();
+  // A check opens the store only when the start would change nothing in it: a store the start
+  // would create or migrate is left as it is (a check may run beside a serving appliance, or
+  // with a newer build than the one serving).
+  bool open_store = serve;
+  if (!serve) {
+    auto state = sqlite::InspectStoreFile(config.store_path);
+    if (!state.ok()) return Context(state.error(), "checking the store " + config.store_path);
+    open_store = state->exists && state->pending == 0;
+    if (!state->exists) {
+      // The HSM remembers the last head it signed: a store that held a signed chain is not
+      // lost unnoticed, by the check as by the start.
+      auto signed_head = LastSignedAuditHead(*a.hsm);
+      if (!signed_head.ok()) return Context(signed_head.error(), "reading the audit head");
+      if (*signed_head && (*signed_head)->seq > 0) {
+        return Error(ErrorCode::kDataLoss,
+                     "checking the audit chain: the store " + config.store_path +
+                         " does not exist, but the HSM last signed its audit chain at seq " +
+                         std::to_string((*signed_head)->seq) +
+                         ": the database was lost or moved; restore it and check it with "
+                         "ijazat-audit verify",
+                     "audit_chain_inconsistent");
+      }
+      note("store: " + config.store_path + " does not exist: the start would create it");
+    } else if (state->pending > 0) {
+      note("store: " + config.store_path + " at schema version " + std::to_string(state->version) +
+           ": the start would apply " + std::to_string(state->pending) +
+           " migration(s); left unopened, so the audit "
+           "chain is not verified");
+    }
+  }
+  if (open_store) {
+    auto store = OpenSqliteStore({config.store_path, 5000});
+    if (!store.ok()) return Context(store.error(), "opening the store " + config.store_path);
+    a.store = std::move(store).value();
+    note("store: " + config.store_path + " at the current schema version");
+  }
   auto registry = OpenSqliteRegistry(config.registry_path);
   if (!registry.ok()) {
     return Context(registry.error(), "opening the identity registry " + config.registry_path);
   }
   a.registry = std::move(registry).value();
-  note("store: " + config.store_path + "; identity registry: " + config.registry_path);
-  a.audit_anchor =
-      std::make_unique<AuditAnchor>(*a.store, *a.hsm, *a.clock, AuditOrigin(config.issuer));
-  auto audit_key = a.audit_anchor->VerifierKey();
-  if (!audit_key.ok()) return Context(audit_key.error(), "exporting the audit log key");
+  note("identity registry: " + config.registry_path);
+  if (a.store) {
+    a.audit_anchor =
+        std::make_unique<AuditAnchor>(*a.store, *a.hsm, *a.clock, AuditOrigin(config.issuer));
+    auto audit_key = a.audit_anchor->VerifierKey();
+    if (!audit_key.ok()) return Context(audit_key.error(), "exporting the audit log key");
+    a.audit_key = *audit_key;
+  }
   if (options.accept_restored_audit_chain) {
     auto head = a.store->AuditChainHead();
     if (!head.ok()) return Context(head.error(), "reading the audit chain");
@@ -158,10 +199,12 @@ Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
   // appliance does not start on it. A check verifies the same and signs nothing: it may run
   // beside a serving appliance.
   if (!serve) {
-    if (auto verified = a.audit_anchor->Verify(); !verified.ok()) {
-      return Context(verified.error(), "checking the audit chain");
+    if (a.audit_anchor) {
+      if (auto verified = a.audit_anchor->Verify(); !verified.ok()) {
+        return Context(verified.error(), "checking the audit chain");
+      }
+      note("audit chain: agrees with the last head the HSM signed");
     }
-    note("audit chain: agrees with the last head the HSM signed");
   } else if (auto first = a.audit_anchor->Checkpoint(); !first.ok()) {
     if (first.error().reason() == "audit_chain_inconsistent") {
       a.logger->Error("audit.chain_inconsistent", {{"error", first.error().message()}});
@@ -199,8 +242,6 @@ Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
     // Fail at start, not at the first enrolment: the records must be there.
     return Context(source.error(), "sms.enrolment is authority, but");
   }
-  a.enrolments = std::make_unique<Enrolments>(
-      *a.store, *a.crypto, open_enrolment ? nullptr : a.registry.get(), *a.clock);
   hsm::Pkcs11Hsm* hsm_ptr = a.hsm.get();
   a.tokens = std::make_unique<HsmTokenService>(
       *a.hsm,
@@ -248,17 +289,32 @@ Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
   } else {
     a.sender = std::make_unique<FileSmsSender>(config.sms.file, *a.clock);
   }
+  const std::string sms_note = std::string("SMS: ") +
+                               (config.sms.sender == "kannel" ? "Kannel at " + config.sms.kannel_url
+                                                              : "written to " + config.sms.file) +
+                               "; gateway secret read; enrolment " +
+                               (open_enrolment ? "open-for-development" : "authority");
+  if (!serve) {
+    // What follows wires the services together and checks nothing more.
+    note(sms_note);
+    return impl;
+  }
+  a.enrolments = std::make_unique<Enrolments>(
+      *a.store, *a.crypto, open_enrolment ? nullptr : a.registry.get(), *a.clock);
   a.dispatcher = std::make_unique<OutboxDispatcher>(
       *a.store, *a.crypto, *a.sender, SmsTemplates(), *a.clock,
       DispatcherOptions{
           config.sms.dispatch_batch, config.sms.dispatch_threads,
           open_enrolment ? nullptr : a.enrolments.get(), config.sms.caps,
-          [logger = a.logger.get(), metrics = &a.metrics](std::string_view cap,
-                                                          const std::string& provider) {
+          [logger = a.logger.get(), metrics = &a.metrics](
+              std::string_view cap, const std::string& provider, const std::string& consent_id) {
             // Codes go to one citizen or number faster than the caps allow: per provider, so
-            // that the operator sees who, and can suspend it.
+            // that the operator sees who, and can suspend it. The consent id leads to the
+            // request that asked for the code (http.request logs it with its request id).
             metrics->CountLimitHit(provider, cap);
-            logger->Warn("sms.cap_hit", {{"cap", std::string(cap)}, {"provider", provider}});
+            logger->Warn(
+                "sms.cap_hit",
+                {{"cap", std::string(cap)}, {"provider", provider}, {"consent_id", consent_id}});
           }});
   OutboxDispatcher* dispatcher = a.dispatcher.get();
   auto notify = [dispatcher] { dispatcher->Wake(); };
@@ -273,14 +329,8 @@ Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
   a.inbox = std::make_unique<SmsInbox>(*a.store, *a.crypto, *a.enrolments, *a.clock,
                                        std::move(inbox_options), notify);
   a.rate_limiter = std::make_unique<policy::ProviderRateLimiter>();
-  note(std::string("SMS: ") +
-       (config.sms.sender == "kannel" ? "Kannel at " + config.sms.kannel_url
-                                      : "written to " + config.sms.file) +
-       "; gateway secret read; enrolment " +
-       (open_enrolment ? "open-for-development" : "authority"));
   a.inbound_secret = std::move(inbound_secret).value();
   a.dlr_secret = std::move(dlr_secret);
-  a.audit_key = *audit_key;
   return impl;
 }
 
@@ -288,18 +338,12 @@ Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
 
 int ExitStatusFor(const Error& error) {
   static constexpr std::string_view kConfiguration[] = {
-      "config_invalid",
-      "policy_invalid",
-      "subscribers_missing",
-      "tls_invalid",
-      "audit_chain_inconsistent",
-      "module_load_failed",
-      "token_not_found",
-      "pin_source",
-      "pin_invalid",
-      "unknown_key",
-      "key_template_mismatch",
-      "key_ambiguous",
+      "config_invalid",        "policy_invalid",   "subscribers_missing",
+      "tls_invalid",           "listen_invalid",   "audit_chain_inconsistent",
+      "module_load_failed",    "token_not_found",  "pin_source",
+      "pin_invalid",           "pin_not_usable",   "unknown_key",
+      "key_template_mismatch", "key_ambiguous",    "database_path_invalid",
+      "store_schema_newer",    "registry_missing", "registry_invalid",
   };
   const std::string_view reason = error.reason();
   if (reason == "pin_incorrect" || reason == "pin_locked") return 3;

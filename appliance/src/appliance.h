@@ -41,7 +41,8 @@ struct ApplianceOptions {
 //   3 the HSM refused the PIN (wrong or locked): retrying would use up its PIN attempts;
 //   4 a refusal: a secret file or the TLS key within other users' reach, a PIN or secret file
 //     of another owner;
-//   1 anything else: the HSM or the store unavailable, the port taken.
+//   1 anything else: the HSM or the store unavailable (a module that shows no token at all: a
+//     network HSM out of reach), the port taken.
 int ExitStatusFor(const Error& error);
 
 class Appliance {

@@ -70,12 +70,8 @@ Status AuditAnchor::CheckAgainst(const ConsentStore::AuditCheckpoint& signed_hea
                "audit_chain_inconsistent");
 }
 
-Result<std::int64_t> AuditAnchor::SignedSeq(const ConsentStore::AuditCheckpoint& head) {
-  // The last head signed, as the token remembers it: whoever can write the database cannot
-  // roll this back, so a chain cut or rewritten behind its checkpoints (their rows deleted
-  // too) is still noticed.
-  IJAZAT_ASSIGN_OR_RETURN(const auto records, hsm_.ReadRecord(kHeadRecord));
-  std::int64_t signed_seq = 0;
+Result<std::optional<ConsentStore::AuditCheckpoint>> LastSignedAuditHead(hsm::Hsm& hsm) {
+  IJAZAT_ASSIGN_OR_RETURN(const auto records, hsm.ReadRecord(kHeadRecord));
   std::optional<ConsentStore::AuditCheckpoint> remembered;
   // Two records after a write cut half-way: the later counts. A record whose value is not a
   // head was cut while being created (SoftHSM writes an object's attributes one by one); only
@@ -86,6 +82,15 @@ Result<std::int64_t> AuditAnchor::SignedSeq(const ConsentStore::AuditCheckpoint&
     if (!decoded.ok()) continue;
     if (!remembered || decoded->seq > remembered->seq) remembered = std::move(decoded).value();
   }
+  return remembered;
+}
+
+Result<std::int64_t> AuditAnchor::SignedSeq(const ConsentStore::AuditCheckpoint& head) {
+  // The last head signed, as the token remembers it: whoever can write the database cannot
+  // roll this back, so a chain cut or rewritten behind its checkpoints (their rows deleted
+  // too) is still noticed.
+  IJAZAT_ASSIGN_OR_RETURN(const auto remembered, LastSignedAuditHead(hsm_));
+  std::int64_t signed_seq = 0;
   if (remembered) {
     IJAZAT_RETURN_IF_ERROR(CheckAgainst(*remembered, head.seq, "the head the HSM last signed"));
     signed_seq = remembered->seq;

@@ -21,6 +21,10 @@ namespace ijazat::appliance {
 // "<host of issuer>/audit", e.g. "ijazat.example.pk/audit" for https://ijazat.example.pk.
 std::string AuditOrigin(const std::string& issuer);
 
+// The last head of the audit chain the HSM signed, as the token remembers it (a record out of
+// reach of whoever writes the database); nullopt before the first checkpoint.
+Result<std::optional<ConsentStore::AuditCheckpoint>> LastSignedAuditHead(hsm::Hsm& hsm);
+
 class AuditAnchor {
  public:
   AuditAnchor(ConsentStore& store, hsm::Hsm& hsm, const Clock& clock, std::string origin);

@@ -5,11 +5,13 @@
 #include <Poco/URI.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 namespace ijazat::appliance {
 namespace {
@@ -209,8 +211,20 @@ std::string IssuerProblem(const std::string& issuer) {
     return kWhat;
   }
   if (uri.getScheme() != "https" || uri.getHost().empty() || !uri.getUserInfo().empty() ||
-      issuer.find_first_of("?# ") != std::string::npos || issuer.back() == '/' ||
-      issuer.size() > 255 || issuer.rfind("https://", 0) != 0) {
+      issuer.size() > 255 || issuer.rfind("https://", 0) != 0 || issuer.back() == '/') {
+    return kWhat;
+  }
+  // Letters, digits and . - / : only, so that one URL has one spelling: no escapes, no dot
+  // segments, no empty port, nothing outside ASCII.
+  const std::string rest = issuer.substr(8);
+  const std::string authority = rest.substr(0, rest.find('/'));
+  if (issuer.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-/:") !=
+          std::string::npos ||
+      rest.find("//") != std::string::npos || rest.find("/./") != std::string::npos ||
+      rest.find("/../") != std::string::npos || rest.ends_with("/.") || rest.ends_with("/..") ||
+      authority.ends_with(":") || authority.find(':') != authority.rfind(':') ||
+      rest.find(':', authority.size()) != std::string::npos) {
     return kWhat;
   }
   return "";
@@ -415,6 +429,19 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
   };
   if (const std::string problem = IssuerProblem(config.issuer); !problem.empty()) {
     errors.push_back(path + ": issuer" + problem);
+  }
+  // In every receipt: one line, short enough that a receipt stays far below the token size cap.
+  for (const auto& [key, value, max] :
+       {std::tuple<const char*, const std::string*, std::size_t>{
+            "receipt.operator_name", &config.receipt.operator_name, 140},
+        {"receipt.operator_contact", &config.receipt.operator_contact, 100},
+        {"receipt.policy_url", &config.receipt.policy_url, 2048}}) {
+    if (value->size() > max || value->find_first_of("\r\n") != std::string::npos ||
+        std::any_of(value->begin(), value->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      errors.push_back(path + ": " + key + " must be one line of at most " + std::to_string(max) +
+                       " bytes, without control characters");
+    }
   }
   require(config.tls.certificate, "tls.certificate");
   require(config.tls.key, "tls.key");

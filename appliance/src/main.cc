@@ -134,6 +134,8 @@ int main(int argc, char** argv) {
                         "development\n");
     return kExitRefused;
   }
+  // Before the PIN is read, for the check as for the start.
+  HardenProcess();
   if (check_only) {
     auto checked = ijazat::appliance::Appliance::Check(*config);
     if (!checked.ok()) {
@@ -146,7 +148,6 @@ int main(int argc, char** argv) {
     for (const std::string& line : *checked) std::cout << "  " << line << '\n';
     return 0;
   }
-  HardenProcess();
 
   // Signals are taken synchronously by this thread; every thread started after inherits the
   // mask, so none of them is interrupted.

@@ -657,7 +657,9 @@ Result<int> OutboxDispatcher::RunPass(bool may_defer) {
     }
     if (!claimed->empty()) {
       ++dropped;
-      if (options_.on_cap_hit) options_.on_cap_hit(*claimed, items[i].claim->provider_id);
+      if (options_.on_cap_hit) {
+        options_.on_cap_hit(*claimed, items[i].claim->provider_id, items[i].claim->consent_id);
+      }
       continue;
     }
     sending.push_back(i);

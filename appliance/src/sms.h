@@ -162,9 +162,11 @@ struct DispatcherOptions {
   // otherwise it is dropped and the enrolment suspended.
   Enrolments* enrolments = nullptr;
   // The caps a code must fit (SmsCaps); a code past one is dropped and `on_cap_hit` told which
-  // cap and for which provider.
+  // cap, for which provider and which consent.
   SmsCaps caps = {};
-  std::function<void(std::string_view cap, const std::string& provider)> on_cap_hit = {};
+  std::function<void(std::string_view cap, const std::string& provider,
+                     const std::string& consent_id)>
+      on_cap_hit = {};
   // How long a pass waits after a wake-up, so that the answer to the request that queued a
   // code leaves before the code is decided on (see Loop).
   std::chrono::milliseconds settle{2};

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -122,9 +123,19 @@ Status CreatePrivateFile(const std::string& path, std::string_view reason) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     const int err = errno;
-    return Error(ErrorCode::kUnavailable,
-                 "cannot create or open the database file (errno " + std::to_string(err) + ")",
-                 reason);
+    // A directory that is not there, a link, a file this user may not write: the
+    // configuration's to mend, not an outage to wait out.
+    if (err == ENOENT || err == ENOTDIR || err == ELOOP || err == EACCES || err == EPERM ||
+        err == EISDIR || err == EROFS) {
+      return Error(ErrorCode::kFailedPrecondition,
+                   "cannot create or open the database file " + path + ": " + std::strerror(err) +
+                       (err == ELOOP ? " (a symbolic link: name the file itself)" : ""),
+                   "database_path_invalid");
+    }
+    return Error(
+        ErrorCode::kUnavailable,
+        "cannot create or open the database file " + path + " (errno " + std::to_string(err) + ")",
+        reason);
   }
   ::close(fd);
   return OkStatus();

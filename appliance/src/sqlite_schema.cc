@@ -1,7 +1,14 @@
 #include "sqlite_schema.h"
 
 #include <Poco/Data/Statement.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -214,6 +221,71 @@ Status RefuseNewer(const std::set<int>& applied) {
 }  // namespace
 
 int LatestSchemaVersion() { return Migrations().back().version; }
+
+Result<StoreFileState> InspectStoreFile(const std::string& path) {
+  const auto invalid = [&](const std::string& why) {
+    return Error(ErrorCode::kFailedPrecondition, "the store " + path + " " + why,
+                 "database_path_invalid");
+  };
+  StoreFileState state;
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) {
+    if (errno != ENOENT) return invalid(std::string("cannot be examined: ") + std::strerror(errno));
+    const auto slash = path.rfind('/');
+    const std::string dir =
+        slash == std::string::npos ? "." : path.substr(0, std::max<std::size_t>(slash, 1));
+    struct stat dir_info {};
+    if (::stat(dir.c_str(), &dir_info) != 0 || !S_ISDIR(dir_info.st_mode)) {
+      return invalid("does not exist, nor does its directory " + dir);
+    }
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      return invalid("does not exist, and this user cannot create it in " + dir);
+    }
+    return state;
+  }
+  if (S_ISLNK(info.st_mode)) return invalid("is a symbolic link: name the file itself");
+  if (!S_ISREG(info.st_mode)) return invalid("is not a regular file");
+  if (::access(path.c_str(), R_OK | W_OK) != 0) {
+    return invalid("is not readable and writable by this user");
+  }
+  state.exists = true;
+  sqlite3* db = nullptr;
+  const std::string uri = FileUri(path, "mode=ro");
+  const int opened =
+      sqlite3_open_v2(uri.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+  const std::unique_ptr<sqlite3, int (*)(sqlite3*)> closer(db, sqlite3_close);
+  if (opened != SQLITE_OK) {
+    return Error(ErrorCode::kUnavailable,
+                 "the store " + path + " cannot be opened: " + sqlite3_errstr(opened),
+                 "store_unavailable");
+  }
+  sqlite3_stmt* raw = nullptr;
+  std::set<int> applied;
+  if (sqlite3_prepare_v2(db, "SELECT version FROM schema_migrations", -1, &raw, nullptr) ==
+      SQLITE_OK) {
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> statement(raw, sqlite3_finalize);
+    int step = SQLITE_ROW;
+    while ((step = sqlite3_step(raw)) == SQLITE_ROW) {
+      const sqlite3_int64 version = sqlite3_column_int64(raw, 0);
+      applied.insert(version > 1000000 ? 1000000 : static_cast<int>(version));
+    }
+    if (step != SQLITE_DONE) {
+      return Error(ErrorCode::kUnavailable,
+                   "the store " + path + " cannot be read: " + sqlite3_errmsg(db),
+                   "store_unavailable");
+    }
+  } else if (std::string(sqlite3_errmsg(db)).find("no such table") == std::string::npos) {
+    return Error(ErrorCode::kUnavailable,
+                 "the store " + path + " cannot be read: " + sqlite3_errmsg(db),
+                 "store_unavailable");
+  }
+  IJAZAT_RETURN_IF_ERROR(RefuseNewer(applied));
+  state.version = applied.empty() ? 0 : *applied.rbegin();
+  for (const Migration& migration : Migrations()) {
+    if (!applied.contains(migration.version)) ++state.pending;
+  }
+  return state;
+}
 
 Status Migrate(ConnectionPool& pool, std::mutex& writer, Timestamp at) {
   {

@@ -18,4 +18,16 @@ int LatestSchemaVersion();
 // build does not know: a newer build wrote it.
 Status Migrate(ConnectionPool& pool, std::mutex& writer, Timestamp now);
 
+// What opening the store file at `path` would do, found without writing anything (ijazatd
+// --check-config, which may run beside a serving appliance).
+struct StoreFileState {
+  bool exists = false;  // false: the start would create it (its directory is writable)
+  int version = 0;      // the newest migration applied; 0 for none
+  int pending = 0;      // migrations the start would apply
+};
+// Errors: "database_path_invalid" (the directory missing or not writable, a symbolic link, not
+// a regular file, not readable and writable by this user), "store_schema_newer",
+// "store_unavailable" (SQLite cannot read it).
+Result<StoreFileState> InspectStoreFile(const std::string& path);
+
 }  // namespace ijazat::appliance::sqlite

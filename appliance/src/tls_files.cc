@@ -5,11 +5,14 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace ijazat::appliance {
 namespace {
@@ -43,6 +46,15 @@ Result<BioPtr> OpenFile(const std::string& path, const std::string& what) {
   return bio;
 }
 
+bool InGroup(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  const int count = ::getgroups(0, nullptr);
+  if (count <= 0) return false;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  const int got = ::getgroups(count, groups.data());
+  return got > 0 && std::find(groups.begin(), groups.begin() + got, gid) != groups.begin() + got;
+}
+
 // A passphrase is never asked for: the appliance starts unattended.
 int NoPassphrase(char*, int, int, void*) { return -1; }
 
@@ -58,6 +70,8 @@ Result<std::vector<X509Ptr>> ReadCertificates(const std::string& path, const std
   }
   return certificates;
 }
+
+std::string Days(int days) { return std::to_string(days) + (days == 1 ? " day" : " days"); }
 
 // Days from now to `time` (negative when it is past).
 int DaysUntil(const ASN1_TIME* time, std::int64_t now) {
@@ -84,14 +98,25 @@ Result<std::vector<std::string>> CheckTlsFiles(const TlsFiles& files, std::int64
     return Error(ErrorCode::kFailedPrecondition,
                  "the TLS key file " + files.key + " is not a regular file", "tls_key_unsafe");
   }
-  if ((info.st_mode & S_IRWXO) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+  const auto unsafe = [&](const std::string& why) {
     return Error(ErrorCode::kFailedPrecondition,
-                 "the TLS key file " + files.key + " is accessible to other users (mode " + mode +
-                     "): whoever reads it can impersonate the appliance; chmod 600 (or 640 "
-                     "with the service's group)",
+                 "the TLS key file " + files.key + " " + why + " (mode " + mode + ", owner uid " +
+                     std::to_string(info.st_uid) + ", group gid " + std::to_string(info.st_gid) +
+                     "): whoever reads or replaces it can impersonate the appliance; make it "
+                     "root's or the service user's, chmod 600, or 640 with the service's group",
                  "tls_key_unsafe");
+  };
+  if ((info.st_mode & S_IRWXO) != 0) return unsafe("is accessible to other users");
+  if ((info.st_mode & (S_IWGRP | S_IXGRP)) != 0) return unsafe("is writable by its group");
+  if (info.st_uid != 0 && info.st_uid != ::geteuid()) {
+    return unsafe("belongs to another user");
+  }
+  // Its group may read it only if that group is the service's: root:ijazat 0640 as the package
+  // installs it, not a group of other users.
+  if ((info.st_mode & S_IRGRP) != 0 && !InGroup(info.st_gid)) {
+    return unsafe("is readable by a group this process is not in");
   }
   IJAZAT_ASSIGN_OR_RETURN(BioPtr key_bio, OpenFile(files.key, "TLS key file"));
   KeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr));
@@ -114,10 +139,10 @@ Result<std::vector<std::string>> CheckTlsFiles(const TlsFiles& files, std::int64
   const int expires_in = DaysUntil(X509_get0_notAfter(leaf), now);
   if (expires_in < 0) {
     warnings.push_back("the TLS certificate in " + files.certificate + " expired " +
-                       std::to_string(-expires_in) + " days ago: clients will refuse it");
+                       Days(-expires_in) + " ago: clients will refuse it");
   } else if (expires_in < kExpiryWarningDays) {
     warnings.push_back("the TLS certificate in " + files.certificate + " expires in " +
-                       std::to_string(expires_in) + " days");
+                       Days(expires_in));
   }
   if (DaysUntil(X509_get0_notBefore(leaf), now) > 0) {
     warnings.push_back("the TLS certificate in " + files.certificate + " is not valid yet");

@@ -17,9 +17,10 @@ struct TlsFiles {
 };
 
 // Checks that each file parses, that the key is the certificate's key, and that the key file
-// is out of other users' reach (group may read it: root:ijazat 0640, as the package installs
-// it). On success returns warnings for an operator: a certificate that expired or expires
-// within 30 days, or that is not valid yet.
+// is out of other users' reach: root's or this process's user's, not writable by its group,
+// readable by its group only when this process is in that group (root:ijazat 0640, as the
+// package installs it), nothing for others. On success returns warnings for an operator: a
+// certificate that expired or expires within 30 days, or that is not valid yet.
 //   "tls_invalid"     a file missing or unreadable, not PEM, an encrypted key, a key that is
 //                     not the certificate's, a client CA file without a certificate;
 //   "tls_key_unsafe"  the key file is readable or writable by other users, or not a regular

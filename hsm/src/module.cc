@@ -129,11 +129,18 @@ Result<CK_SLOT_ID> Module::FindSlotByLabel(CK_FUNCTION_LIST* functions,
     if (token_label == label) return slot;
     seen += (seen.empty() ? "" : ", ") + ("\"" + token_label + "\"");
   }
-  return Error(
-      ErrorCode::kNotFound,
-      "no token labelled \"" + label + "\" in " + path_ +
-          (seen.empty() ? " (it has no initialised tokens)" : " (tokens there: " + seen + ")"),
-      "token_not_found");
+  if (seen.empty()) {
+    // Nothing to choose from: a network HSM's client that cannot reach the HSM shows no
+    // token, as does SoftHSM with a token directory it cannot read. It may come back.
+    return Error(ErrorCode::kUnavailable,
+                 "no token labelled \"" + label + "\" in " + path_ +
+                     ": the module shows no initialised token (a network HSM unreachable, or "
+                     "SoftHSM's directories.tokendir empty or unreadable by this user)",
+                 "no_tokens");
+  }
+  return Error(ErrorCode::kNotFound,
+               "no token labelled \"" + label + "\" in " + path_ + " (tokens there: " + seen + ")",
+               "token_not_found");
 }
 
 }  // namespace ijazat::hsm

@@ -156,7 +156,9 @@ int ExitCodeFor(const Error& error) {
   const std::string_view reason = error.reason();
   if (reason == "usage") return kExitUsage;
   if (reason == "module_load_failed") return kExitModule;
-  if (reason == "token_not_found" || reason == "no_free_slot") return kExitToken;
+  if (reason == "token_not_found" || reason == "no_tokens" || reason == "no_free_slot") {
+    return kExitToken;
+  }
   if (reason == "pin_incorrect" || reason == "pin_locked" || reason == "pin_source" ||
       reason == "pin_file_unsafe" || reason == "pin_invalid" || reason == "pin_not_usable") {
     return kExitPin;

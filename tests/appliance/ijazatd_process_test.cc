@@ -282,7 +282,7 @@ TEST_F(IjazatdProcessTest, CheckConfig_FailsAsTheStartWould_ForEachBrokenPart) {
       {"key of another certificate", config_.tls.key, other_key.string(), 2,
        "is not the key of the certificate"},
       {"key others can read", config_.tls.key, open_key.string(), 4,
-       "is accessible to other users (mode 0644)"},
+       "is accessible to other users (mode 0644"},
       {"missing PIN file", config_.hsm.pin_file, (dir_ / "none.pin").string(), 2,
        "cannot open the PIN file"},
       {"wrong token label", "token: " + config_.hsm.token, "token: no-such-token", 2,
@@ -297,6 +297,14 @@ TEST_F(IjazatdProcessTest, CheckConfig_FailsAsTheStartWould_ForEachBrokenPart) {
       {"missing gateway secret", config_.sms.inbound_secret_file, (dir_ / "none.secret").string(),
        2, "reading the SMS gateway secret"},
       {"invalid policy", "", "", 2, "loading the policy"},
+      {"an address this machine lacks", "127.0.0.1:0", "192.0.2.1:8443", 2,
+       "no interface of this machine has that address"},
+      {"a host that does not resolve", "127.0.0.1:0", "no-such-host.invalid:8443", 2,
+       "the host does not resolve"},
+      {"missing registry", config_.registry_path, (dir_ / "none.db").string(), 2,
+       "the registry database does not exist"},
+      {"store in a missing directory", config_.store_path, (dir_ / "none" / "ijazat.db").string(),
+       2, "none/ijazat.db"},
   };
   for (const Case& c : cases) {
     if (c.from.empty()) {
@@ -314,6 +322,28 @@ TEST_F(IjazatdProcessTest, CheckConfig_FailsAsTheStartWould_ForEachBrokenPart) {
     std::ofstream(config_file_, std::ios::trunc) << good;
     std::ofstream(config_.policy_path, std::ios::trunc) << policy;
   }
+  // A store the start would create is left uncreated by the check; a store that held a chain
+  // the HSM signed, then vanished, fails the check as it fails the start.
+  const auto fresh = dir_ / "fresh.db";
+  ReplaceInConfig(config_.store_path, fresh.string());
+  const auto would_create = check();
+  EXPECT_EQ(would_create.exit_code, 0) << would_create.output;
+  EXPECT_THAT(would_create.output, HasSubstr("does not exist: the start would create it"));
+  EXPECT_FALSE(std::filesystem::exists(fresh)) << "the check created the store";
+  std::ofstream(config_file_, std::ios::trunc) << good;
+  StartAppliance();  // an enrolment is an audit event; the stop signs the chain's head
+  ASSERT_EQ(InboundSms("03001234567", "35202-1234567-1").status, 200);
+  StopAppliance();
+  std::filesystem::rename(config_.store_path, dir_ / "moved.db");
+  const auto lost = check();
+  EXPECT_EQ(lost.exit_code, 2) << lost.output;
+  EXPECT_THAT(lost.output, HasSubstr("does not exist, but the HSM last signed its audit chain"));
+  EXPECT_EQ(Run().exit_code, 2);
+  std::filesystem::rename(dir_ / "moved.db", config_.store_path);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::filesystem::remove(config_.store_path + suffix);
+  }
+
   // Nothing was bound and nothing served: the sound configuration still checks and starts.
   EXPECT_EQ(check().exit_code, 0);
   ASSERT_GT(Spawn(), 0);

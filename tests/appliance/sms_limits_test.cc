@@ -57,6 +57,19 @@ TEST_F(SmsLimitsTest, PerCnicDailyCap_StopsCodes_WithTheSameAnswer_AndIsCounted)
   EXPECT_EQ(CodesTo(kPhone), 3) << "no code past the bank's share of the day's cap";
   EXPECT_THAT(Metrics(), HasSubstr("ijazat_provider_limit_hits_total{provider=\"test-bank\",limit="
                                    "\"cnic_provider_day\"} 1"));
+  // The log names the cap, the provider and the consent whose code was dropped, which leads to
+  // the request (http.request logs the consent id with the request id).
+  std::ifstream log(config_.log_file);
+  int cap_hits = 0;
+  for (std::string line; std::getline(log, line);) {
+    const auto entry = nlohmann::json::parse(line, nullptr, false);
+    if (!entry.is_object() || entry.value("event", "") != "sms.cap_hit") continue;
+    ++cap_hits;
+    EXPECT_EQ(entry.value("consent_id", ""), capped.json["consent_id"].get<std::string>());
+    EXPECT_EQ(entry.value("provider", ""), "test-bank");
+    EXPECT_EQ(entry.value("cap", ""), "cnic_provider_day");
+  }
+  EXPECT_EQ(cap_hits, 1);
   // Another provider still reaches the citizen, up to the CNIC's own cap.
   AskTelco();
   AskTelco();

@@ -4,6 +4,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ctime>
 #include <filesystem>
@@ -86,6 +88,27 @@ TEST_F(TlsFilesTest, EveryBrokenFile_IsRefusedNamingIt) {
               HasReason("tls_key_unsafe"));
 }
 
+// Root may hand the key to a group only if this process is in it, never let the group write
+// it, and never give it to another user.
+TEST_F(TlsFilesTest, AKeyOfAnotherUserOrGroup_OrWritableByItsGroup_IsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the file away";
+  const std::string key = Path("server.key");
+  ASSERT_EQ(::chmod(key.c_str(), 0620), 0);
+  EXPECT_THAT(CheckTlsFiles(Files(), now_), HasReason("tls_key_unsafe"));
+  ASSERT_EQ(::chmod(key.c_str(), 0640), 0);
+  ASSERT_EQ(::chown(key.c_str(), 0, 65534), 0);  // nogroup: not this process's
+  const auto foreign_group = CheckTlsFiles(Files(), now_);
+  ASSERT_THAT(foreign_group, HasReason("tls_key_unsafe"));
+  EXPECT_THAT(foreign_group.error().message(), HasSubstr("readable by a group this process"));
+  ASSERT_EQ(::chown(key.c_str(), 0, ::getegid()), 0);
+  EXPECT_THAT(CheckTlsFiles(Files(), now_), IsOk());
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+  ASSERT_EQ(::chown(key.c_str(), 65534, 0), 0);
+  const auto other_user = CheckTlsFiles(Files(), now_);
+  ASSERT_THAT(other_user, HasReason("tls_key_unsafe"));
+  EXPECT_THAT(other_user.error().message(), HasSubstr("belongs to another user"));
+}
+
 TEST_F(TlsFilesTest, AKeyOthersCanRead_IsRefused_ItsGroupMayRead) {
   std::filesystem::permissions(Path("server.key"),
                                perms::owner_read | perms::owner_write | perms::group_read);
@@ -94,7 +117,7 @@ TEST_F(TlsFilesTest, AKeyOthersCanRead_IsRefused_ItsGroupMayRead) {
                                std::filesystem::perm_options::add);
   const auto checked = CheckTlsFiles(Files(), now_);
   ASSERT_THAT(checked, HasReason("tls_key_unsafe"));
-  EXPECT_THAT(checked.error().message(), HasSubstr("(mode 0644)"));
+  EXPECT_THAT(checked.error().message(), HasSubstr("(mode 0644,"));
 }
 
 }  // namespace

@@ -57,6 +57,8 @@ struct TokenInfo {
 // Errors of the functions below (besides those in hsm.h), by reason:
 //   "module_load_failed"  the module cannot be loaded or has no C_GetFunctionList;
 //   "token_not_found"     no token has the label (the message lists the labels there are);
+//   "no_tokens"           the module shows no initialised token at all (kUnavailable: a
+//                         network HSM out of reach looks like this);
 //   "pin_incorrect", "pin_locked", "pin_source"  login problems;
 //   "key_exists", "unknown_key", "key_active", "key_retired"  key management misuse.
 
