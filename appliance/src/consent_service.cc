@@ -220,18 +220,30 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
   // no provider alone can reach the CNIC-wide ceiling.
   IJAZAT_ASSIGN_OR_RETURN(const CnicFailures failures,
                           store_.GetCnicFailures(consent.cnic, provider.id, now));
-  if (failures.in_window >= provider.limits.cnic.failures_per_day ||
-      failures.provider_consecutive >= kMaxConsecutiveFailuresPerProvider ||
+  const int per_day = provider.limits.cnic.failures_per_day;
+  ConfirmOutcome outcome;
+  if (failures.in_window >= per_day) {
+    // The provider's own daily limit: it lifts when enough of the provider's own wrong codes
+    // have left the window, which the provider can work out itself. This takes precedence
+    // over a count in a row that may hold as well, so that the value never tells the provider
+    // whether other providers' wrong codes lock the citizen too.
+    IJAZAT_ASSIGN_OR_RETURN(const Timestamp admits, store_.CnicFailureWindowAdmitsAt(
+                                                        consent.cnic, provider.id, now, per_day));
+    outcome.locked_out = true;
+    outcome.retry_after_seconds = admits - now;
+    return outcome;
+  }
+  if (failures.provider_consecutive >= kMaxConsecutiveFailuresPerProvider ||
       failures.consecutive >= kMaxConsecutiveFailures) {
-    return Error(ErrorCode::kResourceExhausted,
-                 "too many wrong codes for this citizen; try again later", "cnic_locked_out");
+    outcome.locked_out = true;
+    outcome.retry_after_seconds = kLockedOutInARowRetrySeconds;
+    return outcome;
   }
 
   // The code is derived even when none was sent, so both cases take the same work.
   IJAZAT_ASSIGN_OR_RETURN(const std::string expected, crypto_.DeriveOtp(consent));
   const bool match = ConstantTimeEquals(AsBytes(expected), AsBytes(otp)) && consent.deliverable;
 
-  ConfirmOutcome outcome;
   if (!match) {
     IJAZAT_ASSIGN_OR_RETURN(const AttemptResult attempt,
                             store_.RecordFailedAttempt(

@@ -14,11 +14,14 @@
 //   kNotFound: "consent_not_found" (also for another provider's consent)
 //   kFailedPrecondition: "consent_not_pending", "consent_expired", "consent_used",
 //     "consent_revoked", "consent_not_granted", "consent_not_revocable"
-//   kResourceExhausted: "cnic_locked_out" (too many wrong codes for the citizen)
-//   kUnavailable: "hsm_unavailable", "store_unavailable"
+//   kUnavailable: "hsm_unavailable", "store_unavailable", "registry_unavailable" (or the
+//     reasons of the parts, which the HTTP layer maps to these)
+// Too many wrong codes for the citizen is no error but a ConfirmOutcome (`locked_out`), since
+// it carries when the provider may try again.
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,6 +49,10 @@ struct ConsentCreated {
 
 struct ConfirmOutcome {
   bool accepted = false;
+  // Not accepted, and the code not even compared: too many wrong codes for the citizen. The
+  // provider may try again in `retry_after_seconds` (see ConsentService::Confirm).
+  bool locked_out = false;
+  std::int64_t retry_after_seconds = 0;
   int attempts_remaining = 0;  // when not accepted
   ConsentState state = ConsentState::kPending;
   IssuedTokens tokens;  // when accepted
@@ -77,6 +84,13 @@ class ConsentService {
                                         const policy::Provider& provider, const std::string& cnic,
                                         const std::string& purpose,
                                         const std::vector<std::string>& scopes);
+  // Wrong codes are limited per CNIC: past the provider's failures_per_day in the last 24 hours
+  // (a sliding window), kMaxConsecutiveFailuresPerProvider in a row from the provider, or
+  // kMaxConsecutiveFailures in a row from every provider, the outcome is `locked_out`. Its
+  // `retry_after_seconds` is computed from the provider's own wrong codes alone, never from
+  // another provider's: while the provider's daily limit holds, the seconds until its window
+  // admits a code again; when only a count in a row holds, which no time lifts (the holder of
+  // the enrolled number texting the CNIC again does), kLockedOutInARowRetrySeconds.
   Result<ConfirmOutcome> Confirm(const policy::PolicySet& policy, const policy::Provider& provider,
                                  const std::string& consent_id, const std::string& otp);
   Result<Consent> Get(const policy::Provider& provider, const std::string& consent_id);
@@ -114,5 +128,8 @@ inline constexpr int kMaxConsecutiveFailures = 100;
 // One provider's failures in a row for a CNIC: below the CNIC-wide ceiling, so that no provider
 // alone can reach it and lock the citizen out for every other provider.
 inline constexpr int kMaxConsecutiveFailuresPerProvider = kMaxConsecutiveFailures / 2;
+// Retry-After for a lock by failures in a row: it has no end in time, so the provider is told
+// to wait the length of the daily window, the same value whoever's failures hold the lock.
+inline constexpr std::int64_t kLockedOutInARowRetrySeconds = kCnicFailureWindowSeconds;
 
 }  // namespace ijazat::appliance

@@ -125,7 +125,7 @@ namespace {
 
 // The reasons a client may see, with their messages. Anything else comes from deep inside (a
 // key state, a store detail) and is reported as an internal error or, when retrying may help,
-// as unavailable, without its text.
+// as the part that is unavailable, without its text.
 bool IsPublicReason(std::string_view reason) {
   static constexpr std::string_view kPublic[] = {
       // request shape
@@ -145,11 +145,25 @@ bool IsPublicReason(std::string_view reason) {
       "malformed", "unknown_kid", "alg_not_allowed", "wrong_typ", "forbidden_header",
       "bad_signature", "expired", "missing_claim", "wrong_issuer", "wrong_audience",
       // dependencies
-      "hsm_unavailable", "store_unavailable", "internal"};
+      "hsm_unavailable", "store_unavailable", "registry_unavailable", "internal"};
   for (const std::string_view known : kPublic) {
     if (known == reason) return true;
   }
   return false;
+}
+
+// The public reason of an unavailable part, from the reason it failed with: the HSM layer's
+// (hsm_*, and a PIN the token refused on reconnecting), the consent store's (store_*), the
+// identity registry's (registry_*); empty for anything else. A string literal, since Error
+// keeps its reason as a view.
+std::string_view UnavailablePart(std::string_view reason) {
+  if (reason.starts_with("hsm_") || reason == "pin_incorrect" || reason == "pin_locked" ||
+      reason == "module_load_failed") {
+    return "hsm_unavailable";
+  }
+  if (reason.starts_with("store_")) return "store_unavailable";
+  if (reason.starts_with("registry_")) return "registry_unavailable";
+  return {};
 }
 
 }  // namespace
@@ -157,7 +171,10 @@ bool IsPublicReason(std::string_view reason) {
 Error PublicError(const Error& error) {
   if (IsPublicReason(error.reason())) return error;
   if (error.code() == ErrorCode::kUnavailable) {
-    return Error(ErrorCode::kUnavailable, "a dependency is unavailable", "hsm_unavailable");
+    // A part this mapping does not know is not named after another one: the client gets an
+    // internal error, the operator's log the reason.
+    const std::string_view part = UnavailablePart(error.reason());
+    if (!part.empty()) return Error(ErrorCode::kUnavailable, "a dependency is unavailable", part);
   }
   return Error(ErrorCode::kInternal, "internal error", "internal");
 }

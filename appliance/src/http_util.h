@@ -45,8 +45,9 @@ Result<std::string> ParseConfirmBody(const std::string& body);
 // POST /v1/verifications: {"consent_token"}; returns the token.
 Result<std::string> ParseVerifyBody(const std::string& body);
 
-// The error as a client may see it: documented reasons pass; anything else becomes "internal"
-// (or "hsm_unavailable" when it is a dependency being down), without its message.
+// The error as a client may see it: documented reasons pass; a part that is down is named by
+// its own reason ("hsm_unavailable", "store_unavailable", "registry_unavailable") whatever it
+// failed with; anything else becomes "internal". Neither carries the original message.
 Error PublicError(const Error& error);
 
 // The HTTP status for an error code (and, for a few reasons, a more exact one).

@@ -16,13 +16,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "http_util.h"
@@ -62,6 +65,39 @@ std::string AddressText(const sockaddr_storage& address) {
               sizeof text);
   }
   return text;
+}
+
+// The headers every response carries, whoever made it: the handler, or the front end itself
+// (a framing error, the full queue, a handler that threw). Cache-Control is no-store unless
+// the handler gave one (the published keys may be cached).
+constexpr std::pair<const char*, const char*> kEveryResponse[] = {
+    {"Cache-Control", "no-store"},
+    {"Strict-Transport-Security", "max-age=63072000"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"X-Frame-Options", "DENY"},
+    {"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"},
+    {"Referrer-Policy", "no-referrer"}};
+
+bool SameName(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The bytes of a response, with the headers of kEveryResponse that it lacks: the one way a
+// response leaves the front end.
+std::string Wire(HttpResponse response, bool keep_alive, bool head_only) {
+  for (const auto& [name, value] : kEveryResponse) {
+    bool given = false;
+    for (const auto& header : response.headers) given = given || SameName(header.first, name);
+    if (!given) response.headers.emplace_back(name, value);
+  }
+  return SerializeHttpResponse(response, keep_alive, head_only, HttpDate(time(nullptr)));
 }
 
 // SHA-256 of the DER of a verified client certificate, or "".
@@ -176,7 +212,12 @@ class HttpsFrontEnd::Impl {
   // an idle keep-alive ran out): the TLS session then stays in the server's cache for
   // resumption. Close() alone leaves the session out, as OpenSSL does after any error.
   void CloseOrderly(Loop& loop, Connection& c);
-  std::string FramingError(int status, const std::string& message);
+  // An answer of the front end's own, as a problem: X-Request-Id and the problem's instance
+  // name it `edge-N` for the operator, as the handler's answers name their request.
+  HttpResponse EdgeProblem(int status, const char* reason, const std::string& detail);
+  // The wire bytes of the answer to a request the front end does not hand over: one whose
+  // framing is lost (or too large), or one that finds the queue full (`head_only` for a HEAD).
+  std::string FramingError(int status, const std::string& message, bool head_only = false);
 
   void RunWorker();
 
@@ -189,6 +230,7 @@ class HttpsFrontEnd::Impl {
   std::vector<std::unique_ptr<Loop>> loops_;
   std::atomic<bool> draining_{false};
   std::atomic<int> requests_in_progress_{0};
+  std::atomic<std::uint64_t> edge_answers_{0};
   bool stopped_ = false;
   std::mutex stop_mutex_;
 
@@ -663,7 +705,9 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
       lock.unlock();
       ++counters_.overloaded;
       return Respond(loop, c,
-                     FramingError(503, "the appliance is at capacity; retry after a second"), true);
+                     FramingError(503, "the appliance is at capacity; retry after a second",
+                                  request.method == "HEAD"),
+                     true);
     }
     jobs_.push_back(Job{&loop, c.id, std::move(request), keep_alive});
     ++counters_.queued_requests;
@@ -672,7 +716,8 @@ bool HttpsFrontEnd::Impl::ReadAndParse(Loop& loop, Connection& c) {
   return true;
 }
 
-std::string HttpsFrontEnd::Impl::FramingError(int status, const std::string& message) {
+std::string HttpsFrontEnd::Impl::FramingError(int status, const std::string& message,
+                                              bool head_only) {
   const char* reason = "malformed_request";
   switch (status) {
     case 413:
@@ -699,22 +744,27 @@ std::string HttpsFrontEnd::Impl::FramingError(int status, const std::string& mes
     default:
       break;
   }
+  HttpResponse response = EdgeProblem(status, reason, message);
+  response.close = true;
+  if (status == 503) response.headers.emplace_back("Retry-After", "1");
+  return Wire(std::move(response), false, head_only);
+}
+
+HttpResponse HttpsFrontEnd::Impl::EdgeProblem(int status, const char* reason,
+                                              const std::string& detail) {
+  const std::string id = "edge-" + std::to_string(++edge_answers_);
   HttpResponse response;
   response.status = status;
-  response.close = true;
-  response.headers = {{"Content-Type", "application/problem+json"}, {"Cache-Control", "no-store"}};
-  if (status == 503) response.headers.emplace_back("Retry-After", "1");
-  static std::atomic<std::uint64_t> counter{0};
-  // Written here rather than by ProblemJson, which hides the detail of every 5xx: these are
-  // the client's own doing (or the appliance's capacity), and the detail says which.
-  const nlohmann::json problem = {
-      {"type", std::string("urn:ijazat:problem:") + reason},
-      {"title", reason},
-      {"status", status},
-      {"detail", message},
-      {"instance", "urn:ijazat:request:edge-" + std::to_string(++counter)}};
+  response.headers = {{"Content-Type", "application/problem+json"}, {"X-Request-Id", id}};
+  // Written here rather than by ProblemJson, which hides the detail of every 5xx: the framing
+  // errors are the client's own doing (or the appliance's capacity), and the detail says which.
+  const nlohmann::json problem = {{"type", std::string("urn:ijazat:problem:") + reason},
+                                  {"title", reason},
+                                  {"status", status},
+                                  {"detail", detail},
+                                  {"instance", "urn:ijazat:request:" + id}};
   response.body = problem.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return SerializeHttpResponse(response, false, false, HttpDate(time(nullptr)));
+  return response;
 }
 
 void HttpsFrontEnd::Impl::SetInterest(Loop& loop, Connection& c, std::uint32_t events) {
@@ -762,17 +812,14 @@ void HttpsFrontEnd::Impl::RunWorker() {
     try {
       response = handler_(job.request);
     } catch (...) {
-      response = HttpResponse{};
-      response.status = 500;
-      response.headers = {{"Content-Type", "application/problem+json"}};
-      response.body = ProblemJson(500, Error(ErrorCode::kInternal, "unexpected error", "internal"),
-                                  "edge-worker");
+      // The handler answers its own failures; this is the last resort, and it leaves like
+      // every other answer, with the same headers.
+      response =
+          EdgeProblem(500, "internal", "internal error; quote the request id to the operator");
     }
     const bool keep_alive = job.keep_alive && !response.close && !draining_.load();
-    Completion completion{job.id,
-                          SerializeHttpResponse(response, keep_alive, job.request.method == "HEAD",
-                                                HttpDate(time(nullptr))),
-                          !keep_alive};
+    Completion completion{
+        job.id, Wire(std::move(response), keep_alive, job.request.method == "HEAD"), !keep_alive};
     {
       std::lock_guard<std::mutex> lock(job.loop->completions_mutex);
       job.loop->completions.push_back(std::move(completion));

@@ -52,7 +52,11 @@ struct FrontEndCounters {
 
 class HttpsFrontEnd {
  public:
-  // Runs on a worker thread, once per complete request; must not throw.
+  // Runs on a worker thread, once per complete request; should not throw (if it does, the
+  // request gets a 500 problem of the front end's own). Every response, the handler's and the
+  // front end's own, leaves with the same headers: Cache-Control: no-store unless the handler
+  // gave a Cache-Control, and the security headers (HSTS, nosniff, X-Frame-Options, CSP,
+  // Referrer-Policy). The handler adds neither; a HEAD's answer goes without its body.
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
   // `tls` is a server context configured by the caller (protocols, suites, certificates,

@@ -4,9 +4,11 @@
 #include <Poco/Net/SSLManager.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -108,15 +110,22 @@ auto JsonBody(const HttpRequest& request, Parse parse) -> decltype(parse(request
   return parse(request.body);
 }
 
-// One response in the making.
+// One response in the making. The headers every response carries (Cache-Control: no-store
+// unless one is given here, and the security headers) are the front end's, for this reply as
+// for the answers it writes itself.
 struct Reply {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  int retry_after = 0;
+  std::int64_t retry_after = 0;
+  // The challenge, for a 401 about the caller's own credentials only (Challenge()).
   bool www_authenticate = false;
-  // Everything is private to its caller except the published keys.
-  std::string cache_control = "no-store";
+  std::string allow;  // with 405: the methods the path takes
+  // Everything is private to its caller (the front end's no-store) except the published keys.
+  std::string cache_control;
+  // The consent the request concerned, for the request's log line: it joins the provider's
+  // X-Request-Id to what happened later to the consent (sms.cap_hit, consent events).
+  std::string consent_id;
 };
 
 // How long providers may cache the JWKS (docs/consent-token.md, "Getting the keys"): a retired
@@ -143,10 +152,18 @@ class ApplianceServer::Impl {
                                                const policy::PolicySet& policy);
   Reply Problem(const Error& error, const std::string& request_id,
                 const json& extensions = json::object());
+  // Problem() for the caller's own credentials (a provider's, the SMS gateway's, a delivery
+  // report's token), with the WWW-Authenticate challenge. A consent token a verification
+  // refuses is 401 too, but without it: the provider's credentials were fine.
+  Reply Challenge(const Error& error, const std::string& request_id);
   Reply Json(int status, const json& body);
 
   Reply RequestConsent(const HttpRequest& request, const policy::PolicySet& policy,
                        const policy::Provider& provider, const std::string& request_id);
+  Reply ConsentRoute(const HttpRequest& request, const policy::PolicySet& policy,
+                     const policy::Provider& provider, const std::vector<std::string>& parts,
+                     const std::string& request_id);
+  Reply MethodNotAllowed(const char* allow, const std::string& request_id);
   Reply Confirm(const HttpRequest& request, const policy::PolicySet& policy,
                 const policy::Provider& provider, const std::string& id,
                 const std::string& request_id);
@@ -239,22 +256,31 @@ Reply ApplianceServer::Impl::Json(int status, const json& body) {
 
 Reply ApplianceServer::Impl::Problem(const Error& raw, const std::string& request_id,
                                      const json& extensions) {
-  if (context_.logger != nullptr && raw.reason() != PublicError(raw).reason()) {
-    // The operator sees what happened; the client sees only that something did.
-    context_.logger->Warn("request.internal_error", {{"request_id", request_id},
-                                                     {"reason", std::string(raw.reason())},
-                                                     {"error", raw.message()}});
-  }
   const Error error = PublicError(raw);
   Reply reply;
   reply.status = HttpStatusFor(error);
+  if (context_.logger != nullptr && (raw.reason() != error.reason() || reply.status >= 500)) {
+    // The operator sees what happened; the client sees only that something did (a 503 names
+    // the part that is down, never why).
+    context_.logger->Warn(
+        reply.status == 503 ? "request.dependency_unavailable" : "request.internal_error",
+        {{"request_id", request_id},
+         {"reason", std::string(raw.reason())},
+         {"error", raw.message()}});
+  }
   reply.content_type = "application/problem+json";
   reply.body = ProblemJson(reply.status, error, request_id, extensions);
   if (reply.status == 503) reply.retry_after = 5;
-  if (reply.status == 401) reply.www_authenticate = true;
-  if (error.code() == ErrorCode::kUnavailable && context_.metrics != nullptr) {
+  // ijazat_hsm_failures_total counts the HSM's failures only, not the store's or the registry's.
+  if (error.reason() == "hsm_unavailable" && context_.metrics != nullptr) {
     context_.metrics->CountHsmFailure(std::string(error.reason()));
   }
+  return reply;
+}
+
+Reply ApplianceServer::Impl::Challenge(const Error& error, const std::string& request_id) {
+  Reply reply = Problem(error, request_id);
+  reply.www_authenticate = reply.status == 401;
   return reply;
 }
 
@@ -316,29 +342,28 @@ HttpResponse ApplianceServer::Impl::Handle(const HttpRequest& request) {
   HttpResponse response;
   response.status = reply.status;
   response.body = std::move(reply.body);
-  response.headers = {{"Content-Type", reply.content_type},
-                      {"X-Request-Id", request_id},
-                      {"Cache-Control", reply.cache_control},
-                      {"Strict-Transport-Security", "max-age=63072000"},
-                      {"X-Content-Type-Options", "nosniff"},
-                      {"X-Frame-Options", "DENY"},
-                      {"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"},
-                      {"Referrer-Policy", "no-referrer"}};
+  response.headers = {{"Content-Type", reply.content_type}, {"X-Request-Id", request_id}};
+  if (!reply.cache_control.empty()) {
+    response.headers.emplace_back("Cache-Control", reply.cache_control);
+  }
   if (reply.retry_after > 0) {
     response.headers.emplace_back("Retry-After", std::to_string(reply.retry_after));
   }
   if (reply.www_authenticate) {
     response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"ijazat\"");
   }
+  if (!reply.allow.empty()) response.headers.emplace_back("Allow", reply.allow);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (context_.metrics != nullptr) context_.metrics->ObserveRequest(route, reply.status, seconds);
   if (context_.logger != nullptr) {
-    context_.logger->Info("http.request", {{"request_id", request_id},
-                                           {"route", route},
-                                           {"provider", provider_id},
-                                           {"status", reply.status},
-                                           {"ms", static_cast<int>(seconds * 1000)}});
+    nlohmann::json fields = {{"request_id", request_id},
+                             {"route", route},
+                             {"provider", provider_id},
+                             {"status", reply.status},
+                             {"ms", static_cast<int>(seconds * 1000)}};
+    if (!reply.consent_id.empty()) fields["consent_id"] = reply.consent_id;
+    context_.logger->Info("http.request", std::move(fields));
   }
   return response;
 }
@@ -348,32 +373,36 @@ Reply ApplianceServer::Impl::Route(const HttpRequest& request, const std::string
   const std::string path(request.Path());
   const std::string& method = request.method;
   const std::vector<std::string> parts = SplitPath(path);
-  auto method_not_allowed = [&](const char* allowed) {
-    Reply reply =
-        Problem(Error(ErrorCode::kInvalidArgument, std::string("use ") + allowed + " on this path",
-                      "method_not_allowed"),
-                request_id);
-    return reply;
-  };
+  // `allow` is the Allow header's value: the methods the path takes.
+  auto method_not_allowed = [&](const char* allow) { return MethodNotAllowed(allow, request_id); };
+  // The operator's paths and the published keys are read with GET or HEAD (the front end
+  // writes a HEAD's answer without its body).
+  constexpr char kGetOrHead[] = "GET, HEAD";
+  const bool get_or_head = method == "GET" || method == "HEAD";
 
   if (path == "/healthz") {
     *route = "healthz";
+    if (!get_or_head) return method_not_allowed(kGetOrHead);
     return Json(200, {{"status", "ok"}});
   }
   if (path == "/readyz") {
     *route = "readyz";
+    if (!get_or_head) return method_not_allowed(kGetOrHead);
     return Ready(request_id);
   }
   if (path == "/metrics") {
     *route = "metrics";
-    // Volumes, failure counts and queue sizes are for the operator's scraper on this host.
+    // Volumes, failure counts and queue sizes are for the operator's scraper on this host:
+    // to anyone else the path does not exist, whatever the method.
     if (!request.client_loopback) {
       return Problem(Error(ErrorCode::kNotFound, "no such endpoint", "not_found"), request_id);
     }
+    if (!get_or_head) return method_not_allowed(kGetOrHead);
     return MetricsText();
   }
   if (path == "/.well-known/jwks.json") {
     *route = "jwks";
+    if (!get_or_head) return method_not_allowed(kGetOrHead);
     auto jwks = context_.tokens->Jwks();
     if (!jwks.ok()) return Problem(jwks.error(), request_id);
     Reply reply;
@@ -384,7 +413,7 @@ Reply ApplianceServer::Impl::Route(const HttpRequest& request, const std::string
   }
   if (path == "/v1/sms/inbound") {
     *route = "sms_inbound";
-    if (method != "GET" && method != "POST") return method_not_allowed("GET or POST");
+    if (method != "GET" && method != "POST") return method_not_allowed("GET, POST");
     return InboundSms(request, request_id);
   }
   if (path == "/v1/sms/dlr") {
@@ -412,7 +441,7 @@ Reply ApplianceServer::Impl::Route(const HttpRequest& request, const std::string
     return Problem(Error(ErrorCode::kNotFound, "no such endpoint", "not_found"), request_id);
   }
   auto provider = Authenticate(request, *policy);
-  if (!provider.ok()) return Problem(provider.error(), request_id);
+  if (!provider.ok()) return Challenge(provider.error(), request_id);
   *provider_id = (*provider)->id;
   if (context_.rate_limiter != nullptr) {
     const policy::RateDecision rate = context_.rate_limiter->TryAcquire(**provider);
@@ -420,8 +449,8 @@ Reply ApplianceServer::Impl::Route(const HttpRequest& request, const std::string
       Reply reply = Problem(Error(ErrorCode::kResourceExhausted,
                                   "rate limit exceeded for this provider", "rate_limited"),
                             request_id);
-      reply.retry_after = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::seconds>(rate.retry_after).count() + 1);
+      reply.retry_after =
+          std::chrono::duration_cast<std::chrono::seconds>(rate.retry_after).count() + 1;
       return reply;
     }
   }
@@ -440,9 +469,31 @@ Reply ApplianceServer::Impl::Route(const HttpRequest& request, const std::string
                          "consent_not_found"),
                    request_id);
   }
+  Reply reply = ConsentRoute(request, *policy, **provider, parts, request_id);
+  reply.consent_id = id;
+  return reply;
+}
+
+Reply ApplianceServer::Impl::MethodNotAllowed(const char* allow, const std::string& request_id) {
+  Reply reply = Problem(Error(ErrorCode::kInvalidArgument,
+                              std::string("this path takes only ") + allow, "method_not_allowed"),
+                        request_id);
+  reply.allow = allow;
+  return reply;
+}
+
+// /v1/consents/{id} and what follows it, for a valid id.
+Reply ApplianceServer::Impl::ConsentRoute(const HttpRequest& request,
+                                          const policy::PolicySet& policy,
+                                          const policy::Provider& provider,
+                                          const std::vector<std::string>& parts,
+                                          const std::string& request_id) {
+  const std::string& method = request.method;
+  auto method_not_allowed = [&](const char* allow) { return MethodNotAllowed(allow, request_id); };
+  const std::string& id = parts[2];
   if (parts.size() == 3) {
     if (method != "GET") return method_not_allowed("GET");
-    auto consent = context_.consents->Get(**provider, id);
+    auto consent = context_.consents->Get(provider, id);
     if (!consent.ok()) return Problem(consent.error(), request_id);
     json body = {{"consent_id", consent->id},
                  {"state", std::string(ConsentStateName(consent->state))},
@@ -459,8 +510,8 @@ Reply ApplianceServer::Impl::Route(const HttpRequest& request, const std::string
     return Json(200, body);
   }
   if (method != "POST") return method_not_allowed("POST");
-  if (parts[3] == "confirm") return Confirm(request, *policy, **provider, id, request_id);
-  auto revoked = context_.consents->Revoke(**provider, id);
+  if (parts[3] == "confirm") return Confirm(request, policy, provider, id, request_id);
+  auto revoked = context_.consents->Revoke(provider, id);
   if (!revoked.ok()) return Problem(revoked.error(), request_id);
   return Json(
       200, {{"consent_id", revoked->id}, {"state", std::string(ConsentStateName(revoked->state))}});
@@ -475,9 +526,12 @@ Reply ApplianceServer::Impl::RequestConsent(const HttpRequest& request,
   auto created =
       context_.consents->RequestConsent(policy, provider, body->cnic, body->purpose, body->scopes);
   if (!created.ok()) return Problem(created.error(), request_id);
-  json reply = {{"consent_id", created->consent_id}, {"expires_at", Iso8601(created->expires_at)}};
-  if (created->enrolled.has_value()) reply["enrolled"] = *created->enrolled;
-  return Json(202, reply);
+  json body_out = {{"consent_id", created->consent_id},
+                   {"expires_at", Iso8601(created->expires_at)}};
+  if (created->enrolled.has_value()) body_out["enrolled"] = *created->enrolled;
+  Reply reply = Json(202, body_out);
+  reply.consent_id = created->consent_id;
+  return reply;
 }
 
 Reply ApplianceServer::Impl::Confirm(const HttpRequest& request, const policy::PolicySet& policy,
@@ -486,11 +540,15 @@ Reply ApplianceServer::Impl::Confirm(const HttpRequest& request, const policy::P
   const auto otp = JsonBody(request, ParseConfirmBody);
   if (!otp.ok()) return Problem(otp.error(), request_id);
   auto outcome = context_.consents->Confirm(policy, provider, id, *otp);
-  if (!outcome.ok()) {
-    if (outcome.error().reason() == "cnic_locked_out" && context_.metrics != nullptr) {
-      context_.metrics->CountLimitHit(provider.id, "wrong_codes");
-    }
-    return Problem(outcome.error(), request_id);
+  if (!outcome.ok()) return Problem(outcome.error(), request_id);
+  if (outcome->locked_out) {
+    if (context_.metrics != nullptr) context_.metrics->CountLimitHit(provider.id, "wrong_codes");
+    Reply reply =
+        Problem(Error(ErrorCode::kResourceExhausted,
+                      "too many wrong codes for this citizen; try again later", "cnic_locked_out"),
+                request_id);
+    reply.retry_after = std::max<std::int64_t>(1, outcome->retry_after_seconds);
+    return reply;
   }
   if (!outcome->accepted) {
     if (context_.metrics != nullptr) context_.metrics->CountOtpFailure();
@@ -518,10 +576,12 @@ Reply ApplianceServer::Impl::Verify(const HttpRequest& request, const policy::Po
   if (!token.ok()) return Problem(token.error(), request_id);
   auto verified = context_.consents->Verify(policy, provider, *token);
   if (!verified.ok()) return Problem(verified.error(), request_id);
-  return Json(200, {{"consent_id", verified->consent_id},
-                    {"sub", verified->subject},
-                    {"attributes", verified->attributes},
-                    {"uses_remaining", verified->uses_remaining}});
+  Reply reply = Json(200, {{"consent_id", verified->consent_id},
+                           {"sub", verified->subject},
+                           {"attributes", verified->attributes},
+                           {"uses_remaining", verified->uses_remaining}});
+  reply.consent_id = verified->consent_id;
+  return reply;
 }
 
 Result<std::map<std::string, std::string>> ApplianceServer::Impl::GatewayQuery(
@@ -542,7 +602,7 @@ Result<std::map<std::string, std::string>> ApplianceServer::Impl::GatewayQuery(
 
 Reply ApplianceServer::Impl::InboundSms(const HttpRequest& request, const std::string& request_id) {
   auto query = GatewayQuery(request);
-  if (!query.ok()) return Problem(query.error(), request_id);
+  if (!query.ok()) return Challenge(query.error(), request_id);
   std::map<std::string, std::string> fields = std::move(query).value();
   if (request.method == "POST") {
     const std::string& body = request.body;
@@ -616,11 +676,11 @@ Reply ApplianceServer::Impl::DeliveryReport(const HttpRequest& request,
   if (context_.dlr_secret.empty() ||
       !ConstantTimeEquals(AsBytes(token), AsBytes(DeliveryReportToken(
                                               context_.dlr_secret.UnsafeView(), message_id)))) {
-    return Problem(Error(ErrorCode::kUnauthenticated,
-                         "the delivery report's token is missing or wrong (or delivery reports "
-                         "are not configured: sms.dlr_secret_file)",
-                         "unauthenticated"),
-                   request_id);
+    return Challenge(Error(ErrorCode::kUnauthenticated,
+                           "the delivery report's token is missing or wrong (or delivery reports "
+                           "are not configured: sms.dlr_secret_file)",
+                           "unauthenticated"),
+                     request_id);
   }
   if (type != "1" && type != "2" && type != "4" && type != "8" && type != "16") {
     return Problem(Error(ErrorCode::kInvalidArgument,

@@ -43,7 +43,7 @@ using sqlite::ReadRows;
 using sqlite::ToBlob;
 using sqlite::Transaction;
 
-constexpr Int64 kFailureWindowSeconds = Int64{24} * 60 * 60;
+constexpr Int64 kFailureWindowSeconds = kCnicFailureWindowSeconds;
 // Number changes are counted in windows of at most a year (sms.number_changes.window).
 constexpr Int64 kNumberChangeHorizonSeconds = Int64{366} * 24 * 60 * 60;
 constexpr std::size_t kMaxErrorText = 1000;
@@ -743,6 +743,23 @@ class SqliteStore final : public ConsentStore {
       CnicFailures f{n.Int(query.Int(0)), n.Int(query.Int(1)), n.Int(query.Int(2))};
       if (!n.ok()) return Corrupt("failure counter");
       return f;
+    });
+  }
+
+  Result<Timestamp> CnicFailureWindowAdmitsAt(const BlindIndex& cnic,
+                                              const std::string& provider_id, Timestamp at,
+                                              int limit) override {
+    IJAZAT_RETURN_IF_ERROR(CheckIndex(cnic, "cnic index"));
+    return ReadOne("reading failure times", [&](Session& s) -> Result<Timestamp> {
+      Query query = s.Prepare(
+          "SELECT at FROM code_failures WHERE cnic_index = ? AND provider_id = ? AND at > ? "
+          "ORDER BY at DESC LIMIT 1 OFFSET ?");
+      query.Bind(cnic.value)
+          .Bind(provider_id)
+          .Bind(at - kFailureWindowSeconds)
+          .Bind(std::int64_t{std::max(limit, 1) - 1});
+      if (!query.Step()) return at;
+      return std::max<Timestamp>(at, query.Int(0) + kFailureWindowSeconds);
     });
   }
 

@@ -27,6 +27,10 @@
 
 namespace ijazat::appliance {
 
+// The sliding window that a provider's failed codes for a CNIC are counted in: each failure
+// leaves it this long after it happened.
+inline constexpr std::int64_t kCnicFailureWindowSeconds = std::int64_t{24} * 60 * 60;
+
 // Counters of failed codes for a CNIC as one provider sees them, after an update. Kept per
 // (CNIC, provider) so that no provider can lock a citizen out for another, with the CNIC-wide
 // count of failures in a row that NIST SP 800-63B caps at 100.
@@ -132,6 +136,12 @@ class ConsentStore {
   // The CNIC's failure counters for `provider_id` at `now`.
   virtual Result<CnicFailures> GetCnicFailures(const BlindIndex& cnic,
                                                const std::string& provider_id, Timestamp now) = 0;
+  // When `provider_id`'s failures for the CNIC in the window fall below `limit`: when the
+  // limit-th most recent of them leaves the window. `now` when fewer than `limit` are in it.
+  // Only this provider's failures count, so the answer tells it nothing of another's.
+  virtual Result<Timestamp> CnicFailureWindowAdmitsAt(const BlindIndex& cnic,
+                                                      const std::string& provider_id, Timestamp now,
+                                                      int limit) = 0;
   // The citizen re-confirmed the enrolled number: wrong codes in a row start again from 0
   // (CNIC-wide and for every provider), so that the 100-in-a-row lock can be lifted by the
   // number's holder alone.

@@ -6,6 +6,7 @@
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/SSLManager.h>
 #include <openssl/sha.h>
+#include <sqlite3.h>
 
 #include <fstream>
 #include <sstream>
@@ -32,6 +33,22 @@ void WriteFile(const std::filesystem::path& path, const std::string& content) {
 }
 
 }  // namespace
+
+DatabaseLock::DatabaseLock(const std::string& path) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) return;
+  sqlite3_busy_timeout(db_, 5000);  // past a reader that holds the file for a moment
+  held_ = sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+DatabaseLock::~DatabaseLock() {
+  Release();
+  sqlite3_close(db_);
+}
+
+void DatabaseLock::Release() {
+  if (held_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  held_ = false;
+}
 
 std::string ApplianceTest::TestPolicy() {
   return R"(version: test-1

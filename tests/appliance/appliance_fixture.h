@@ -18,6 +18,8 @@
 #include "ijazat/hsm/fault_injection.h"
 #include "support/softhsm_token.h"
 
+struct sqlite3;
+
 namespace ijazat::appliance::testing {
 
 inline constexpr char kBankKey[] = "ijz_test_bank_key_0000000000000000";
@@ -45,6 +47,25 @@ struct HttpResult {
 struct SentSms {
   std::string to;
   std::string text;
+};
+
+// Holds an SQLite database locked, as an import that never commits would: BEGIN EXCLUSIVE on
+// a connection of its own, so that the appliance's reads of the file (the identity registry's
+// rollback journal lets no reader past an exclusive lock) fail for real once their busy
+// timeout (5 s) runs out. Released when it goes out of scope.
+class DatabaseLock {
+ public:
+  explicit DatabaseLock(const std::string& path);
+  ~DatabaseLock();
+  DatabaseLock(const DatabaseLock&) = delete;
+  DatabaseLock& operator=(const DatabaseLock&) = delete;
+
+  bool held() const { return held_; }
+  void Release();
+
+ private:
+  sqlite3* db_ = nullptr;
+  bool held_ = false;
 };
 
 class ApplianceTest : public ::testing::Test {

@@ -95,8 +95,17 @@ TEST_F(ApplianceTest, HundredWrongCodesInARow_LockCodes_UntilTheNumberReconfirms
   const std::string id = Post("/v1/consents", Body(kCnic)).json["consent_id"];
   const auto code = LastCodeFor(kPhone);
   ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(Post("/v1/consents/" + id + "/confirm", {{"otp", *code}}).status, 429)
-      << "the right code is refused while the CNIC is locked";
+  const auto locked = Post("/v1/consents/" + id + "/confirm", {{"otp", *code}});
+  EXPECT_EQ(locked.status, 429) << "the right code is refused while the CNIC is locked";
+  // No time lifts a lock by wrong codes in a row: a day, the same whoever's codes hold it.
+  EXPECT_EQ(locked.header("retry-after"), std::to_string(kLockedOutInARowRetrySeconds));
+  const auto telco =
+      Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "sim-issuance"}, {"scopes", {"name"}}},
+           kTelcoKey);
+  const auto telco_locked = Post("/v1/consents/" + telco.json.value("consent_id", "") + "/confirm",
+                                 {{"otp", "000001"}}, kTelcoKey);
+  EXPECT_EQ(telco_locked.status, 429);
+  EXPECT_EQ(telco_locked.header("retry-after"), locked.header("retry-after"));
   // Someone else's number texting the CNIC does not lift it (it is a number change instead).
   // The enrolled number does:
   ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
@@ -121,8 +130,10 @@ TEST_F(ApplianceTest, OneProvidersWrongCodes_DoNotLockTheCitizenOutForAnother) {
       Post("/v1/consents", {{"cnic", kCnic}, {"purpose", "sim-issuance"}, {"scopes", {"name"}}},
            kTelcoKey)
           .json["consent_id"];
-  EXPECT_EQ(Post("/v1/consents/" + telco + "/confirm", {{"otp", "000001"}}, kTelcoKey).status, 429)
-      << "the guessing provider is stopped";
+  const auto stopped = Post("/v1/consents/" + telco + "/confirm", {{"otp", "000001"}}, kTelcoKey);
+  EXPECT_EQ(stopped.status, 429) << "the guessing provider is stopped";
+  // Until its first wrong codes, an hour and a second ago, leave its 24-hour window.
+  EXPECT_EQ(stopped.header("retry-after"), std::to_string(24 * 3600 - 3601));
   EXPECT_THAT(Get("/metrics", "").body,
               HasSubstr("ijazat_provider_limit_hits_total{provider=\"test-telco\","
                         "limit=\"wrong_codes\"} 3"))

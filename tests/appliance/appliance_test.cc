@@ -469,6 +469,40 @@ TEST_F(ApplianceTest, HsmUnavailable_Answers503ThenRecoversWithoutRestart) {
   EXPECT_EQ(up.status, 202) << up.body;
 }
 
+// The identity registry locked by another process (an import that never commits): a right
+// code cannot be confirmed, since whether an authority still binds the number to the CNIC
+// cannot be checked. The provider is told that the registry is down (not the HSM, and nothing
+// more); the operator's log says why; the HSM's failure count is untouched; nothing counts
+// against the consent, and the same code confirms once the registry answers again.
+TEST_F(ApplianceTest, RegistryUnavailable_Answers503RegistryUnavailable_NotHsm) {
+  ASSERT_EQ(InboundSms(kPhone, kCnic).status, 200);
+  const std::string id = RequestConsentId();
+  const std::optional<std::string> code = LastCodeFor(kPhone);
+  ASSERT_TRUE(code.has_value());
+  {
+    DatabaseLock lock(config_.registry_path);
+    ASSERT_TRUE(lock.held());
+    const auto down = Post("/v1/consents/" + id + "/confirm", {{"otp", *code}});
+    EXPECT_EQ(down.status, 503) << down.body;
+    EXPECT_EQ(down.json.value("title", ""), "registry_unavailable") << down.body;
+    EXPECT_EQ(down.header("retry-after"), "5");
+    EXPECT_THAT(down.body, Not(HasSubstr("SQLITE"))) << "no internal detail for the provider";
+  }
+  const auto metrics = Get("/metrics", "");
+  EXPECT_THAT(metrics.body, Not(HasSubstr("ijazat_hsm_failures_total{"))) << metrics.body;
+  std::ifstream log_file(config_.log_file);
+  const std::string log((std::istreambuf_iterator<char>(log_file)), {});
+  EXPECT_THAT(log, HasSubstr(R"("event":"request.dependency_unavailable")"));
+  EXPECT_THAT(log, HasSubstr(R"("reason":"registry_unavailable")"));
+  EXPECT_THAT(log, AllOf(Not(HasSubstr(kCnic)), Not(HasSubstr("3001234567"))));
+
+  const auto pending = Get("/v1/consents/" + id);
+  EXPECT_EQ(pending.json["state"], "pending");
+  EXPECT_EQ(pending.json["attempts_remaining"], 3) << "the outage cost no attempt";
+  const auto granted = Post("/v1/consents/" + id + "/confirm", {{"otp", *code}});
+  EXPECT_EQ(granted.status, 200) << granted.body;
+}
+
 TEST_F(ApplianceTest, PolicyReload_AppliesAGoodFileAndKeepsTheOldOnABadOne) {
   std::string tighter = TestPolicy();
   tighter.replace(tighter.find("scopes: [name, father_name, date_of_birth]"),

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -802,6 +803,112 @@ TEST_F(HttpsFrontTest, HandlerThatThrowsGets500AndTheServerKeepsServing) {
   const auto ok = other->Read();
   ASSERT_TRUE(ok.has_value());
   EXPECT_EQ(ok->body, "fine");
+}
+
+// Every answer leaves with the same headers, whoever wrote it: the handler, the worker's
+// last resort when the handler throws, a framing error, the full queue's 503 (and a HEAD's
+// answer has no body, whichever it is).
+TEST_F(HttpsFrontTest, EveryResponseCarriesTheSameHeaders_TheFrontEndsOwnAnswersToo) {
+  options_.workers = 1;
+  options_.max_queued = 1;
+  handler_ = [this](const HttpRequest& request) -> HttpResponse {
+    if (request.Path() == "/throw") throw std::runtime_error("boom");
+    if (request.Path() == "/block") gate_.Pass();
+    HttpResponse response;
+    response.headers = {{"Content-Type", "text/plain"}};
+    if (request.Path() == "/cacheable") response.headers.emplace_back("cache-control", "max-age=5");
+    response.body = "fine";
+    return response;
+  };
+  StartFrontEnd();
+  OpenOnExit open{gate_};
+  auto expect_every_header = [](const Response& response, const std::string& what,
+                                const std::string& cache_control = "no-store") {
+    // As the handler spelt it, or as the front end does.
+    EXPECT_EQ(
+        response.Header("Cache-Control").value_or(response.Header("cache-control").value_or("")),
+        cache_control)
+        << what;
+    EXPECT_EQ(response.Header("Strict-Transport-Security"), "max-age=63072000") << what;
+    EXPECT_EQ(response.Header("X-Content-Type-Options"), "nosniff") << what;
+    EXPECT_EQ(response.Header("X-Frame-Options"), "DENY") << what;
+    EXPECT_EQ(response.Header("Content-Security-Policy"),
+              "default-src 'none'; frame-ancestors 'none'")
+        << what;
+    EXPECT_EQ(response.Header("Referrer-Policy"), "no-referrer") << what;
+    // Once each: the handler's own Cache-Control is not doubled.
+    std::string lower = response.head;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto first = lower.find("\r\ncache-control: ");
+    EXPECT_NE(first, std::string::npos) << what;
+    EXPECT_EQ(lower.find("\r\ncache-control: ", first + 1), std::string::npos) << what;
+  };
+  // A problem of the front end's own is named like the handler's: X-Request-Id is the id its
+  // instance gives.
+  auto expect_named = [](const Response& response, const std::string& what) {
+    const std::optional<std::string> id = response.Header("X-Request-Id");
+    ASSERT_TRUE(id.has_value()) << what;
+    EXPECT_NE(response.body.find("\"instance\":\"urn:ijazat:request:" + *id + "\""),
+              std::string::npos)
+        << what << ": " << response.body;
+  };
+
+  auto client = ConnectTls();
+  ASSERT_TRUE(client->Send(Get("/ok")));
+  const auto ok = client->Read();
+  ASSERT_TRUE(ok.has_value()) << client->buffered();
+  EXPECT_EQ(ok->status, 200);
+  expect_every_header(*ok, "the handler's answer");
+
+  ASSERT_TRUE(client->Send(Get("/cacheable")));
+  const auto cacheable = client->Read();
+  ASSERT_TRUE(cacheable.has_value()) << client->buffered();
+  expect_every_header(*cacheable, "an answer the handler made cacheable", "max-age=5");
+
+  ASSERT_TRUE(client->Send(Get("/throw")));
+  const auto thrown = client->Read();
+  ASSERT_TRUE(thrown.has_value()) << client->buffered();
+  EXPECT_EQ(thrown->status, 500);
+  EXPECT_EQ(thrown->Header("Content-Type"), "application/problem+json");
+  expect_every_header(*thrown, "the worker's 500");
+  expect_named(*thrown, "the worker's 500");
+
+  ASSERT_TRUE(client->Send("HEAD /throw HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + Get("/ok")));
+  const auto thrown_head = client->Read(milliseconds(3000), /*head_only=*/true);
+  ASSERT_TRUE(thrown_head.has_value()) << client->buffered();
+  EXPECT_EQ(thrown_head->status, 500);
+  expect_every_header(*thrown_head, "the worker's 500 to a HEAD");
+  const auto after = client->Read();
+  ASSERT_TRUE(after.has_value()) << "the HEAD's answer had a body: " << client->buffered();
+  EXPECT_EQ(after->body, "fine");
+
+  auto framing = ConnectTls();
+  ASSERT_TRUE(framing->Send("GET /x HTTP/1.1\r\nAccept: */*\r\n\r\n"));  // no Host
+  const auto malformed = framing->Read();
+  ASSERT_TRUE(malformed.has_value()) << framing->buffered();
+  EXPECT_EQ(malformed->status, 400);
+  expect_every_header(*malformed, "a framing error");
+  expect_named(*malformed, "a framing error");
+
+  // The full queue: one request at the worker, one queued, the third refused.
+  auto busy = ConnectTls();
+  ASSERT_TRUE(busy->Send(Get("/block")));
+  ASSERT_TRUE(gate_.WaitArrived(1));
+  auto queued = ConnectTls();
+  ASSERT_TRUE(queued->Send(Get("/queued")));
+  ASSERT_TRUE(WaitFor([&] { return front_->counters().queued_requests.load() == 1; }));
+  auto refused = ConnectTls();
+  ASSERT_TRUE(refused->Send("HEAD /refused HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  const auto overloaded = refused->Read(milliseconds(3000), /*head_only=*/true);
+  ASSERT_TRUE(overloaded.has_value()) << refused->buffered();
+  EXPECT_EQ(overloaded->status, 503);
+  EXPECT_EQ(overloaded->Header("Retry-After"), "1");
+  expect_every_header(*overloaded, "the full queue's 503");
+  EXPECT_TRUE(refused->WaitClosed(milliseconds(2000)));
+  EXPECT_EQ(refused->buffered(), "") << "a HEAD's 503 has no body";
+  gate_.Open();
+  EXPECT_TRUE(busy->Read().has_value());
+  EXPECT_TRUE(queued->Read().has_value());
 }
 
 TEST_F(HttpsFrontTest, RequestCarriesClientAddressAndNoDigestWithoutClientCertificate) {

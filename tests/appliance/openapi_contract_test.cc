@@ -313,18 +313,77 @@ class OpenApiContractTest : public ApplianceTest {
   void ConfirmingConsent();
   void VerifyingAndRevoking();
   void RateLimits();
+  void RegistryDown();
   void DependenciesDown();
+
+  // Every recorded answer carries the headers docs/openapi.yaml says every response carries:
+  // the front end's own (the framing errors) as much as the handlers'.
+  void ExpectTheSameHeadersOnEveryResponse() {
+    for (const json& exchange : exchanges_) {
+      const std::string note = exchange.value("note", "");
+      const json& headers = exchange["headers"];
+      auto header = [&](const char* name) { return headers.value(name, std::string()); };
+      const bool jwks = exchange["template"].is_string() &&
+                        exchange["template"].get<std::string>() == "/.well-known/jwks.json" &&
+                        exchange.value("status", 0) == 200;
+      EXPECT_EQ(header("cache-control"), jwks ? "public, max-age=300" : "no-store") << note;
+      EXPECT_EQ(header("strict-transport-security"), "max-age=63072000") << note;
+      EXPECT_EQ(header("x-content-type-options"), "nosniff") << note;
+      EXPECT_EQ(header("x-frame-options"), "DENY") << note;
+      EXPECT_EQ(header("content-security-policy"), "default-src 'none'; frame-ancestors 'none'")
+          << note;
+      EXPECT_EQ(header("referrer-policy"), "no-referrer") << note;
+      const std::string id = header("x-request-id");
+      EXPECT_FALSE(id.empty()) << note;
+      const json body = json::parse(exchange.value("body", ""), nullptr, false);
+      if (body.is_object() && body.contains("instance")) {
+        EXPECT_EQ(body.value("instance", ""), "urn:ijazat:request:" + id) << note;
+      }
+    }
+  }
 
   json exchanges_ = json::array();
   std::string last_note_;
 };
 
 void OpenApiContractTest::TransportAndRouting() {
-  Expect(Call("alive", "GET", "/healthz", "/healthz", "", ""), 200);
-  Expect(Call("ready", "GET", "/readyz", "/readyz", "", ""), 200);
-  Expect(Call("published keys", "GET", "/.well-known/jwks.json", "/.well-known/jwks.json", "", ""),
-         200);
-  Expect(Call("metrics to loopback", "GET", "/metrics", "/metrics", "", ""), 200);
+  const HttpResult alive = Call("alive", "GET", "/healthz", "/healthz", "", "");
+  Expect(alive, 200);
+  const HttpResult ready = Call("ready", "GET", "/readyz", "/readyz", "", "");
+  Expect(ready, 200);
+  const HttpResult keys =
+      Call("published keys", "GET", "/.well-known/jwks.json", "/.well-known/jwks.json", "", "");
+  Expect(keys, 200);
+  const HttpResult metrics = Call("metrics to loopback", "GET", "/metrics", "/metrics", "", "");
+  Expect(metrics, 200);
+
+  // HEAD answers as GET, without the body; any other method is refused, naming GET and HEAD.
+  const std::map<std::string, const HttpResult*> paths = {{"/healthz", &alive},
+                                                          {"/readyz", &ready},
+                                                          {"/.well-known/jwks.json", &keys},
+                                                          {"/metrics", &metrics}};
+  for (const auto& [path, got] : paths) {
+    const HttpResult head = Call("HEAD " + path, "HEAD", path, path, "", "");
+    Expect(head, 200);
+    EXPECT_TRUE(head.body.empty()) << path << ": " << head.body;
+    for (const char* name : {"content-type", "cache-control", "strict-transport-security"}) {
+      EXPECT_EQ(head.header(name), got->header(name)) << "HEAD " << path << ": " << name;
+    }
+    if (path != "/metrics") {  // the metrics change between two requests
+      EXPECT_EQ(head.header("content-length"), got->header("content-length")) << "HEAD " << path;
+    }
+  }
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"POST", "/healthz"},
+      {"DELETE", "/readyz"},
+      {"PUT", "/metrics"},
+      {"POST", "/.well-known/jwks.json"},
+      {"OPTIONS", "/healthz"}};
+  for (const auto& [method, path] : refused) {
+    const HttpResult answer = Call(method + " " + path, method, path, path, "", "");
+    Expect(answer, 405, "method_not_allowed");
+    EXPECT_EQ(answer.header("allow"), "GET, HEAD") << method << " " << path;
+  }
 
   // The front end's answers, before routing.
   Expect(Raw("header line without a colon", "GET", "/healthz", "/healthz",
@@ -369,22 +428,30 @@ void OpenApiContractTest::TransportAndRouting() {
   // Methods a path does not take: credentials and the rate limit come first on provider paths.
   Expect(Call("DELETE consents, no credentials", "DELETE", "/v1/consents", "/v1/consents", "", ""),
          401, "unauthenticated");
-  Expect(Call("DELETE consents", "DELETE", "/v1/consents", "/v1/consents", "", kBankKey), 405,
-         "method_not_allowed");
-  Expect(Call("PUT a consent", "PUT", "/v1/consents/{id}", "/v1/consents/abc", "{}", kBankKey), 405,
-         "method_not_allowed");
-  Expect(Call("GET confirm", "GET", "/v1/consents/{id}/confirm", "/v1/consents/abc/confirm", "",
-              kBankKey),
-         405, "method_not_allowed");
-  Expect(Call("GET revoke", "GET", "/v1/consents/{id}/revoke", "/v1/consents/abc/revoke", "",
-              kBankKey),
-         405, "method_not_allowed");
-  Expect(Call("GET verifications", "GET", "/v1/verifications", "/v1/verifications", "", kBankKey),
-         405, "method_not_allowed");
-  Expect(Call("PUT inbound SMS", "PUT", "/v1/sms/inbound", "/v1/sms/inbound", "{}", ""), 405,
-         "method_not_allowed");
-  Expect(Call("POST delivery report", "POST", "/v1/sms/dlr", "/v1/sms/dlr", "{}", ""), 405,
-         "method_not_allowed");
+  struct Refused {
+    const char* note;
+    const char* method;
+    const char* path_template;
+    const char* target;
+    const char* api_key;
+    const char* allow;
+  };
+  for (const Refused& r : std::vector<Refused>{
+           {"DELETE consents", "DELETE", "/v1/consents", "/v1/consents", kBankKey, "POST"},
+           {"PUT a consent", "PUT", "/v1/consents/{id}", "/v1/consents/abc", kBankKey, "GET"},
+           {"GET confirm", "GET", "/v1/consents/{id}/confirm", "/v1/consents/abc/confirm", kBankKey,
+            "POST"},
+           {"GET revoke", "GET", "/v1/consents/{id}/revoke", "/v1/consents/abc/revoke", kBankKey,
+            "POST"},
+           {"GET verifications", "GET", "/v1/verifications", "/v1/verifications", kBankKey, "POST"},
+           {"PUT inbound SMS", "PUT", "/v1/sms/inbound", "/v1/sms/inbound", "", "GET, POST"},
+           {"POST delivery report", "POST", "/v1/sms/dlr", "/v1/sms/dlr", "", "GET"}}) {
+    const std::string method = r.method;
+    const HttpResult answer = Call(r.note, method, r.path_template, r.target,
+                                   method == "PUT" || method == "POST" ? "{}" : "", r.api_key);
+    Expect(answer, 405, "method_not_allowed");
+    EXPECT_EQ(answer.header("allow"), r.allow) << r.note;
+  }
 }
 
 void OpenApiContractTest::SmsGateway() {
@@ -568,15 +635,29 @@ void OpenApiContractTest::ConfirmingConsent() {
   Expect(expired, 200);
   EXPECT_EQ(expired.json.value("state", ""), "expired");
 
-  // One wrong code a day is all this provider's policy allows per CNIC.
+  // One wrong code a day is all this provider's policy allows per CNIC. Retry-After is when
+  // that wrong code leaves the provider's 24-hour window: the provider's own, never another's.
   const std::string strict = AskConsent("consent by a strict provider", kStrictKey);
   const std::optional<std::string> strict_code = LastCodeFor(kPhone);
   const std::string strict_wrong = strict_code.value_or("") == "000000" ? "111111" : "000000";
   Expect(Confirm("strict provider, wrong code", strict, strict_wrong, kStrictKey), 403,
          "otp_incorrect");
-  Expect(Confirm("strict provider, past the CNIC's limit", strict, strict_code.value_or("000000"),
-                 kStrictKey),
-         429, "cnic_locked_out");
+  const HttpResult locked = Confirm("strict provider, past the CNIC's limit", strict,
+                                    strict_code.value_or("000000"), kStrictKey);
+  Expect(locked, 429, "cnic_locked_out");
+  EXPECT_EQ(locked.header("retry-after"), "86400") << "the wrong code was a moment ago";
+  clock_.Advance(60);
+  // A later wrong code from another provider for the same citizen changes nothing for this one.
+  const std::string other = AskConsent("a consent by another provider, a minute later");
+  const std::optional<std::string> other_code = LastCodeFor(kPhone);
+  Expect(Confirm("another provider's wrong code", other,
+                 other_code.value_or("") == "000000" ? "111111" : "000000"),
+         403, "otp_incorrect");
+  clock_.Advance(60);
+  const HttpResult still = Confirm("strict provider, two minutes after its wrong code", strict,
+                                   strict_code.value_or("000000"), kStrictKey);
+  Expect(still, 429, "cnic_locked_out");
+  EXPECT_EQ(still.header("retry-after"), std::to_string(86400 - 120));
 }
 
 void OpenApiContractTest::VerifyingAndRevoking() {
@@ -592,7 +673,13 @@ void OpenApiContractTest::VerifyingAndRevoking() {
     return Call(note, "POST", "/v1/verifications", "/v1/verifications", text, key, type);
   };
   const std::string body = json{{"consent_token", token}}.dump();
-  Expect(post("verify, no credentials", body, ""), 401, "unauthenticated");
+  const HttpResult no_credentials = post("verify, no credentials", body, "");
+  Expect(no_credentials, 401, "unauthenticated");
+  EXPECT_EQ(no_credentials.header("www-authenticate"), "Bearer realm=\"ijazat\"")
+      << "the provider's own credentials: challenged";
+  const HttpResult unknown_key = post("verify, an unknown API key", body, kUnknownKey);
+  Expect(unknown_key, 401, "unauthenticated");
+  EXPECT_EQ(unknown_key.header("www-authenticate"), "Bearer realm=\"ijazat\"");
   Expect(post("verify, suspended provider", body, kSuspendedKey), 403, "provider_suspended");
   Expect(post("verify as text/plain", body, kBankKey, "text/plain"), 415, "unsupported_media_type");
   Expect(post("verify, broken JSON", "{\"consent_token\"", kBankKey), 400, "invalid_json");
@@ -603,18 +690,25 @@ void OpenApiContractTest::VerifyingAndRevoking() {
   std::string tampered = token;
   const std::size_t signature = tampered.rfind('.') + 1;
   tampered[signature] = tampered[signature] == 'A' ? 'B' : 'A';
-  Expect(VerifyToken("a token whose signature does not verify", tampered), 401, "bad_signature");
-  Expect(VerifyToken("a receipt for a token", receipt), 401, "wrong_typ");
-  Expect(VerifyToken("a token with an unknown kid",
-                     WithHeader(token, [](json& header) { header["kid"] = "unknown-kid"; })),
-         401, "unknown_kid");
-  Expect(VerifyToken("a token with alg HS256",
-                     WithHeader(token, [](json& header) { header["alg"] = "HS256"; })),
-         401, "alg_not_allowed");
-  Expect(VerifyToken("a token naming its own key",
-                     WithHeader(token, [](json& header) { header["jku"] = "https://x.test"; })),
-         401, "forbidden_header");
-  Expect(VerifyToken("another provider's token", token, kTelcoKey), 401, "wrong_audience");
+  // A refused token is 401 with its reason, but the provider's credentials were fine: no
+  // challenge, which would tell it to change them.
+  auto refused = [&](const std::string& note, const std::string& presented,
+                     const std::string& reason, const std::string& key = kBankKey) {
+    const HttpResult answer = VerifyToken(note, presented, key);
+    Expect(answer, 401, reason);
+    EXPECT_TRUE(answer.header("www-authenticate").empty())
+        << note << ": " << answer.header("www-authenticate");
+  };
+  refused("a token whose signature does not verify", tampered, "bad_signature");
+  refused("a receipt for a token", receipt, "wrong_typ");
+  refused("a token with an unknown kid",
+          WithHeader(token, [](json& header) { header["kid"] = "unknown-kid"; }), "unknown_kid");
+  refused("a token with alg HS256",
+          WithHeader(token, [](json& header) { header["alg"] = "HS256"; }), "alg_not_allowed");
+  refused("a token naming its own key",
+          WithHeader(token, [](json& header) { header["jku"] = "https://x.test"; }),
+          "forbidden_header");
+  refused("another provider's token", token, "wrong_audience", kTelcoKey);
   const HttpResult verified = VerifyToken("verified", token);
   Expect(verified, 200);
   EXPECT_EQ(verified.json.value("uses_remaining", -1), 1) << verified.body;
@@ -655,7 +749,7 @@ void OpenApiContractTest::VerifyingAndRevoking() {
   Expect(got, 200);
   EXPECT_EQ(got.json.value("state", ""), "granted");
   clock_.Advance(15 * 60 + 1);
-  Expect(VerifyToken("an expired token", held_token), 401, "expired");
+  refused("an expired token", held_token, "expired");
 
   // A citizen the operators bind to a number but the identity registry does not know.
   ImportSubscribers(std::string("cnic,msisdn\n") + kUnregisteredCnic + "," + kUnregisteredPhone +
@@ -694,6 +788,26 @@ void OpenApiContractTest::RateLimits() {
   Expect(VerifyToken("slow provider, verify", "not-a-token", kSlowKey), 429, "rate_limited");
 }
 
+void OpenApiContractTest::RegistryDown() {
+  // The identity registry held locked, as by an import that never commits: a verification
+  // needs it, and fails once the registry's busy timeout runs out, naming the registry.
+  clock_.Advance(24 * 3600);  // a new day for the citizen's SMS caps
+  const std::string id = AskConsent("consent to verify while the registry is down");
+  const std::string token =
+      GrantConsent("granted before the registry goes down", id).value("consent_token", "");
+  ASSERT_FALSE(token.empty());
+  {
+    DatabaseLock lock(config_.registry_path);
+    ASSERT_TRUE(lock.held());
+    const HttpResult down = VerifyToken("verify while the registry is locked", token);
+    Expect(down, 503, "registry_unavailable");
+    EXPECT_EQ(down.header("retry-after"), "5");
+  }
+  const HttpResult up = VerifyToken("verify once the registry is back", token);
+  Expect(up, 200);
+  EXPECT_EQ(up.json.value("uses_remaining", -1), 1) << "the failed verification counted no use";
+}
+
 void OpenApiContractTest::DependenciesDown() {
   // Last: the HSM layer's reconnection after a fault runs on real time.
   faults_->FailCall("C_Sign", hsm::rv::kDeviceError, 1, /*count=*/0);
@@ -717,7 +831,9 @@ TEST_F(OpenApiContractTest, EveryOperationAnswersAsTheDocumentSays) {
   RateLimits();
   ConfirmingConsent();
   VerifyingAndRevoking();
+  RegistryDown();
   DependenciesDown();
+  ExpectTheSameHeadersOnEveryResponse();
 
   const std::string file = (dir_ / "exchanges.json").string();
   std::ofstream(file) << json{{"exchanges", exchanges_}}.dump(1);
@@ -730,19 +846,24 @@ TEST_F(OpenApiContractTest, EveryOperationAnswersAsTheDocumentSays) {
 
 class OpenApiValidatorTest : public ::testing::Test {
  protected:
-  // Runs the validator on the document and one exchange.
-  ijazat::testing::CommandResult Check(const json& exchange, bool require_all = false) {
+  // Runs the validator on the document (or `spec`) and one exchange.
+  ijazat::testing::CommandResult Check(const json& exchange, bool require_all = false,
+                                       const std::string& spec = SpecPath()) {
     const auto file = dir_.WriteFile("exchanges-" + std::to_string(++files_) + ".json",
                                      json{{"exchanges", {exchange}}}.dump());
-    return RunValidator(SpecPath(), file.string(), require_all);
+    return RunValidator(spec, file.string(), require_all);
   }
-  // Runs the validator on the document with `from` replaced by `to` (which must be there).
-  ijazat::testing::CommandResult CheckEdited(const std::string& from, const std::string& to) {
+  // The document with `from` replaced by `to` (which must be there), as a file.
+  std::string Edited(const std::string& from, const std::string& to) {
     std::string spec = ijazat::testing::ReadFileOrDie(SpecPath());
     const auto at = spec.find(from);
     EXPECT_NE(at, std::string::npos) << from;
     if (at != std::string::npos) spec.replace(at, from.size(), to);
-    return RunValidator(dir_.WriteFile("openapi-" + std::to_string(++files_) + ".yaml", spec));
+    return dir_.WriteFile("openapi-" + std::to_string(++files_) + ".yaml", spec).string();
+  }
+  // Runs the validator on the document with `from` replaced by `to`.
+  ijazat::testing::CommandResult CheckEdited(const std::string& from, const std::string& to) {
+    return RunValidator(Edited(from, to));
   }
 
   static json Healthz(int status, const std::string& content_type, const std::string& body) {
@@ -799,12 +920,21 @@ TEST_F(OpenApiValidatorTest, FailsAnUndocumentedContentTypeMethodOrPath) {
   EXPECT_NE(html.output.find("Content-Type text/html is not documented"), std::string::npos)
       << html.output;
 
+  // DELETE answered as if it were GET: /healthz documents only 405 for other methods.
   json method = Healthz(200, "application/json", R"({"status":"ok"})");
   method["method"] = "DELETE";
   const auto deleted = Check(method);
   EXPECT_EQ(deleted.exit_code, 1) << deleted.output;
-  EXPECT_NE(deleted.output.find("DELETE /healthz is not documented"), std::string::npos)
+  EXPECT_NE(deleted.output.find("status 200 is not documented for /healthz, another method"),
+            std::string::npos)
       << deleted.output;
+  // A path that documents nothing for other methods.
+  const auto undocumented =
+      Check(method, false,
+            Edited("  /healthz:\n    x-ijazat-other-methods:", "  /healthz:\n    x-unused:"));
+  EXPECT_EQ(undocumented.exit_code, 1) << undocumented.output;
+  EXPECT_NE(undocumented.output.find("DELETE /healthz is not documented"), std::string::npos)
+      << undocumented.output;
 
   json path = Healthz(200, "application/json", R"({"status":"ok"})");
   path["path"] = path["template"] = "/v2/healthz";

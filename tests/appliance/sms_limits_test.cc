@@ -61,15 +61,24 @@ TEST_F(SmsLimitsTest, PerCnicDailyCap_StopsCodes_WithTheSameAnswer_AndIsCounted)
   // the request (http.request logs the consent id with the request id).
   std::ifstream log(config_.log_file);
   int cap_hits = 0;
+  std::string request_id;
   for (std::string line; std::getline(log, line);) {
     const auto entry = nlohmann::json::parse(line, nullptr, false);
-    if (!entry.is_object() || entry.value("event", "") != "sms.cap_hit") continue;
+    if (!entry.is_object()) continue;
+    if (entry.value("event", "") == "http.request" &&
+        entry.value("consent_id", "") == capped.json["consent_id"].get<std::string>()) {
+      request_id = entry.value("request_id", "");
+    }
+    if (entry.value("event", "") != "sms.cap_hit") continue;
     ++cap_hits;
     EXPECT_EQ(entry.value("consent_id", ""), capped.json["consent_id"].get<std::string>());
     EXPECT_EQ(entry.value("provider", ""), "test-bank");
     EXPECT_EQ(entry.value("cap", ""), "cnic_provider_day");
   }
   EXPECT_EQ(cap_hits, 1);
+  // The request that asked for it, by the id the provider received.
+  EXPECT_EQ(request_id, capped.header("x-request-id"));
+  EXPECT_FALSE(request_id.empty());
   // Another provider still reaches the citizen, up to the CNIC's own cap.
   AskTelco();
   AskTelco();

@@ -284,10 +284,17 @@ TEST_F(SqliteStoreTest, Open_RefusesDatabase_FromNewerSchema) {
   }
 }
 
-TEST_F(SqliteStoreTest, Open_FailsUnavailable_WhenDirectoryIsMissing) {
+// A directory that is not there will not appear by waiting: a configuration error (ijazatd
+// exits 2, not retried), as is a link in the store's place.
+TEST_F(SqliteStoreTest, Open_FailsAsAConfigurationError_WhenDirectoryIsMissingOrPathIsALink) {
   auto store = OpenSqliteStore({(dir_.path() / "missing" / "store.db").string(), 100});
-  EXPECT_THAT(store, StatusIs(ErrorCode::kUnavailable));
-  EXPECT_THAT(store, HasReason("store_unavailable"));
+  EXPECT_THAT(store, StatusIs(ErrorCode::kFailedPrecondition));
+  EXPECT_THAT(store, HasReason("database_path_invalid"));
+  std::filesystem::create_symlink(dir_.path() / "elsewhere.db", dir_.path() / "link.db");
+  auto linked = OpenSqliteStore({(dir_.path() / "link.db").string(), 100});
+  EXPECT_THAT(linked, HasReason("database_path_invalid"));
+  ASSERT_FALSE(linked.ok());
+  EXPECT_THAT(linked.error().message(), ::testing::HasSubstr("a symbolic link"));
 }
 
 TEST_F(SqliteStoreTest, Open_FailsDataLoss_WhenFileIsNotADatabase) {
@@ -575,6 +582,35 @@ TEST_F(SqliteStoreTest, Failures_AreCountedPerProvider_WithTheCnicWideCountInARo
   ASSERT_THAT(store_->ResetConsecutiveFailures(cnic, Audit("cnic.failures_reset")), IsOk());
   EXPECT_THAT(store_->GetCnicFailures(cnic, "other", kNow + 5),
               IsOkAndHolds(::testing::FieldsAre(2, 0, 0)));
+}
+
+// When a provider's daily limit of wrong codes for a CNIC admits a code again: its own
+// failures only, each leaving the window a day after it happened.
+TEST_F(SqliteStoreTest, CnicFailureWindowAdmitsAt_IsWhenTheLimitThMostRecentOwnFailureLeaves) {
+  Insert("mine", "3520212345671", kNow + 10 * kDay);
+  ASSERT_THAT(
+      store_->InsertConsent(MakeConsent("theirs", "3520212345671", "other", kNow + 10 * kDay),
+                            Audit("consent.requested"), {}),
+      IsOk());
+  const BlindIndex cnic = Index("3520212345671");
+  EXPECT_THAT(store_->CnicFailureWindowAdmitsAt(cnic, kProvider, kNow, 2), IsOkAndHolds(kNow))
+      << "no failures: admitted now";
+  ASSERT_THAT(store_->RecordFailedAttempt("mine", kNow, Audit("otp.failed")), IsOk());
+  ASSERT_THAT(store_->RecordFailedAttempt("mine", kNow + 100, Audit("otp.failed")), IsOk());
+  ASSERT_THAT(store_->RecordFailedAttempt("theirs", kNow + 200, Audit("otp.failed")), IsOk());
+  EXPECT_THAT(store_->CnicFailureWindowAdmitsAt(cnic, kProvider, kNow + 300, 3),
+              IsOkAndHolds(kNow + 300))
+      << "below the limit; another provider's failure does not count";
+  // Two in the window, limit 2: admitted once the older leaves; limit 1: once the newer does.
+  EXPECT_THAT(store_->CnicFailureWindowAdmitsAt(cnic, kProvider, kNow + 300, 2),
+              IsOkAndHolds(kNow + kDay));
+  EXPECT_THAT(store_->CnicFailureWindowAdmitsAt(cnic, kProvider, kNow + 300, 1),
+              IsOkAndHolds(kNow + 100 + kDay));
+  EXPECT_THAT(store_->CnicFailureWindowAdmitsAt(cnic, "other", kNow + 300, 1),
+              IsOkAndHolds(kNow + 200 + kDay));
+  EXPECT_THAT(store_->CnicFailureWindowAdmitsAt(cnic, kProvider, kNow + kDay, 2),
+              IsOkAndHolds(kNow + kDay))
+      << "the older one has left";
 }
 
 TEST_F(SqliteStoreTest, RecordFailedAttempt_MarksExpired_WhenCodeHasExpired) {
