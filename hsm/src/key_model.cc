@@ -66,6 +66,8 @@ std::string_view KeyStateName(KeyState state) {
       return "verify-only";
     case KeyState::kRetired:
       return "retired";
+    case KeyState::kDestroyed:
+      return "destroyed";
   }
   return "unknown";
 }

@@ -99,6 +99,8 @@ struct Catalog {
   std::map<KeyKind, std::set<std::uint32_t>> versions;
   std::map<KeyKind, std::set<std::uint32_t>> retired;
   std::map<KeyKind, std::set<std::uint32_t>> destroyed;  // key objects destroyed on purpose
+  // The kid a destroyed key pair had, from its destruction record.
+  std::map<std::pair<KeyKind, std::uint32_t>, std::string> destroyed_kids;
   // Versions left out of `versions` because they deviate from their templates, with how.
   std::vector<Deviation> rejected;
 
@@ -378,6 +380,13 @@ class Pkcs11Hsm::Impl {
             if (text.rfind(kDestroyedPrefix, 0) == 0) {
               if (const auto ref = ParseKeyLabel(text.substr(sizeof kDestroyedPrefix - 1))) {
                 found.destroyed[ref->kind].insert(ref->version);
+                // "destroyed kid=<kid>" for a key pair.
+                IJAZAT_ASSIGN_OR_RETURN(auto value, ReadBytes(session, object, CKA_VALUE));
+                constexpr std::string_view kKid = "destroyed kid=";
+                const std::string record = value ? std::string(value->begin(), value->end()) : "";
+                if (record.rfind(kKid, 0) == 0) {
+                  found.destroyed_kids[{ref->kind, ref->version}] = record.substr(kKid.size());
+                }
               }
               continue;
             }
@@ -1209,6 +1218,20 @@ Status CreateMarker(Pkcs11Hsm::Impl& impl, std::string label, std::string value)
 
 }  // namespace
 
+// A key pair's public half whatever the version's state (ExportPublicKey refuses retired
+// ones): for the kid an auditor needs.
+Result<PublicKey> PublicKeyOfAnyState(Pkcs11Hsm::Impl& impl, const KeyRef& key) {
+  return impl.Run([&](Session& session) -> Result<PublicKey> {
+    IJAZAT_ASSIGN_OR_RETURN(const CK_OBJECT_HANDLE handle,
+                            impl.FindOne(session, CKO_PUBLIC_KEY, key));
+    IJAZAT_ASSIGN_OR_RETURN(auto value, impl.ReadBytes(session, handle, CKA_EC_POINT));
+    if (!value) {
+      return Error(ErrorCode::kInternal, key.Label() + " has no CKA_EC_POINT", "hsm_error");
+    }
+    return PublicKeyFromPoint(key, *value);
+  });
+}
+
 Status Pkcs11Hsm::DestroyKey(const KeyRef& key) {
   const std::lock_guard lock(impl_->admin_mutex());
   IJAZAT_RETURN_IF_ERROR(impl_->Scan());
@@ -1225,8 +1248,14 @@ Status Pkcs11Hsm::DestroyKey(const KeyRef& key) {
                  "key_not_retired");
   }
   // The record first, then the objects: a call cut in between leaves a record with objects,
-  // which `check` reports and the same command finishes.
-  IJAZAT_RETURN_IF_ERROR(CreateMarker(*impl_, kDestroyedPrefix + key.Label(), "destroyed"));
+  // which `check` reports and the same command finishes. It keeps a key pair's kid, so that an
+  // auditor can still map the receipts it signed to this version.
+  std::string record = "destroyed";
+  if (TemplateFor(key.kind).key_pair && catalog.Exists(key)) {
+    IJAZAT_ASSIGN_OR_RETURN(const PublicKey public_key, PublicKeyOfAnyState(*impl_, key));
+    record += " kid=" + public_key.kid;
+  }
+  IJAZAT_RETURN_IF_ERROR(CreateMarker(*impl_, kDestroyedPrefix + key.Label(), record));
   impl_->ForgetHandles(key);
   const KeyTemplate& t = TemplateFor(key.kind);
   std::vector<CK_OBJECT_CLASS> classes;
@@ -1272,25 +1301,35 @@ Result<std::vector<KeyInfo>> Pkcs11Hsm::ListKeys() {
   const Catalog catalog = impl_->CatalogSnapshot();
   std::vector<KeyInfo> keys;
   for (const KeyKind kind : kAllKeyKinds) {
-    const auto it = catalog.versions.find(kind);
-    if (it == catalog.versions.end()) continue;
-    for (auto version = it->second.rbegin(); version != it->second.rend(); ++version) {
+    std::set<std::uint32_t> all;
+    if (const auto it = catalog.versions.find(kind); it != catalog.versions.end()) {
+      all = it->second;
+    }
+    const auto destroyed = catalog.destroyed.find(kind);
+    if (destroyed != catalog.destroyed.end())
+      all.insert(destroyed->second.begin(), destroyed->second.end());
+    for (auto version = all.rbegin(); version != all.rend(); ++version) {
       const KeyRef key{kind, *version};
+      if (!catalog.Exists(key)) {
+        // Destroyed: no objects left to inspect, the record's kid for auditors.
+        KeyInfo info;
+        info.ref = key;
+        info.state = KeyState::kDestroyed;
+        info.mechanism = MechanismName(TemplateFor(kind).allowed_mechanism);
+        if (const auto kid = catalog.destroyed_kids.find({kind, *version});
+            kid != catalog.destroyed_kids.end()) {
+          info.kid = kid->second;
+        }
+        keys.push_back(std::move(info));
+        continue;
+      }
       IJAZAT_ASSIGN_OR_RETURN(VersionReport report, impl_->Run([&](Session& session) {
         return InspectVersion(*impl_, session, key, catalog.StateOf(key));
       }));
       if (TemplateFor(kind).key_pair) {
         // Whatever the version's state: an auditor maps an old receipt's kid to its version,
         // retired ones included (their public half is kept; nothing signs with it).
-        auto public_key = impl_->Run([&](Session& session) -> Result<PublicKey> {
-          IJAZAT_ASSIGN_OR_RETURN(const CK_OBJECT_HANDLE handle,
-                                  impl_->FindOne(session, CKO_PUBLIC_KEY, key));
-          IJAZAT_ASSIGN_OR_RETURN(auto value, impl_->ReadBytes(session, handle, CKA_EC_POINT));
-          if (!value) {
-            return Error(ErrorCode::kInternal, key.Label() + " has no CKA_EC_POINT", "hsm_error");
-          }
-          return PublicKeyFromPoint(key, *value);
-        });
+        auto public_key = PublicKeyOfAnyState(*impl_, key);
         if (public_key.ok()) report.info.kid = public_key->kid;
       }
       keys.push_back(std::move(report.info));

@@ -477,7 +477,10 @@ Status RunCommand(const Options& options, std::ostream& out) {
     IJAZAT_ASSIGN_OR_RETURN(auto keys, hsm->ListKeys());
     int printed = 0;
     for (const auto& key : keys) {
-      if (key.ref.kind != KeyKind::kLog || key.state == hsm::KeyState::kRetired) continue;
+      if (key.ref.kind != KeyKind::kLog || key.state == hsm::KeyState::kRetired ||
+          key.state == hsm::KeyState::kDestroyed) {
+        continue;
+      }
       IJAZAT_ASSIGN_OR_RETURN(const hsm::PublicKey public_key, hsm->ExportPublicKey(key.ref));
       const auto verifier = tlog::Ed25519VerifierKey(*options.origin, public_key.point);
       if (!verifier.ok()) {

@@ -430,6 +430,26 @@ TEST_F(ApplianceTest, RotationAndRetirementByTheTool_TakeEffectAtTheNextSweep) {
   EXPECT_THAT(ijazat::testing::ReadFileOrDie(config_.log_file),
               HasSubstr("receipt/v2:active receipt/v1:retired"))
       << "the versions in use are logged when they change";
+
+  // After a compromise the retired version is destroyed while the appliance serves: nothing
+  // changes for providers, the key ceremony's check agrees with the token, and the appliance
+  // starts again on it.
+  const auto destroyed =
+      ijazat::testing::RunCommand(provision + "destroy --name receipt --version 1 --confirm");
+  ASSERT_EQ(destroyed.exit_code, 0) << destroyed.output;
+  appliance_->Sweep();
+  EXPECT_THAT(Get("/.well-known/jwks.json", "").json["keys"], SizeIs(1));
+  EXPECT_NE(Post("/v1/verifications", {{"consent_token", v1_token}}).status, 200);
+  const auto checked = ijazat::testing::RunCommand(provision + "check");
+  EXPECT_EQ(checked.exit_code, 0) << checked.output;
+  const auto listed = ijazat::testing::RunCommand(provision + "list");
+  EXPECT_THAT(listed.output, HasSubstr("receipt/v1  destroyed")) << listed.output;
+  StopAppliance();
+  StartAppliance();
+  EXPECT_EQ(Get("/readyz", "").status, 200);
+  EXPECT_NE(Post("/v1/verifications", {{"consent_token", v1_token}}).status, 200);
+  const std::string v2_again = Grant(RequestConsentId())["consent_token"];
+  EXPECT_EQ(Post("/v1/verifications", {{"consent_token", v2_again}}).status, 200);
 }
 
 TEST_F(ApplianceTest, PinRefusedAfterAnOutage_ReadyzNamesIt_AndNoLoginFollows) {

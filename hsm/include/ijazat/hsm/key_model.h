@@ -42,7 +42,9 @@ struct KeyRef {
 // Parses "otp/v1"; nullopt for anything else (including "otp/v0" and "otp/v01").
 std::optional<KeyRef> ParseKeyLabel(std::string_view label);
 
-enum class KeyState { kActive, kVerifyOnly, kRetired };
+// kDestroyed: retired, then its key objects destroyed (ijazat-provision destroy); only its
+// record remains, with the kid the version had, so that old receipts can still be mapped to it.
+enum class KeyState { kActive, kVerifyOnly, kRetired, kDestroyed };
 std::string_view KeyStateName(KeyState state);
 
 // A PKCS#11 attribute as read back from the HSM, in printable form ("true", "false",
