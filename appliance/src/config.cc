@@ -3,7 +3,6 @@
 #include <Poco/Exception.h>
 #include <Poco/Net/IPAddress.h>
 #include <Poco/URI.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -13,59 +12,73 @@
 #include <sstream>
 #include <tuple>
 
+#include "ijazat/yaml/yaml_tree.h"
+
 namespace ijazat::appliance {
 namespace {
+
+using yaml::YamlNode;
+using Handler = std::function<void(const YamlNode&, const std::string&)>;
 
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
-  void Error(const YAML::Node& node, const std::string& path, const std::string& message) {
-    const YAML::Mark mark = node.Mark();
+  void Error(const YamlNode& node, const std::string& path, const std::string& message) {
     std::ostringstream line;
-    line << file_ << ':' << (mark.line + 1) << ':' << (mark.column + 1) << ": " << path << ": "
-         << message;
+    line << file_ << ':' << node.line << ':' << node.column << ": " << path << ": " << message;
     errors_.push_back(line.str());
   }
   void Error(const std::string& message) { errors_.push_back(file_ + ": " + message); }
 
-  // Reads a mapping: each key must be one of `handlers`; unknown keys are errors.
-  void Map(const YAML::Node& node, const std::string& path,
-           const std::map<std::string, std::function<void(const YAML::Node&, const std::string&)>>&
-               handlers) {
-    if (!node.IsMap()) {
+  // Reads a mapping: each key must be one of `handlers`; unknown and repeated keys are errors
+  // (a second `listen:` would otherwise silently replace the first).
+  void Map(const YamlNode& node, const std::string& path,
+           const std::map<std::string, Handler>& handlers) {
+    if (node.kind != YamlNode::Kind::kMapping) {
       Error(node, path.empty() ? "(top)" : path, "must be a mapping of keys to values");
       return;
     }
-    for (const auto& entry : node) {
-      const std::string key = entry.first.Scalar();
+    std::map<std::string, int> seen;  // key -> line of its first appearance
+    for (const auto& [key_node, value] : node.entries) {
+      if (key_node->kind != YamlNode::Kind::kScalar) {
+        Error(*key_node, path.empty() ? "(top)" : path, "keys must be plain words");
+        continue;
+      }
+      const std::string& key = key_node->value;
       std::string child = path;
       if (!child.empty()) child += ".";
       child += Printable(key);
+      if (const auto [first, inserted] = seen.emplace(key, key_node->line); !inserted) {
+        Error(*key_node, child,
+              "appears twice in this mapping (first at line " + std::to_string(first->second) +
+                  "); give each key once");
+        continue;
+      }
       const auto it = handlers.find(key);
       if (it == handlers.end()) {
         std::string allowed;
         for (const auto& [name, unused] : handlers) allowed += (allowed.empty() ? "" : ", ") + name;
-        Error(entry.first, child, "unknown key; allowed here: " + allowed);
+        Error(*key_node, child, "unknown key; allowed here: " + allowed);
         continue;
       }
-      it->second(entry.second, child);
+      it->second(*value, child);
     }
   }
 
-  std::function<void(const YAML::Node&, const std::string&)> String(std::string* out) {
-    return [this, out](const YAML::Node& node, const std::string& path) {
-      if (!node.IsScalar() || node.Scalar().empty()) {
+  Handler String(std::string* out) {
+    return [this, out](const YamlNode& node, const std::string& path) {
+      if (node.kind != YamlNode::Kind::kScalar || node.value.empty()) {
         Error(node, path, "must be a non-empty string");
         return;
       }
-      *out = node.Scalar();
+      *out = node.value;
     };
   }
 
   // A key of an earlier release: an error that names its replacement.
-  std::function<void(const YAML::Node&, const std::string&)> Renamed(std::string now) {
-    return [this, now](const YAML::Node& node, const std::string& path) {
+  Handler Renamed(std::string now) {
+    return [this, now](const YamlNode& node, const std::string& path) {
       Error(node, path,
             "was renamed " + now +
                 ": receipts name the provider as controller (from its policy's controller "
@@ -73,10 +86,11 @@ class Reader {
     };
   }
 
-  std::function<void(const YAML::Node&, const std::string&)> Int(int* out, int min, int max) {
-    return [this, out, min, max](const YAML::Node& node, const std::string& path) {
+  Handler Int(int* out, int min, int max) {
+    return [this, out, min, max](const YamlNode& node, const std::string& path) {
       long value = 0;
-      if (!node.IsScalar() || !Parse(node.Scalar(), &value) || value < min || value > max) {
+      if (node.kind != YamlNode::Kind::kScalar || !Parse(node.value, &value) || value < min ||
+          value > max) {
         Error(node, path,
               "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
         return;
@@ -85,10 +99,9 @@ class Reader {
     };
   }
 
-  std::function<void(const YAML::Node&, const std::string&)> Seconds(std::chrono::seconds* out,
-                                                                     int min, int max) {
-    return [this, out, min, max](const YAML::Node& node, const std::string& path) {
-      const std::string text = node.IsScalar() ? node.Scalar() : "";
+  Handler Seconds(std::chrono::seconds* out, int min, int max) {
+    return [this, out, min, max](const YamlNode& node, const std::string& path) {
+      const std::string text = node.kind == YamlNode::Kind::kScalar ? node.value : "";
       long seconds = -1;
       long amount = 0;
       // 1 to 6 digits, then one unit: s, m, h or d.
@@ -111,9 +124,9 @@ class Reader {
     };
   }
 
-  std::function<void(const YAML::Node&, const std::string&)> Bool(bool* out) {
-    return [this, out](const YAML::Node& node, const std::string& path) {
-      const std::string text = node.IsScalar() ? node.Scalar() : "";
+  Handler Bool(bool* out) {
+    return [this, out](const YamlNode& node, const std::string& path) {
+      const std::string text = node.kind == YamlNode::Kind::kScalar ? node.value : "";
       if (text == "true") {
         *out = true;
       } else if (text == "false") {
@@ -124,20 +137,19 @@ class Reader {
     };
   }
 
-  std::function<void(const YAML::Node&, const std::string&)> Strings(std::vector<std::string>* out,
-                                                                     std::size_t max) {
-    return [this, out, max](const YAML::Node& node, const std::string& path) {
-      if (!node.IsSequence() || node.size() == 0 || node.size() > max) {
+  Handler Strings(std::vector<std::string>* out, std::size_t max) {
+    return [this, out, max](const YamlNode& node, const std::string& path) {
+      if (node.kind != YamlNode::Kind::kSequence || node.items.empty() || node.items.size() > max) {
         Error(node, path, "must be a list of 1 to " + std::to_string(max) + " strings");
         return;
       }
       std::vector<std::string> values;
-      for (const auto& item : node) {
-        if (!item.IsScalar() || item.Scalar().empty()) {
-          Error(item, path, "each item must be a non-empty string");
+      for (const auto& item : node.items) {
+        if (item->kind != YamlNode::Kind::kScalar || item->value.empty()) {
+          Error(*item, path, "each item must be a non-empty string");
           return;
         }
-        values.push_back(item.Scalar());
+        values.push_back(item->value);
       }
       *out = std::move(values);
     };
@@ -278,24 +290,25 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
     return invalid(path + ": tabs are not allowed in YAML indentation; use spaces");
   }
 
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    return invalid(path + ":" + std::to_string(e.mark.line + 1) + ":" +
-                   std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
+  const yaml::YamlParseResult parsed = yaml::ParseYaml(text, {16, 10000});
+  if (parsed.failed) {
+    return invalid(path + ":" + std::to_string(parsed.line) + ":" + std::to_string(parsed.column) +
+                   ": not valid YAML: " + parsed.message);
   }
-  if (!root || root.IsNull()) return invalid(path + ": the configuration file is empty");
+  if (!parsed.root || parsed.root->kind == YamlNode::Kind::kNull) {
+    return invalid(path + ": the configuration file is empty");
+  }
+  const YamlNode& root = *parsed.root;
 
   Config config;
   config.source = path;
   Reader r(path);
-  try {
+  {
     r.Map(
         root, "",
         {{"issuer", r.String(&config.issuer)},
          {"receipt",
-          [&](const YAML::Node& node, const std::string& p) {
+          [&](const YamlNode& node, const std::string& p) {
             r.Map(node, p,
                   {{"operator_name", r.String(&config.receipt.operator_name)},
                    {"operator_contact", r.String(&config.receipt.operator_contact)},
@@ -304,7 +317,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                    {"controller_contact", r.Renamed("operator_contact")}});
           }},
          {"server",
-          [&](const YAML::Node& node, const std::string& p) {
+          [&](const YamlNode& node, const std::string& p) {
             r.Map(node, p,
                   {{"listen", r.String(&config.server.listen)},
                    {"threads", r.Int(&config.server.threads, 2, 1024)},
@@ -317,35 +330,35 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                     r.Int(&config.server.max_keep_alive_requests, 1, 1000000)}});
           }},
          {"tls",
-          [&](const YAML::Node& node, const std::string& p) {
+          [&](const YamlNode& node, const std::string& p) {
             r.Map(node, p,
                   {{"certificate", r.String(&config.tls.certificate)},
                    {"key", r.String(&config.tls.key)},
                    {"client_ca", r.String(&config.tls.client_ca)}});
           }},
          {"hsm",
-          [&](const YAML::Node& node, const std::string& p) {
+          [&](const YamlNode& node, const std::string& p) {
             r.Map(node, p,
                   {{"module", r.String(&config.hsm.module)},
                    {"token", r.String(&config.hsm.token)},
                    {"pin_file", r.String(&config.hsm.pin_file)},
                    {"pin_env", r.String(&config.hsm.pin_env)},
-                   {"pin", [&](const YAML::Node& n, const std::string& q) {
+                   {"pin", [&](const YamlNode& n, const std::string& q) {
                       r.Error(n, q,
                               "a PIN never goes in the configuration; use pin_file or pin_env");
                     }}});
           }},
          {"store",
-          [&](const YAML::Node& node, const std::string& p) {
+          [&](const YamlNode& node, const std::string& p) {
             r.Map(node, p, {{"path", r.String(&config.store_path)}});
           }},
          {"registry",
-          [&](const YAML::Node& node, const std::string& p) {
+          [&](const YamlNode& node, const std::string& p) {
             r.Map(node, p, {{"path", r.String(&config.registry_path)}});
           }},
          {"policy", r.String(&config.policy_path)},
          {"sms",
-          [&](const YAML::Node& node, const std::string& p) {
+          [&](const YamlNode& node, const std::string& p) {
             r.Map(
                 node, p,
                 {{"short_code", r.String(&config.sms.short_code)},
@@ -356,7 +369,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                  {"dispatch_batch", r.Int(&config.sms.dispatch_batch, 1, 10000)},
                  {"dispatch_threads", r.Int(&config.sms.dispatch_threads, 1, 256)},
                  {"kannel",
-                  [&](const YAML::Node& n, const std::string& q) {
+                  [&](const YamlNode& n, const std::string& q) {
                     r.Map(n, q,
                           {{"url", r.String(&config.sms.kannel_url)},
                            {"ca_file", r.String(&config.sms.kannel_ca_file)},
@@ -365,7 +378,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                            {"dlr_url", r.String(&config.sms.kannel_dlr_url)}});
                   }},
                  {"numbers",
-                  [&](const YAML::Node& n, const std::string& q) {
+                  [&](const YamlNode& n, const std::string& q) {
                     int national_digits = static_cast<int>(config.sms.numbers.national_digits);
                     r.Map(n, q,
                           {{"country_code", r.String(&config.sms.numbers.country_code)},
@@ -374,7 +387,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                     config.sms.numbers.national_digits = static_cast<std::size_t>(national_digits);
                   }},
                  {"caps",
-                  [&](const YAML::Node& n, const std::string& q) {
+                  [&](const YamlNode& n, const std::string& q) {
                     r.Map(
                         n, q,
                         {{"per_number_per_hour",
@@ -385,8 +398,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                          {"per_cnic_per_day", r.Int(&config.sms.caps.per_cnic_per_day, 2, 10000)}});
                   }},
                  {"enrolment",
-                  [&](const YAML::Node& n, const std::string& q) {
-                    const std::string mode = n.IsScalar() ? n.Scalar() : "";
+                  [&](const YamlNode& n, const std::string& q) {
+                    const std::string mode = n.kind == YamlNode::Kind::kScalar ? n.value : "";
                     if (mode == "authority") {
                       config.sms.enrolment = SmsConfig::Enrolment::kAuthority;
                     } else if (mode == "open-for-development") {
@@ -398,13 +411,13 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                     }
                   }},
                  {"number_changes",
-                  [&](const YAML::Node& n, const std::string& q) {
+                  [&](const YamlNode& n, const std::string& q) {
                     r.Map(n, q,
                           {{"max", r.Int(&config.sms.number_changes.max, 1, 100)},
                            {"window",
                             r.Seconds(&config.sms.number_changes.window, 3600, 366 * 86400)}});
                   }},
-                 {"require_subscriber_match", [&](const YAML::Node& n, const std::string& q) {
+                 {"require_subscriber_match", [&](const YamlNode& n, const std::string& q) {
                     r.Error(n, q,
                             "was replaced by sms.enrolment: authority (the default: only "
                             "numbers the registry binds to the CNIC) or "
@@ -412,14 +425,12 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                   }}});
           }},
          {"log",
-          [&](const YAML::Node& node, const std::string& p) {
+          [&](const YamlNode& node, const std::string& p) {
             r.Map(node, p, {{"file", r.String(&config.log_file)}});
           }},
-         {"development", [&](const YAML::Node& node, const std::string& p) {
+         {"development", [&](const YamlNode& node, const std::string& p) {
             r.Map(node, p, {{"allow_demo_credentials", r.Bool(&config.allow_demo_credentials)}});
           }}});
-  } catch (const YAML::Exception& e) {
-    return invalid(path + ": " + e.msg);
   }
 
   std::vector<std::string> errors = r.errors();

@@ -17,16 +17,16 @@
 
 #include "ijazat/common/bytes.h"
 #include "ijazat/policy/duration.h"
+#include "ijazat/yaml/yaml_tree.h"
 #include "sha256.h"
 #include "text_checks.h"
 #include "timestamp.h"
-#include "yaml_tree.h"
 
 namespace ijazat::policy {
 namespace {
 
 using internal::Quote;
-using internal::YamlNode;
+using yaml::YamlNode;
 using NodePtr = const YamlNode*;
 using std::chrono::seconds;
 
@@ -149,7 +149,7 @@ class Validator {
     if (root.kind != YamlNode::Kind::kMapping) {
       Report(root, "",
              "a policy must be a mapping with the keys version, defaults and providers; got " +
-                 std::string(internal::Describe(root.kind)));
+                 std::string(yaml::Describe(root.kind)));
       return std::nullopt;
     }
     const auto top = ReadMap(root, "", kTopFields);
@@ -191,7 +191,7 @@ class Validator {
     if (node.kind != YamlNode::Kind::kMapping) {
       Report(node, path,
              "must be a mapping (key: value lines) with the keys " + JoinKeys(fields) + "; got " +
-                 std::string(internal::Describe(node.kind)));
+                 std::string(yaml::Describe(node.kind)));
       return std::nullopt;
     }
     MapReader reader;
@@ -199,8 +199,7 @@ class Validator {
     for (const auto& [key, value] : node.entries) {
       if (key->kind != YamlNode::Kind::kScalar) {
         Report(*key, path,
-               "a mapping key must be a plain name; got " +
-                   std::string(internal::Describe(key->kind)));
+               "a mapping key must be a plain name; got " + std::string(yaml::Describe(key->kind)));
         continue;
       }
       const std::string& name = key->value;
@@ -247,7 +246,7 @@ class Validator {
     Report(node, path,
            node.kind == YamlNode::Kind::kNull ? "has no value; expected " + std::string(expected)
                                               : "must be " + std::string(expected) + "; got " +
-                                                    std::string(internal::Describe(node.kind)));
+                                                    std::string(yaml::Describe(node.kind)));
     return std::nullopt;
   }
 
@@ -415,7 +414,7 @@ class Validator {
     if (node.kind != YamlNode::Kind::kSequence) {
       Report(node, path,
              "must be a list of " + std::string(what) + "; got " +
-                 std::string(internal::Describe(node.kind)));
+                 std::string(yaml::Describe(node.kind)));
       return nullptr;
     }
     if (node.items.size() > max) {
@@ -965,8 +964,8 @@ Result<std::shared_ptr<const PolicySet>> PolicyLoader::LoadString(
   }
   if (!found.empty()) return fail();
 
-  const internal::YamlParseResult parsed =
-      internal::ParseYaml(text, {limits_.max_depth, limits_.max_nodes});
+  const yaml::YamlParseResult parsed =
+      yaml::ParseYaml(text, {limits_.max_depth, limits_.max_nodes});
   if (parsed.failed) {
     found.push_back({file, parsed.line, parsed.column, "", parsed.message});
     return fail();

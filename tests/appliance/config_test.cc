@@ -170,6 +170,24 @@ TEST(LoadConfig, RefusesAnIssuerThatIsNotOneHttpsUrl) {
   }
 }
 
+// YAML::Load would keep the last of two `listen:` lines silently; the shared reader refuses
+// the second, with its place, at any depth, in block and flow style alike.
+TEST(LoadConfig, RefusesADuplicatedKey_NamingBothLines) {
+  std::string text = kMinimal;
+  text.replace(text.find("  threads: 16\n"), 13, "  threads: 16\n  listen: 0.0.0.0:8443\n");
+  const auto config = Load(text);
+  ASSERT_THAT(config, HasReason("config_invalid"));
+  EXPECT_THAT(config.error().message(),
+              HasSubstr(":5:3: server.listen: appears twice in this mapping (first at line 3)"));
+  const auto top = Load(std::string(kMinimal) + "issuer: https://other.example\n");
+  ASSERT_THAT(top, HasReason("config_invalid"));
+  EXPECT_THAT(top.error().message(),
+              HasSubstr(":20:1: issuer: appears twice in this mapping (first at line 1)"));
+  const auto flow = Load(std::string(kMinimal) + "log: {file: a.log, file: b.log}\n");
+  ASSERT_THAT(flow, HasReason("config_invalid"));
+  EXPECT_THAT(flow.error().message(), HasSubstr("log.file: appears twice in this mapping"));
+}
+
 TEST(LoadConfig, RefusesAPinInTheFile) {
   std::string text = kMinimal;
   text.replace(text.find("pin_file: hsm/user.pin"), 22, "pin: \"1234\"");

@@ -1,8 +1,10 @@
-// A small YAML document tree built from yaml-cpp's parser events, with hostile-input caps.
+// The one YAML reader of Ijazat: a small document tree built from yaml-cpp's parser events,
+// with hostile-input caps, shared by the provider policy and ijazatd.yaml.
 //
 // Why not YAML::Load: it gives no way to see duplicate keys (the last one silently wins), to
 // bound alias expansion before walking it, or to stop deep nesting early. Building our own
-// tree from events does all three, and keeps yaml-cpp out of every other file.
+// tree from events does all three, and keeps yaml-cpp out of every other file: this library
+// links it privately, and nothing else includes it.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace ijazat::policy::internal {
+namespace ijazat::yaml {
 
 struct YamlNode {
   enum class Kind { kNull, kScalar, kSequence, kMapping };
@@ -22,7 +24,7 @@ struct YamlNode {
   std::string value;                                   // kScalar only
   std::vector<std::shared_ptr<const YamlNode>> items;  // kSequence only
   std::vector<std::pair<std::shared_ptr<const YamlNode>, std::shared_ptr<const YamlNode>>>
-      entries;  // kMapping only, in file order, duplicates kept (the validator reports them)
+      entries;  // kMapping only, in file order, duplicates kept (the reader reports them)
 };
 
 std::string_view Describe(YamlNode::Kind kind);  // "a mapping", "a list", "text", "nothing"
@@ -43,4 +45,4 @@ struct YamlParseResult {
 // Parses exactly one document. Never throws.
 YamlParseResult ParseYaml(std::string_view text, const YamlLimits& limits);
 
-}  // namespace ijazat::policy::internal
+}  // namespace ijazat::yaml

@@ -1,4 +1,4 @@
-#include "yaml_tree.h"
+#include "ijazat/yaml/yaml_tree.h"
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
@@ -11,7 +11,7 @@
 #include <new>
 #include <sstream>
 
-namespace ijazat::policy::internal {
+namespace ijazat::yaml {
 namespace {
 
 // Thrown from inside the event handler to stop yaml-cpp as soon as a cap is hit; caught in
@@ -122,8 +122,8 @@ class TreeBuilder : public YAML::EventHandler {
   static void CheckTag(const YAML::Mark& mark, const std::string& tag) {
     // yaml-cpp reports "?" for untagged plain nodes and "!" for quoted scalars.
     if (!tag.empty() && tag != "?" && tag != "!") {
-      throw TreeError(mark, "YAML tags (here '" + tag.substr(0, 40) +
-                                "') are not allowed in a policy file; write plain values");
+      throw TreeError(
+          mark, "YAML tags (here '" + tag.substr(0, 40) + "') are not allowed; write plain values");
     }
   }
 
@@ -250,4 +250,4 @@ YamlParseResult ParseYaml(std::string_view text, const YamlLimits& limits) {
   }
 }
 
-}  // namespace ijazat::policy::internal
+}  // namespace ijazat::yaml
