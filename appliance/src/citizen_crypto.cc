@@ -112,11 +112,13 @@ Result<std::string> CitizenCrypto::PairwiseSubject(const std::string& provider_i
   return Base64UrlEncode(mac);
 }
 
-Result<std::string> CitizenCrypto::DeriveOtp(const Consent& consent) {
+Result<SecretString> CitizenCrypto::DeriveOtp(const Consent& consent) {
   const std::string context = OtpContext(consent);
-  IJAZAT_ASSIGN_OR_RETURN(const Bytes mac, hsm_.Hmac(KeyRef{KeyKind::kOtp, consent.otp_key_version},
-                                                     AsBytes(context), hsm::HmacHash::kSha256));
-  return hsm::TruncateToDigits(mac, consent.otp_digits);
+  IJAZAT_ASSIGN_OR_RETURN(Bytes mac, hsm_.Hmac(KeyRef{KeyKind::kOtp, consent.otp_key_version},
+                                               AsBytes(context), hsm::HmacHash::kSha256));
+  SecretString code(hsm::TruncateToDigits(mac, consent.otp_digits));
+  SecureWipe(mac.data(), mac.size());
+  return code;
 }
 
 Result<std::string> CitizenCrypto::RandomId(std::size_t count) {

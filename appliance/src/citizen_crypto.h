@@ -42,7 +42,7 @@ class CitizenCrypto {
   // HMAC-SHA256 under otp/v<otp_key_version> of the canonical transaction context (id, CNIC
   // index, provider, purpose, scopes, expiry). Bound to that provider and purpose; never
   // stored.
-  Result<std::string> DeriveOtp(const Consent& consent);
+  Result<SecretString> DeriveOtp(const Consent& consent);
 
   // `count` random bytes from the HSM, base64url: consent ids and the like.
   Result<std::string> RandomId(std::size_t count);

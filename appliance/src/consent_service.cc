@@ -44,7 +44,7 @@ Error StateError(const Consent& consent, Timestamp now) {
                "consent_not_pending");
 }
 
-bool AllDigits(const std::string& text) {
+bool AllDigits(std::string_view text) {
   return !text.empty() &&
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -200,7 +200,7 @@ Result<Consent> ConsentService::FindOwned(const Provider& provider, const std::s
 
 Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Provider& provider,
                                                const std::string& consent_id,
-                                               const std::string& otp) {
+                                               const SecretString& otp) {
   IJAZAT_ASSIGN_OR_RETURN(Consent consent, FindOwned(provider, consent_id));
   const Timestamp now = clock_.Now();
   IJAZAT_RETURN_IF_ERROR(StillAllowed(policy, provider, consent, now));
@@ -211,7 +211,7 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
   if (consent.state != ConsentState::kPending || consent.expires_at <= now) {
     return StateError(consent, now);
   }
-  if (!AllDigits(otp) || otp.size() != static_cast<std::size_t>(consent.otp_digits)) {
+  if (!AllDigits(otp.UnsafeView()) || otp.size() != static_cast<std::size_t>(consent.otp_digits)) {
     return Error(ErrorCode::kInvalidArgument,
                  "the code must be exactly " + std::to_string(consent.otp_digits) + " digits",
                  "invalid_otp_format");
@@ -241,8 +241,10 @@ Result<ConfirmOutcome> ConsentService::Confirm(const PolicySet& policy, const Pr
   }
 
   // The code is derived even when none was sent, so both cases take the same work.
-  IJAZAT_ASSIGN_OR_RETURN(const std::string expected, crypto_.DeriveOtp(consent));
-  const bool match = ConstantTimeEquals(AsBytes(expected), AsBytes(otp)) && consent.deliverable;
+  IJAZAT_ASSIGN_OR_RETURN(const SecretString expected, crypto_.DeriveOtp(consent));
+  const bool match =
+      ConstantTimeEquals(AsBytes(expected.UnsafeView()), AsBytes(otp.UnsafeView())) &&
+      consent.deliverable;
 
   if (!match) {
     IJAZAT_ASSIGN_OR_RETURN(const AttemptResult attempt,

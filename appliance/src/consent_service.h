@@ -92,7 +92,7 @@ class ConsentService {
   // admits a code again; when only a count in a row holds, which no time lifts (the holder of
   // the enrolled number texting the CNIC again does), kLockedOutInARowRetrySeconds.
   Result<ConfirmOutcome> Confirm(const policy::PolicySet& policy, const policy::Provider& provider,
-                                 const std::string& consent_id, const std::string& otp);
+                                 const std::string& consent_id, const SecretString& otp);
   Result<Consent> Get(const policy::Provider& provider, const std::string& consent_id);
   Result<Consent> Revoke(const policy::Provider& provider, const std::string& consent_id);
   Result<VerificationResult> Verify(const policy::PolicySet& policy,

@@ -537,9 +537,10 @@ Reply ApplianceServer::Impl::RequestConsent(const HttpRequest& request,
 Reply ApplianceServer::Impl::Confirm(const HttpRequest& request, const policy::PolicySet& policy,
                                      const policy::Provider& provider, const std::string& id,
                                      const std::string& request_id) {
-  const auto otp = JsonBody(request, ParseConfirmBody);
-  if (!otp.ok()) return Problem(otp.error(), request_id);
-  auto outcome = context_.consents->Confirm(policy, provider, id, *otp);
+  auto parsed = JsonBody(request, ParseConfirmBody);
+  if (!parsed.ok()) return Problem(parsed.error(), request_id);
+  const SecretString otp(std::move(parsed).value());  // wiped when the request is answered
+  auto outcome = context_.consents->Confirm(policy, provider, id, otp);
   if (!outcome.ok()) return Problem(outcome.error(), request_id);
   if (outcome->locked_out) {
     if (context_.metrics != nullptr) context_.metrics->CountLimitHit(provider.id, "wrong_codes");

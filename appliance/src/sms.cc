@@ -540,8 +540,13 @@ void OutboxDispatcher::PrepareCode(const OutboxMessage& message, Timestamp now, 
       IJAZAT_ASSIGN_OR_RETURN(const bool bound, options_.enrolments->CodeMayGo(*consent, to));
       if (!bound) return dropped("number no longer bound to the CNIC");
     }
-    IJAZAT_ASSIGN_OR_RETURN(values["code"], crypto_.DeriveOtp(*consent));
-    item.text = RenderTemplate(templates_.otp, values);
+    {
+      // The code leaves as the SMS's text, which the sender hands on; no other copy remains.
+      IJAZAT_ASSIGN_OR_RETURN(const SecretString code, crypto_.DeriveOtp(*consent));
+      values["code"] = std::string(code.UnsafeView());
+      item.text = RenderTemplate(templates_.otp, values);
+      SecureWipe(values["code"]);
+    }
     item.to = std::move(to);
     item.action = Action::kSend;
     const SmsCaps& caps = options_.caps;

@@ -38,9 +38,10 @@ class Hsm {
  public:
   virtual ~Hsm() = default;
 
-  // HMAC of `data` under a generic-secret key (HMAC-SHA256 for the appliance's keys).
-  virtual Result<Bytes> Hmac(const KeyRef& key, ByteView data,
-                             HmacHash hash = HmacHash::kSha256) = 0;
+  // HMAC of `data` under a generic-secret key (HMAC-SHA256 for the appliance's keys). No
+  // default argument: a default on a virtual is bound by the static type, and an override
+  // that declared another would silently disagree.
+  virtual Result<Bytes> Hmac(const KeyRef& key, ByteView data, HmacHash hash) = 0;
 
   // ES256: SHA-256 of `message` computed here, ECDSA in the HSM; returns raw r||s (64 bytes),
   // as a JWS signature.
