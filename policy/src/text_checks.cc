@@ -145,9 +145,14 @@ bool IsSlug(std::string_view text) {
   return true;
 }
 
-std::optional<std::string> CheckSmsText(std::string_view text, std::size_t max_chars) {
+namespace {
+
+// The rules every one-line text shares: valid UTF-8, no line break, no leading, trailing or
+// doubled space; `refuse` says what else is wrong with a character. Counts the characters.
+template <typename Refuse>
+std::optional<std::string> CheckLine(std::string_view text, std::size_t& count, Refuse refuse) {
   if (text.empty()) return "is empty";
-  std::size_t count = 0;
+  count = 0;
   std::size_t i = 0;
   char32_t previous = 0;
   while (i < text.size()) {
@@ -155,47 +160,48 @@ std::optional<std::string> CheckSmsText(std::string_view text, std::size_t max_c
     const char32_t c = DecodeUtf8(text, i, length);
     if (c == kInvalid) return "is not valid UTF-8";
     if (c == '\n' || c == '\r') return "contains a line break; it must be one line";
-    if (kGsmBasic.find(c) == std::u32string_view::npos) {
-      return "contains " +
-             (c < 0x80 && c >= 0x20 ? std::string("the character '") + static_cast<char>(c) + "'"
-                                    : "the character " + CodePoint(c)) +
-             ", which is outside the GSM-7 basic character set that every phone displays";
-    }
+    if (auto problem = refuse(c)) return problem;
     if (c == ' ' && previous == ' ') return "contains two spaces in a row";
     previous = c;
     ++count;
     i += length;
   }
   if (text.front() == ' ' || text.back() == ' ') return "starts or ends with a space";
-  if (count > max_chars) {
-    return "is " + std::to_string(count) + " characters long";
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> CheckSmsText(std::string_view text, std::size_t max_chars) {
+  std::size_t count = 0;
+  if (auto problem = CheckLine(text, count, [](char32_t c) -> std::optional<std::string> {
+        if (kGsmBasic.find(c) != std::u32string_view::npos) return std::nullopt;
+        return "contains " +
+               (c < 0x80 && c >= 0x20 ? std::string("the character '") + static_cast<char>(c) + "'"
+                                      : "the character " + CodePoint(c)) +
+               ", which is outside the GSM-7 basic character set that every phone displays";
+      })) {
+    return problem;
   }
+  if (count > max_chars) return "is " + std::to_string(count) + " characters long";
   return std::nullopt;
 }
 
 std::optional<std::string> CheckOneLine(std::string_view text, std::size_t max_chars) {
-  if (text.empty()) return "is empty";
   std::size_t count = 0;
-  std::size_t i = 0;
-  char32_t previous = 0;
-  while (i < text.size()) {
-    std::size_t length = 1;
-    const char32_t c = DecodeUtf8(text, i, length);
-    if (c == kInvalid) return "is not valid UTF-8";
-    if (c == '\n' || c == '\r') return "contains a line break; it must be one line";
-    if (c < 0x20 || (c >= 0x7F && c < 0xA0))
-      return "contains the control character " + CodePoint(c);
-    if (IsHiddenInText(c)) {
-      return "contains " + CodePoint(c) +
-             ", an invisible, space-like or private-use character that would let two different "
-             "texts read the same; use ordinary spaces and visible characters";
-    }
-    if (c == ' ' && previous == ' ') return "contains two spaces in a row";
-    previous = c;
-    ++count;
-    i += length;
+  if (auto problem = CheckLine(text, count, [](char32_t c) -> std::optional<std::string> {
+        if (c < 0x20 || (c >= 0x7F && c < 0xA0)) {
+          return "contains the control character " + CodePoint(c);
+        }
+        if (IsHiddenInText(c)) {
+          return "contains " + CodePoint(c) +
+                 ", an invisible, space-like or private-use character that would let two "
+                 "different texts read the same; use ordinary spaces and visible characters";
+        }
+        return std::nullopt;
+      })) {
+    return problem;
   }
-  if (text.front() == ' ' || text.back() == ' ') return "starts or ends with a space";
   if (count > max_chars) {
     return "is " + std::to_string(count) + " characters long; at most " +
            std::to_string(max_chars) + " are allowed";
