@@ -53,7 +53,7 @@ class Reader {
         Error(*key_node, child,
               "appears twice in this mapping (first at line " + std::to_string(first->second) +
                   "); give each key once");
-        continue;
+        // Read on all the same, so that what it holds is judged too (a PIN in the file).
       }
       const auto it = handlers.find(key);
       if (it == handlers.end()) {
@@ -293,7 +293,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
   const yaml::YamlParseResult parsed = yaml::ParseYaml(text, {16, 10000});
   if (parsed.failed) {
     return invalid(path + ":" + std::to_string(parsed.line) + ":" + std::to_string(parsed.column) +
-                   ": not valid YAML: " + parsed.message);
+                   ": " + parsed.message);
   }
   if (!parsed.root || parsed.root->kind == YamlNode::Kind::kNull) {
     return invalid(path + ": the configuration file is empty");

@@ -541,9 +541,10 @@ void OutboxDispatcher::PrepareCode(const OutboxMessage& message, Timestamp now, 
       if (!bound) return dropped("number no longer bound to the CNIC");
     }
     {
-      // The code leaves as the SMS's text, which the sender hands on; no other copy remains.
+      // The code leaves as the SMS's text, which the sender hands on; the copy the template
+      // needed is wiped here (the text itself lives until the pass ends).
       IJAZAT_ASSIGN_OR_RETURN(const SecretString code, crypto_.DeriveOtp(*consent));
-      values["code"] = std::string(code.UnsafeView());
+      values["code"].assign(code.UnsafeView());
       item.text = RenderTemplate(templates_.otp, values);
       SecureWipe(values["code"]);
     }

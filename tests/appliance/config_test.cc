@@ -186,6 +186,12 @@ TEST(LoadConfig, RefusesADuplicatedKey_NamingBothLines) {
   const auto flow = Load(std::string(kMinimal) + "log: {file: a.log, file: b.log}\n");
   ASSERT_THAT(flow, HasReason("config_invalid"));
   EXPECT_THAT(flow.error().message(), HasSubstr("log.file: appears twice in this mapping"));
+  // What a repeated section holds is judged all the same: a PIN in it is named, not echoed.
+  const auto pin = Load(std::string(kMinimal) + "hsm: {pin: \"1234\"}\n");
+  ASSERT_THAT(pin, HasReason("config_invalid"));
+  EXPECT_THAT(pin.error().message(), HasSubstr("hsm: appears twice in this mapping"));
+  EXPECT_THAT(pin.error().message(), HasSubstr("a PIN never goes in the configuration"));
+  EXPECT_THAT(pin.error().message(), Not(HasSubstr("1234")));
 }
 
 TEST(LoadConfig, RefusesAPinInTheFile) {

@@ -184,7 +184,7 @@ class SecondDocumentHandler : public YAML::EventHandler {
  public:
   void OnDocumentStart(const YAML::Mark& mark) override {
     throw TreeError(mark,
-                    "a second YAML document starts here; a policy file holds exactly one "
+                    "a second YAML document starts here; the file must hold exactly one "
                     "document (remove the extra '---')");
   }
   void OnDocumentEnd() override {}
