@@ -289,13 +289,14 @@ Result<std::unique_ptr<Appliance::Impl>> Assemble(const Config& config,
   } else {
     a.sender = std::make_unique<FileSmsSender>(config.sms.file, *a.clock);
   }
-  const std::string sms_note = std::string("SMS: ") +
-                               (config.sms.sender == "kannel" ? "Kannel at " + config.sms.kannel_url
-                                                              : "written to " + config.sms.file) +
-                               "; gateway secret read; enrolment " +
-                               (open_enrolment ? "open-for-development" : "authority");
   if (!serve) {
     // What follows wires the services together and checks nothing more.
+    const std::string sms_note =
+        std::string("SMS: ") +
+        (config.sms.sender == "kannel" ? "Kannel at " + config.sms.kannel_url
+                                       : "written to " + config.sms.file) +
+        "; gateway secret read; enrolment " +
+        (open_enrolment ? "open-for-development" : "authority");
     note(sms_note);
     return impl;
   }
